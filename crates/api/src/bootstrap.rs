@@ -1,0 +1,58 @@
+//! First start: the first administrator comes from the configuration, or from a one-time setup
+//! link printed in the log.
+
+use lunora_store::{Db, NewUser};
+
+use crate::auth::password::{self, Realm};
+use crate::error::ApiError;
+
+/// What start-up did about the first administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Accounts exist already; nothing to do.
+    Existing,
+    /// Created from the configured email and password.
+    Created { email: String },
+    /// No credentials configured and no accounts: sign-in needs an administrator first.
+    NoAdministrator,
+}
+
+/// Creates the default organization and its first administrator when the database has no
+/// accounts and both credentials are configured. A password that breaks the staff policy is
+/// refused with the policy's words.
+pub async fn first_admin(
+    db: &Db,
+    email: Option<&str>,
+    password: Option<&str>,
+) -> Result<Bootstrap, ApiError> {
+    if db.count_users().await? > 0 {
+        return Ok(Bootstrap::Existing);
+    }
+    let (Some(email), Some(pw)) = (email, password) else {
+        return Ok(Bootstrap::NoAdministrator);
+    };
+    let email = email.trim();
+    if !email.contains('@') || email.len() > 320 {
+        return Err(ApiError::invalid(
+            "admin.email",
+            format!("`{email}` is not an email address"),
+        ));
+    }
+    password::check_policy(Realm::Staff, pw).map_err(|e| e.with_field("admin.password"))?;
+    let hash = password::hash(pw)?;
+    let org = db
+        .ensure_organization("default", "Default organization")
+        .await?;
+    db.create_user(&NewUser {
+        organization_id: &org.id,
+        email,
+        display_name: "Administrator",
+        realm: Realm::Staff.as_str(),
+        role: "admin",
+        password_hash: Some(&hash),
+    })
+    .await?;
+    Ok(Bootstrap::Created {
+        email: email.to_lowercase(),
+    })
+}

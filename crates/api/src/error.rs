@@ -1,0 +1,163 @@
+//! The one error type at the HTTP edge: every failure leaves as `application/problem+json`
+//! (RFC 9457) with a stable machine `code`, a human `detail` and, for bad input, the `field`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the problem type (`about:blank` or `/problems/{code}`).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary, the same for every occurrence of this code.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Stable machine-readable code in snake_case, e.g. `validation_failed`.
+    pub code: String,
+    /// What went wrong this time, for a person.
+    pub detail: String,
+    /// The input field at fault, as a JSON path (`destinations[2].rtmp_url`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The request id, also sent as the `x-request-id` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An error answered to an HTTP client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+    /// Extra headers such as `Retry-After` or `Allow`.
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Replaces the machine code, keeping status and detail.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 400 `validation_failed` naming the field.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", detail).with_field(field)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 500 whose detail never carries internals; the cause is logged once, here.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server failed to complete the request; it has been logged",
+        )
+    }
+
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_: format!("/problems/{}", self.code),
+            title: title_for(self.status),
+            status: self.status.as_u16(),
+            code: self.code.to_string(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+            request_id: None,
+        }
+    }
+}
+
+fn title_for(status: StatusCode) -> String {
+    status.canonical_reason().unwrap_or("Error").to_string()
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut res = (self.status, body).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        for (name, value) in self.headers {
+            res.headers_mut().insert(name, value);
+        }
+        res
+    }
+}
+
+impl From<lunora_store::StoreError> for ApiError {
+    fn from(e: lunora_store::StoreError) -> Self {
+        use lunora_store::StoreError as E;
+        match e {
+            E::NotFound => ApiError::not_found("no such resource"),
+            E::Conflict(what) => ApiError::conflict(what),
+            E::Unreachable { .. } => {
+                tracing::error!(error = %e, "database unreachable");
+                ApiError::unavailable("database_unavailable", "the database is not reachable")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

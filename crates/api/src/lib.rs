@@ -1,0 +1,176 @@
+//! Lunora's HTTP control plane.
+//!
+//! This crate owns everything that speaks HTTP: the axum routers (one module per feature, nested
+//! under `/api/v1`), the problem+json error type, request limits and ids, `/metrics`, the OpenAPI
+//! document generated from the handlers, and the embedded web UI served as the fallback outside
+//! `/api`. It reaches the database through `lunora-store` and the media engine through
+//! `lunora-media`'s small API; it never touches sockets of the media path.
+
+pub mod auth;
+pub mod bootstrap;
+mod channels;
+pub mod error;
+pub mod extract;
+pub mod health;
+mod middleware;
+mod observability;
+mod state;
+mod ui;
+mod util;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ApiResult, Problem};
+pub use observability::install_metrics;
+pub use state::{ApiConfig, AppState};
+
+/// The version every answer and log line reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Lunora API",
+        description = "Control plane of the Lunora live media platform. Errors are \
+                       application/problem+json with a stable `code`.",
+        license(name = "AGPL-3.0-only")
+    ),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Component health for load balancers and operators"),
+        (name = "auth", description = "Sign-in, sessions, tokens and the permission table"),
+        (name = "channels", description = "Live channels and their inputs"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or API token")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every `/api/v1` route with its OpenAPI description, collected from the handlers so the two
+/// cannot drift.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(channels::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .split_for_parts()
+}
+
+/// The OpenAPI document as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+/// The whole HTTP application for a server.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api_routes();
+    let openapi = Arc::new(openapi);
+    let body_limit = state.config.body_limit;
+    let timeout = state.config.request_timeout;
+
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/api/v1/docs", get(ui::api_docs))
+        .route("/metrics", get(metrics))
+        .fallback(ui::serve)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Router::layer wraps each route, so these see the matched route.
+        .layer(axum::middleware::from_fn(middleware::http_metrics))
+        .layer(
+            // Read top to bottom: outermost first.
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CatchPanicLayer::custom(panic_answer))
+                .layer(axum::middleware::from_fn(middleware::problem_json))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::header_limit,
+                ))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    timeout,
+                ))
+                .layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+    .into_response()
+}
+
+fn panic_answer(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server failed to complete the request; it has been logged",
+    )
+    .into_response()
+}
+
+/// Prometheus text exposition of every metric the process records.
+async fn metrics(State(state): State<AppState>) -> Response {
+    observability::collect_process_metrics();
+    let mut res = state.metrics.render().into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}

@@ -1,0 +1,80 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lunora_media::Engine;
+use lunora_store::{Db, SecretBox};
+
+use crate::auth::{AuthConfig, TokenKeys};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Settings of the HTTP edge, built by the binary from its configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where media, recordings and the SQLite file live; its free space is a health component.
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Largest total size of request headers, in bytes.
+    pub header_limit: usize,
+    /// Longest time a plain request may take before it answers 503.
+    pub request_timeout: Duration,
+    /// Below this many free bytes in the data dir the disk component is unhealthy.
+    pub disk_min_free_bytes: u64,
+    /// Sign-in and session limits.
+    pub auth: AuthConfig,
+    /// Port of the RTMP server, for the publish URLs the API hands out.
+    pub rtmp_port: u16,
+    /// Public RTMP base (`rtmp://host:port`) when the server sits behind a proxy or NAT;
+    /// otherwise the request's host name and `rtmp_port` are used.
+    pub rtmp_public_url: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            data_dir: PathBuf::from("./data"),
+            body_limit: 1024 * 1024,
+            header_limit: 32 * 1024,
+            request_timeout: Duration::from_secs(30),
+            disk_min_free_bytes: 512 * 1024 * 1024,
+            auth: AuthConfig::default(),
+            rtmp_port: 1935,
+            rtmp_public_url: None,
+        }
+    }
+}
+
+/// Everything a handler may reach. One per server; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub engine: Arc<Engine>,
+    pub config: Arc<ApiConfig>,
+    pub metrics: PrometheusHandle,
+    pub secrets: SecretBox,
+    pub tokens: TokenKeys,
+    pub auth: Arc<AuthConfig>,
+    pub started_at: Instant,
+}
+
+impl AppState {
+    pub fn new(
+        db: Db,
+        engine: Arc<Engine>,
+        secrets: SecretBox,
+        config: ApiConfig,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        AppState {
+            db,
+            engine,
+            tokens: TokenKeys::new(&secrets.derive("access-token-signing")),
+            secrets,
+            auth: Arc::new(config.auth.clone()),
+            config: Arc::new(config),
+            metrics,
+            started_at: Instant::now(),
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! Configuration in two stages.
+//!
+//! Stage one gathers raw string values per key from, in rising precedence, built-in defaults,
+//! the TOML file (`--config`), `LUNORA_*` environment variables and command-line flags; unknown
+//! keys in the file are refused with their path. Stage two parses every value into [`Config`],
+//! naming the key and where its bad value came from.
+//!
+//! Every option is declared once, in [`KEYS`]: its dotted name, its environment variable, its
+//! default, whether it is a secret (masked in `lunora config check`) and what it means.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// One configuration option.
+pub struct Key {
+    /// Dotted name, as in the TOML file (`http.addr` is `[http] addr = …`).
+    pub name: &'static str,
+    pub env: &'static str,
+    /// Default as text; `None` when unset means "derived" or "off".
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "data_dir",
+        env: "LUNORA_DATA_DIR",
+        default: Some("./data"),
+        secret: false,
+        doc: "Directory for the SQLite database, media, recordings and generated keys.",
+    },
+    Key {
+        name: "database_url",
+        env: "LUNORA_DATABASE_URL",
+        default: None,
+        secret: true,
+        doc: "sqlite://PATH or postgres://USER:PASS@HOST/DB; default: SQLite file lunora.db in the data dir.",
+    },
+    Key {
+        name: "master_key_file",
+        env: "LUNORA_MASTER_KEY_FILE",
+        default: None,
+        secret: false,
+        doc: "File with the 32-byte master key (base64) that seals stream keys; generated with mode 0600 on first start. Default: master.key in the data dir.",
+    },
+    Key {
+        name: "admin.email",
+        env: "LUNORA_ADMIN_EMAIL",
+        default: None,
+        secret: false,
+        doc: "Email of the first administrator, created on first start with an empty database.",
+    },
+    Key {
+        name: "admin.password",
+        env: "LUNORA_ADMIN_PASSWORD",
+        default: None,
+        secret: true,
+        doc: "Password of the first administrator (staff policy: 12+ characters, upper, lower, digit, special).",
+    },
+    Key {
+        name: "rtmp.public_url",
+        env: "LUNORA_RTMP_PUBLIC_URL",
+        default: None,
+        secret: false,
+        doc: "rtmp://host:port publishers should use, when it differs from this server's address (proxy, NAT).",
+    },
+    Key {
+        name: "http.addr",
+        env: "LUNORA_HTTP_ADDR",
+        default: Some("0.0.0.0:8080"),
+        secret: false,
+        doc: "Address of the HTTP server (API, UI, HLS, metrics). Port 0 picks a free port.",
+    },
+    Key {
+        name: "http.body_limit",
+        env: "LUNORA_HTTP_BODY_LIMIT",
+        default: Some("1048576"),
+        secret: false,
+        doc: "Largest request body in bytes.",
+    },
+    Key {
+        name: "http.request_timeout",
+        env: "LUNORA_HTTP_REQUEST_TIMEOUT",
+        default: Some("30"),
+        secret: false,
+        doc: "Seconds a plain API request may take.",
+    },
+    Key {
+        name: "rtmp.addr",
+        env: "LUNORA_RTMP_ADDR",
+        default: Some("0.0.0.0:1935"),
+        secret: false,
+        doc: "Address of the RTMP ingest and play server. Port 0 picks a free port.",
+    },
+    Key {
+        name: "srt.addr",
+        env: "LUNORA_SRT_ADDR",
+        default: Some("0.0.0.0:9998"),
+        secret: false,
+        doc: "Address of the SRT listener. Port 0 picks a free port.",
+    },
+    Key {
+        name: "log.format",
+        env: "LUNORA_LOG_FORMAT",
+        default: Some("pretty"),
+        secret: false,
+        doc: "pretty (for people) or json (one object per line, for machines).",
+    },
+    Key {
+        name: "log.level",
+        env: "LUNORA_LOG_LEVEL",
+        default: Some("info"),
+        secret: false,
+        doc: "A tracing filter: error, warn, info, debug, trace, or per-target directives.",
+    },
+    Key {
+        name: "storage.min_free_mb",
+        env: "LUNORA_STORAGE_MIN_FREE_MB",
+        default: Some("512"),
+        secret: false,
+        doc: "Below this much free space in the data dir, health reports the disk unhealthy.",
+    },
+    Key {
+        name: "shutdown.grace",
+        env: "LUNORA_SHUTDOWN_GRACE",
+        default: Some("8"),
+        secret: false,
+        doc: "Seconds to drain in-flight work on SIGTERM/SIGINT before exiting.",
+    },
+];
+
+/// Where a value came from, reported by `lunora config check` and in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File,
+    Env,
+    Flag,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::File => "file",
+            Source::Env => "env",
+            Source::Flag => "flag",
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("unknown configuration key `{key}` (from {source_name}); known keys: {known}")]
+    UnknownKey {
+        key: String,
+        source_name: &'static str,
+        known: String,
+    },
+    #[error("invalid value for `{key}` (from {source_name}): {message}")]
+    Invalid {
+        key: &'static str,
+        source_name: &'static str,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The key at fault, for tools that want it alone.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::UnknownKey { key, .. } => Some(key),
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Raw values by key, with their sources.
+#[derive(Debug, Default, Clone)]
+pub struct RawConfig {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+impl RawConfig {
+    /// Gathers values from defaults, the file, the environment and the flags, in that order.
+    pub fn gather(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(String, String)],
+    ) -> Result<RawConfig, ConfigError> {
+        let mut raw = RawConfig::default();
+        for key in KEYS {
+            if let Some(d) = key.default {
+                raw.values
+                    .insert(key.name, (d.to_string(), Source::Default));
+            }
+        }
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Toml {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    })?;
+            let mut flat = Vec::new();
+            flatten("", &toml::Value::Table(table), &mut flat);
+            for (name, value) in flat {
+                raw.set(&name, value, Source::File)?;
+            }
+        }
+        for (var, value) in env {
+            if let Some(key) = KEYS.iter().find(|k| k.env == var) {
+                raw.values.insert(key.name, (value, Source::Env));
+            }
+        }
+        for (name, value) in flags {
+            raw.set(name, value.clone(), Source::Flag)?;
+        }
+        Ok(raw)
+    }
+
+    fn set(&mut self, name: &str, value: String, source: Source) -> Result<(), ConfigError> {
+        let key = KEYS
+            .iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| ConfigError::UnknownKey {
+                key: name.to_string(),
+                source_name: source.name(),
+                known: KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+            })?;
+        self.values.insert(key.name, (value, source));
+        Ok(())
+    }
+
+    fn get(&self, name: &'static str) -> Option<(&str, Source)> {
+        self.values.get(name).map(|(v, s)| (v.as_str(), *s))
+    }
+
+    /// Each key with its effective value (secrets masked) and source.
+    pub fn describe(&self, resolved: &Config) -> Vec<(&'static str, String, &'static str)> {
+        KEYS.iter()
+            .map(|k| {
+                let (value, source) = match self.get(k.name) {
+                    Some((v, s)) => (v.to_string(), s.name()),
+                    None if k.name == "database_url" => (resolved.database_url.clone(), "derived"),
+                    None if k.name == "master_key_file" => {
+                        (resolved.master_key_file.display().to_string(), "derived")
+                    }
+                    None => (String::new(), "unset"),
+                };
+                let shown = if k.secret { mask_secret(&value) } else { value };
+                (k.name, shown, source)
+            })
+            .collect()
+    }
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&name, v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// Masks a secret for display: URLs keep everything but their password, other values keep at
+/// most their last 4 characters.
+pub fn mask_secret(value: &str) -> String {
+    if let Some((scheme, rest)) = value.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                return format!("{scheme}://{user}:****@{host}");
+            }
+        }
+        return value.to_string();
+    }
+    let n = value.chars().count();
+    if n <= 8 {
+        "****".to_string()
+    } else {
+        let tail: String = value.chars().skip(n - 4).collect();
+        format!("****{tail}")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The validated configuration, passed explicitly to whatever needs it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub http_addr: SocketAddr,
+    pub http_body_limit: usize,
+    pub http_request_timeout: Duration,
+    pub rtmp_addr: SocketAddr,
+    pub srt_addr: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub storage_min_free_bytes: u64,
+    pub shutdown_grace: Duration,
+    pub master_key_file: PathBuf,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub rtmp_public_url: Option<String>,
+}
+
+impl Config {
+    pub fn from_raw(raw: &RawConfig) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(text(raw, "data_dir")?);
+        let database_url = match raw.get("database_url") {
+            Some((url, source)) => {
+                let ok = url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://");
+                if !ok {
+                    return Err(ConfigError::Invalid {
+                        key: "database_url",
+                        source_name: source.name(),
+                        message: "expected sqlite://PATH or postgres://USER:PASS@HOST/DB"
+                            .to_string(),
+                    });
+                }
+                url.to_string()
+            }
+            None => format!("sqlite://{}", data_dir.join("lunora.db").display()),
+        };
+        Ok(Config {
+            database_url,
+            http_addr: parse(raw, "http.addr", parse_addr)?,
+            http_body_limit: parse(raw, "http.body_limit", |s| {
+                parse_range::<usize>(s, 1024, 1024 * 1024 * 1024)
+            })?,
+            http_request_timeout: parse(raw, "http.request_timeout", parse_seconds)?,
+            rtmp_addr: parse(raw, "rtmp.addr", parse_addr)?,
+            srt_addr: parse(raw, "srt.addr", parse_addr)?,
+            log_format: parse(raw, "log.format", |s| match s {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                other => Err(format!("expected `pretty` or `json`, got `{other}`")),
+            })?,
+            log_level: parse(raw, "log.level", |s| {
+                tracing_subscriber::EnvFilter::try_new(s)
+                    .map(|_| s.to_string())
+                    .map_err(|e| e.to_string())
+            })?,
+            storage_min_free_bytes: parse(raw, "storage.min_free_mb", |s| {
+                parse_range::<u64>(s, 0, 1 << 30).map(|mb| mb * 1024 * 1024)
+            })?,
+            shutdown_grace: parse(raw, "shutdown.grace", parse_seconds)?,
+            master_key_file: raw
+                .get("master_key_file")
+                .map(|(v, _)| PathBuf::from(v))
+                .unwrap_or_else(|| data_dir.join("master.key")),
+            admin_email: raw.get("admin.email").map(|(v, _)| v.to_string()),
+            admin_password: raw.get("admin.password").map(|(v, _)| v.to_string()),
+            rtmp_public_url: match raw.get("rtmp.public_url") {
+                Some((v, source)) if !v.starts_with("rtmp://") && !v.starts_with("rtmps://") => {
+                    return Err(ConfigError::Invalid {
+                        key: "rtmp.public_url",
+                        source_name: source.name(),
+                        message: "expected rtmp://host:port or rtmps://host:port".into(),
+                    })
+                }
+                other => other.map(|(v, _)| v.to_string()),
+            },
+            data_dir,
+        })
+    }
+}
+
+fn text(raw: &RawConfig, key: &'static str) -> Result<String, ConfigError> {
+    parse(raw, key, |s| {
+        if s.trim().is_empty() {
+            Err("must not be empty".to_string())
+        } else {
+            Ok(s.to_string())
+        }
+    })
+}
+
+fn parse<T>(
+    raw: &RawConfig,
+    key: &'static str,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let (value, source) = raw.get(key).ok_or(ConfigError::Invalid {
+        key,
+        source_name: "default",
+        message: "missing".to_string(),
+    })?;
+    f(value.trim()).map_err(|message| ConfigError::Invalid {
+        key,
+        source_name: source.name(),
+        message,
+    })
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>().map_err(|_| {
+        format!("`{s}` is not an IP address with a port, such as 0.0.0.0:8080 or [::]:8080")
+    })
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&v) {
+        return Err(format!("{v} s is outside 0–86400 s"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn parse_range<T>(s: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let v: T = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    if v < min || v > max {
+        return Err(format!("{v} is outside {min}–{max}"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let raw = RawConfig::gather(None, env(&[]), &[]).unwrap();
+        let c = Config::from_raw(&raw).unwrap();
+        assert_eq!(c.http_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.rtmp_addr.to_string(), "0.0.0.0:1935");
+        assert_eq!(c.srt_addr.to_string(), "0.0.0.0:9998");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.database_url, "sqlite://./data/lunora.db");
+        assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lunora.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/lunora\"\n[http]\naddr = \"127.0.0.1:1000\"\n[rtmp]\naddr = \"127.0.0.1:1001\"\n[srt]\naddr = \"127.0.0.1:1002\"\n",
+        )
+        .unwrap();
+        let raw = RawConfig::gather(
+            Some(&file),
+            env(&[
+                ("LUNORA_HTTP_ADDR", "127.0.0.1:2000"),
+                ("LUNORA_RTMP_ADDR", "127.0.0.1:2001"),
+            ]),
+            &[("http.addr".to_string(), "127.0.0.1:3000".to_string())],
+        )
+        .unwrap();
+        let c = Config::from_raw(&raw).unwrap();
+        assert_eq!(c.http_addr.port(), 3000);
+        assert_eq!(c.rtmp_addr.port(), 2001);
+        assert_eq!(c.srt_addr.port(), 1002);
+        assert_eq!(c.database_url, "sqlite:///srv/lunora/lunora.db");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lunora.toml");
+        std::fs::write(&file, "[http]\nadress = \"x\"\n").unwrap();
+        let err = RawConfig::gather(Some(&file), env(&[]), &[]).unwrap_err();
+        assert_eq!(err.key(), Some("http.adress"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_source() {
+        let raw = RawConfig::gather(None, env(&[("LUNORA_HTTP_ADDR", "localhost")]), &[]).unwrap();
+        let err = Config::from_raw(&raw).unwrap_err();
+        assert_eq!(err.key(), Some("http.addr"));
+        assert!(err.to_string().contains("from env"), "{err}");
+        let raw = RawConfig::gather(None, env(&[("LUNORA_LOG_FORMAT", "xml")]), &[]).unwrap();
+        assert_eq!(
+            Config::from_raw(&raw).unwrap_err().key(),
+            Some("log.format")
+        );
+        let raw =
+            RawConfig::gather(None, env(&[("LUNORA_DATABASE_URL", "mysql://x")]), &[]).unwrap();
+        assert_eq!(
+            Config::from_raw(&raw).unwrap_err().key(),
+            Some("database_url")
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(
+            mask_secret("postgres://lunora:hunter2@db:5432/lunora"),
+            "postgres://lunora:****@db:5432/lunora"
+        );
+        assert_eq!(mask_secret("abcdefghijkl"), "****ijkl");
+        assert_eq!(mask_secret("short"), "****");
+    }
+}

@@ -1,0 +1,267 @@
+//! The media unit shared by every input and output.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+/// Timestamps in a [`Frame`] are in ticks of this clock (90 kHz, as in MPEG-TS).
+pub const TIMESCALE: i64 = 90_000;
+
+/// Which elementary stream a frame belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Track {
+    Video,
+    Audio,
+}
+
+impl Track {
+    /// 0 for video, 1 for audio: an index into per-track arrays.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Track::Video => 0,
+            Track::Audio => 1,
+        }
+    }
+}
+
+/// The codec of a frame's payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    H264,
+    Hevc,
+    Aac,
+}
+
+impl Codec {
+    /// The track this codec is carried on.
+    pub fn track(self) -> Track {
+        match self {
+            Codec::H264 | Codec::Hevc => Track::Video,
+            Codec::Aac => Track::Audio,
+        }
+    }
+}
+
+/// One access unit (or one codec configuration record) of one track.
+///
+/// Frames travel as `Arc<Frame>`: every subscriber of a channel gets a clone of the same
+/// `Arc`, so the payload is never copied per subscriber. Once a frame is inside an `Arc` it is
+/// immutable; build a new one (e.g. [`Frame::with_timestamps`]) to change it.
+pub struct Frame {
+    pub track: Track,
+    pub codec: Codec,
+    /// Codec configuration (AVCDecoderConfigurationRecord, HEVCDecoderConfigurationRecord or
+    /// AudioSpecificConfig), not media.
+    pub config: bool,
+    /// A random access point (IDR / IRAP picture). Audio frames are always independently
+    /// decodable; the flag is informational for them.
+    pub keyframe: bool,
+    /// Decode timestamp, 90 kHz ticks on the channel's output timeline.
+    pub dts: i64,
+    /// Presentation timestamp, 90 kHz ticks.
+    pub pts: i64,
+    /// H.264/HEVC: AVCC length-prefixed NAL units (4-byte lengths); AAC: one raw access unit.
+    /// For config frames: the configuration record.
+    pub data: Bytes,
+    wire: WireCache,
+}
+
+impl Frame {
+    /// A frame with every field given. The wire cache starts empty.
+    pub fn new(
+        track: Track,
+        codec: Codec,
+        config: bool,
+        keyframe: bool,
+        dts: i64,
+        pts: i64,
+        data: Bytes,
+    ) -> Self {
+        Self {
+            track,
+            codec,
+            config,
+            keyframe,
+            dts,
+            pts,
+            data,
+            wire: WireCache::default(),
+        }
+    }
+
+    /// A video access unit (`codec` is H.264 or HEVC).
+    pub fn video(codec: Codec, keyframe: bool, dts: i64, pts: i64, data: Bytes) -> Self {
+        Self::new(Track::Video, codec, false, keyframe, dts, pts, data)
+    }
+
+    /// A video decoder configuration record.
+    pub fn video_config(codec: Codec, data: Bytes) -> Self {
+        Self::new(Track::Video, codec, true, false, 0, 0, data)
+    }
+
+    /// An AAC access unit.
+    pub fn audio(dts: i64, data: Bytes) -> Self {
+        Self::new(Track::Audio, Codec::Aac, false, false, dts, dts, data)
+    }
+
+    /// An AAC AudioSpecificConfig.
+    pub fn audio_config(data: Bytes) -> Self {
+        Self::new(Track::Audio, Codec::Aac, true, false, 0, 0, data)
+    }
+
+    /// The same frame with other timestamps; the payload is shared, the wire cache is not
+    /// (an encoded form depends on the timestamps).
+    pub fn with_timestamps(&self, dts: i64, pts: i64) -> Self {
+        Self::new(
+            self.track,
+            self.codec,
+            self.config,
+            self.keyframe,
+            dts,
+            pts,
+            self.data.clone(),
+        )
+    }
+
+    /// A video keyframe (not a config record).
+    pub fn is_video_keyframe(&self) -> bool {
+        self.track == Track::Video && self.keyframe && !self.config
+    }
+
+    /// The slot where an output may keep this frame's encoded wire form, so that a fan-out to
+    /// many peers of the same protocol serializes it once.
+    pub fn wire_cache(&self) -> &WireCache {
+        &self.wire
+    }
+}
+
+impl Clone for Frame {
+    /// Clones share the payload; the clone's wire cache starts empty because its public fields
+    /// may be changed before it is shared.
+    fn clone(&self) -> Self {
+        self.with_timestamps(self.dts, self.pts)
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("track", &self.track)
+            .field("codec", &self.codec)
+            .field("config", &self.config)
+            .field("keyframe", &self.keyframe)
+            .field("dts", &self.dts)
+            .field("pts", &self.pts)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// What an encoded wire form depends on besides the frame itself: the RTMP chunking
+/// parameters of the peers it is sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WireKey {
+    pub chunk_size: u32,
+    pub chunk_stream_id: u32,
+    pub message_stream_id: u32,
+}
+
+impl WireKey {
+    /// RTMP chunks of 4096 bytes, the chunk size Lunora announces to its players.
+    pub const fn rtmp(chunk_stream_id: u32, message_stream_id: u32) -> Self {
+        Self {
+            chunk_size: 4096,
+            chunk_stream_id,
+            message_stream_id,
+        }
+    }
+}
+
+/// A write-once slot for one encoded form of a frame (see [`Frame::wire_cache`]).
+///
+/// The first output to ask with a given [`WireKey`] encodes and stores the bytes; later asks
+/// with the same key get a cheap clone of them. An ask with another key encodes without
+/// caching, so a peer with unusual parameters is still served correctly.
+#[derive(Default)]
+pub struct WireCache {
+    slot: OnceLock<(WireKey, Bytes)>,
+}
+
+impl WireCache {
+    /// The cached bytes for `key`, encoding them with `encode` if the slot is empty or holds
+    /// another key.
+    pub fn get_or_encode(&self, key: WireKey, encode: impl FnOnce() -> Bytes) -> Bytes {
+        let mut encode = Some(encode);
+        let (cached_key, bytes) = self.slot.get_or_init(|| {
+            let bytes = encode.take().map(|f| f()).unwrap_or_default();
+            (key, bytes)
+        });
+        if *cached_key == key {
+            return bytes.clone();
+        }
+        match encode.take() {
+            Some(f) => f(),
+            // Unreachable: a mismatched key means `get_or_init` did not run our closure.
+            None => Bytes::new(),
+        }
+    }
+
+    /// The cached bytes if they were encoded for `key`.
+    pub fn get(&self, key: WireKey) -> Option<Bytes> {
+        match self.slot.get() {
+            Some((k, bytes)) if *k == key => Some(bytes.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn wire_cache_encodes_once_per_key() {
+        let frame = Arc::new(Frame::audio(0, Bytes::from_static(b"aac")));
+        let calls = AtomicUsize::new(0);
+        let key = WireKey::rtmp(4, 1);
+        let encode = || {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Bytes::from(vec![1, 2, 3])
+        };
+        let a = frame.wire_cache().get_or_encode(key, encode);
+        let b = frame.wire_cache().get_or_encode(key, encode);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        assert_eq!(frame.wire_cache().get(key), Some(a));
+
+        // Another key is served, not cached.
+        let other = WireKey {
+            chunk_size: 128,
+            ..key
+        };
+        let c = frame
+            .wire_cache()
+            .get_or_encode(other, || Bytes::from_static(b"x"));
+        assert_eq!(&c[..], b"x");
+        assert_eq!(frame.wire_cache().get(other), None);
+    }
+
+    #[test]
+    fn clone_shares_payload_not_cache() {
+        let frame = Frame::video(Codec::H264, true, 0, 0, Bytes::from(vec![0; 64]));
+        let key = WireKey::rtmp(6, 1);
+        frame
+            .wire_cache()
+            .get_or_encode(key, || Bytes::from_static(b"wire"));
+        let copy = frame.with_timestamps(3000, 3000);
+        assert_eq!(copy.data.as_ptr(), frame.data.as_ptr());
+        assert_eq!(copy.wire_cache().get(key), None);
+        assert_eq!(frame.clone().wire_cache().get(key), None);
+    }
+}

@@ -1,0 +1,55 @@
+use thiserror::Error;
+
+/// Everything the store can fail with. Messages name the database but never its credentials.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl { scheme: String },
+
+    #[error("cannot reach the database at {target}: {source}")]
+    Unreachable {
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error(
+        "the database at {target} has schema version {db_version}, newer than this binary knows \
+         (up to {binary_version}); run a newer Lunora or restore a backup"
+    )]
+    TooNew {
+        target: String,
+        db_version: i64,
+        binary_version: i64,
+    },
+
+    #[error("applying database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    #[error("the master key at {path} is unusable: {message}")]
+    MasterKey { path: String, message: String },
+
+    #[error("a stored secret cannot be decrypted with this master key")]
+    SecretUnreadable,
+
+    #[error("not found")]
+    NotFound,
+
+    #[error("conflict: {0}")]
+    Conflict(String),
+
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `what` as its message.
+    pub fn unique_as_conflict(self, what: &str) -> StoreError {
+        match &self {
+            StoreError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                StoreError::Conflict(what.to_string())
+            }
+            _ => self,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Lunora's database.
+//!
+//! This crate owns the schema (migrations embedded in the binary and applied at start), the
+//! connection pool and every query. It runs the same schema and the same queries on SQLite (the
+//! embedded default, in WAL mode with foreign keys on) and on PostgreSQL (selected by a
+//! `postgres://` URL). It knows nothing of HTTP, JSON or the media engine.
+//!
+//! Queries are written once with `?` placeholders; [`Db::sql`] rewrites them to `$n` for
+//! PostgreSQL. Identifiers are UUID text and times are unix milliseconds, which both databases
+//! store and compare the same way.
+
+mod channels;
+pub mod crypto;
+mod db;
+mod error;
+mod identity;
+
+pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
+pub use crypto::SecretBox;
+pub use db::{Backend, Db, DbConfig, MigrationState};
+pub use error::StoreError;
+pub use identity::{new_id, AuthSession, NewUser, Organization, RefreshOutcome, User};
+
+/// Current time as unix milliseconds, the one time representation in the schema.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

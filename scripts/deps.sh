@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Lunora needs, only those that are missing.
+#   scripts/deps.sh run    what the server uses at run time (FFmpeg for transcoding)
+#   scripts/deps.sh test   plus the real peers the tests drive: PostgreSQL, Chromium, nginx with
+#                          the RTMP module, srt-tools
+set -euo pipefail
+
+want=(ffmpeg)
+if [ "${1:-run}" = test ]; then
+  want+=(postgresql chromium nginx libnginx-mod-rtmp srt-tools)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
