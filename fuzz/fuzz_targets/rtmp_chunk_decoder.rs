@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lunora_rtmp::{encode_message, ChunkDecoder, ChunkLimits};
+use lunora_rtmp::{encode_message, ChunkDecoder, ChunkLimits, DEFAULT_CHUNK_SIZE};
 
 const LIMITS: ChunkLimits = ChunkLimits {
     max_message_len: 1 << 20,
@@ -23,8 +23,9 @@ fuzz_target!(|data: &[u8]| {
             match dec.next_message() {
                 Ok(Some(msg)) => {
                     assert!(msg.payload.len() <= LIMITS.max_message_len as usize);
-                    // Whatever decodes re-encodes and decodes to the same message.
-                    let enc = encode_message(&msg, 9, 100).expect("encodable");
+                    // Whatever decodes re-encodes (at the initial chunk size a fresh decoder
+                    // expects) and decodes to the same message.
+                    let enc = encode_message(&msg, 9, DEFAULT_CHUNK_SIZE).expect("encodable");
                     let mut again = ChunkDecoder::new(LIMITS);
                     again.push(&enc);
                     let back = again.next_message().expect("decodes").expect("complete");

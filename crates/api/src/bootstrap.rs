@@ -50,6 +50,9 @@ pub async fn first_admin(
         realm: Realm::Staff.as_str(),
         role: "admin",
         password_hash: Some(&hash),
+        // The first administrator also manages the platform's organizations.
+        superadmin: true,
+        email_verified: true,
     })
     .await?;
     Ok(Bootstrap::Created {

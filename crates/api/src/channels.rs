@@ -20,6 +20,65 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_channel, list_channels))
         .routes(routes!(get_channel, update_channel, delete_channel))
+        .routes(routes!(play_token))
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PlayTokenRequest {
+    /// Lifetime in seconds, 60–86400 (default 3600).
+    #[serde(default)]
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlayTokenView {
+    pub token: String,
+    /// `rtmp://HOST:PORT/live/{channel_id}?token=…` for monitoring with any RTMP player.
+    pub rtmp_url: String,
+    pub expires_at: String,
+}
+
+/// A signed, expiring token to watch a private channel (RTMP monitoring now, HLS later).
+#[utoipa::path(
+    post, path = "/channels/{id}/play-token", tag = "channels",
+    params(("id" = String, Path)),
+    request_body = PlayTokenRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = PlayTokenView), (status = 404, body = crate::Problem))
+)]
+async fn play_token(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::Json<PlayTokenView>> {
+    who.require(Permission::ChannelsRead)?;
+    let req: PlayTokenRequest = if body.is_empty() {
+        PlayTokenRequest::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let ttl = req.ttl_seconds.unwrap_or(3600);
+    if !(60..=86_400).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "ttl_seconds",
+            "ttl_seconds must be 60–86400",
+        ));
+    }
+    let channel = visible_channel(&state, &who, &id).await?;
+    let expires = lunora_store::now_ms() / 1000 + ttl;
+    let token = state.play_tokens.issue(&channel.id, expires);
+    Ok(axum::Json(PlayTokenView {
+        rtmp_url: format!(
+            "{}/live/{}?token={token}",
+            rtmp_base(&state, &headers),
+            channel.id
+        ),
+        token,
+        expires_at: rfc3339(expires * 1000),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,16 +6,26 @@
 //! `/api`. It reaches the database through `lunora-store` and the media engine through
 //! `lunora-media`'s small API; it never touches sockets of the media path.
 
+mod api_tokens;
+mod audit;
 pub mod auth;
 pub mod bootstrap;
 mod channels;
+mod destinations;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod ingest;
+mod invitations;
+pub mod mail;
 mod middleware;
 mod observability;
+mod organizations;
+mod secrets;
 mod state;
+pub mod streaming;
 mod ui;
+mod users;
 mod util;
 
 use std::sync::Arc;
@@ -33,6 +43,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use audit::spawn_maintenance;
 pub use error::{ApiError, ApiResult, Problem};
 pub use observability::install_metrics;
 pub use state::{ApiConfig, AppState};
@@ -54,6 +65,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "health", description = "Component health for load balancers and operators"),
         (name = "auth", description = "Sign-in, sessions, tokens and the permission table"),
         (name = "channels", description = "Live channels and their inputs"),
+        (name = "destinations", description = "Restream destinations: YouTube, X, LinkedIn, any RTMP(S) server"),
+        (name = "streaming", description = "Start and stop streaming sessions, live status, history"),
+        (name = "users", description = "Accounts, invitations and the e-mail outbox"),
+        (name = "api-tokens", description = "Named, scoped API tokens"),
+        (name = "organizations", description = "Tenants and their policies"),
+        (name = "audit", description = "The audit log"),
     )
 )]
 struct ApiDoc;
@@ -82,7 +99,16 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(health::router())
         .merge(auth::router())
-        .merge(channels::router());
+        .merge(channels::router())
+        .merge(destinations::router())
+        .merge(streaming::router())
+        .merge(users::router())
+        .merge(invitations::router())
+        .merge(api_tokens::router())
+        .merge(organizations::router())
+        .merge(audit::router())
+        .merge(mail::router())
+        .merge(secrets::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()
@@ -113,7 +139,12 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(ui::serve)
         .method_not_allowed_fallback(method_not_allowed)
-        // Router::layer wraps each route, so these see the matched route.
+        // Router::layer wraps each route, so these see the matched route. The guard (route
+        // table, rate limits, authentication, audit log) runs inside the metrics layer.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
         .layer(axum::middleware::from_fn(middleware::http_metrics))
         .layer(
             // Read top to bottom: outermost first.

@@ -6,6 +6,7 @@ use lunora_media::Engine;
 use lunora_store::{Db, SecretBox};
 
 use crate::auth::{AuthConfig, TokenKeys};
+use crate::ingest::PlayTokens;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Settings of the HTTP edge, built by the binary from its configuration.
@@ -28,6 +29,10 @@ pub struct ApiConfig {
     /// Public RTMP base (`rtmp://host:port`) when the server sits behind a proxy or NAT;
     /// otherwise the request's host name and `rtmp_port` are used.
     pub rtmp_public_url: Option<String>,
+    /// TLS settings for pushing to `rtmps://` destinations (system roots plus any extra CA).
+    pub push_tls: Option<Arc<lunora_media::push::TlsConfig>>,
+    /// Timers of destination pushes.
+    pub push: lunora_media::push::PushConfig,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +46,8 @@ impl Default for ApiConfig {
             auth: AuthConfig::default(),
             rtmp_port: 1935,
             rtmp_public_url: None,
+            push_tls: None,
+            push: lunora_media::push::PushConfig::default(),
         }
     }
 }
@@ -54,7 +61,14 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub secrets: SecretBox,
     pub tokens: TokenKeys,
+    pub play_tokens: PlayTokens,
     pub auth: Arc<AuthConfig>,
+    /// Abuse counters and the mailer.
+    pub identity: Arc<crate::auth::Identity>,
+    /// Running streaming sessions.
+    pub streaming: Arc<crate::streaming::Streaming>,
+    /// TLS for `rtmps://` destinations.
+    pub tls: Option<Arc<lunora_media::push::TlsConfig>>,
     pub started_at: Instant,
 }
 
@@ -70,7 +84,11 @@ impl AppState {
             db,
             engine,
             tokens: TokenKeys::new(&secrets.derive("access-token-signing")),
+            play_tokens: PlayTokens::new(secrets.derive("play-token-signing")),
             secrets,
+            identity: Arc::new(crate::auth::Identity::new(&config.auth)),
+            streaming: Arc::new(crate::streaming::Streaming::new(config.push.clone())),
+            tls: config.push_tls.clone(),
             auth: Arc::new(config.auth.clone()),
             config: Arc::new(config),
             metrics,

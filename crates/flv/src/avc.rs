@@ -559,6 +559,64 @@ pub fn annexb_to_avcc(data: &[u8], out: &mut BytesMut) -> Result<usize, FlvError
     Ok(n)
 }
 
+/// An H.264 access unit taken apart for FLV/RTMP: parameter sets go to the sequence header,
+/// the rest (without access unit delimiters) to the coded frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessUnit {
+    /// SPS NAL units found in the access unit.
+    pub sps: Vec<Bytes>,
+    /// PPS NAL units found in the access unit.
+    pub pps: Vec<Bytes>,
+    /// The other NAL units (slices, SEI, ...), in order, AUDs dropped.
+    pub nalus: Vec<Bytes>,
+    /// Whether an IDR slice is present.
+    pub keyframe: bool,
+}
+
+impl AccessUnit {
+    /// Splits an Annex B access unit (e.g. one MPEG-TS PES payload) into zero-copy NAL
+    /// unit slices.
+    pub fn from_annexb(data: &Bytes) -> Self {
+        let mut au = AccessUnit::default();
+        for nal in AnnexBNalus::new(data) {
+            let nal = data.slice_ref(nal);
+            match nal_unit_type(&nal) {
+                Some(nal_type::SPS) => au.sps.push(nal),
+                Some(nal_type::PPS) => au.pps.push(nal),
+                Some(nal_type::AUD) => {}
+                Some(t) => {
+                    au.keyframe |= t == nal_type::IDR;
+                    au.nalus.push(nal);
+                }
+                None => {}
+            }
+        }
+        au
+    }
+
+    /// The decoder configuration record, when the access unit carries an SPS and a PPS.
+    pub fn decoder_configuration(&self) -> Option<Result<AvcDecoderConfigurationRecord, FlvError>> {
+        (!self.sps.is_empty() && !self.pps.is_empty())
+            .then(|| AvcDecoderConfigurationRecord::from_parameter_sets(&self.sps, &self.pps))
+    }
+
+    /// The frame NAL units in AVCC form with 4-byte lengths (one copy).
+    pub fn to_avcc(&self) -> Result<Bytes, FlvError> {
+        let total: usize = self.nalus.iter().map(|n| 4 + n.len()).sum();
+        let mut out = BytesMut::with_capacity(total);
+        for nal in &self.nalus {
+            let len = u32::try_from(nal.len()).map_err(|_| FlvError::TooLarge {
+                what: "NAL unit",
+                len: nal.len(),
+                max: u32::MAX as usize,
+            })?;
+            out.put_u32(len);
+            out.put_slice(nal);
+        }
+        Ok(out.freeze())
+    }
+}
+
 /// Iterates over the NAL units of an AVCC (length-prefixed) buffer. A length running past the
 /// end yields an error and ends the iteration.
 #[derive(Debug, Clone)]
@@ -784,6 +842,30 @@ mod tests {
         let sliced = annexb_nalus(&owned);
         assert_eq!(sliced.len(), 4);
         assert_eq!(nal_unit_type(&sliced[3]), Some(nal_type::IDR));
+    }
+
+    #[test]
+    fn access_unit_split_for_flv() {
+        let mut au = vec![0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1];
+        au.extend_from_slice(SPS_720P);
+        au.extend_from_slice(&[0, 0, 0, 1]);
+        au.extend_from_slice(PPS);
+        au.extend_from_slice(&[0, 0, 1, 0x06, 0x05, 0x01, 0x80]);
+        au.extend_from_slice(&[0, 0, 1, 0x65, 0x88, 0x84, 0x21]);
+        let au = AccessUnit::from_annexb(&Bytes::from(au));
+        assert!(au.keyframe);
+        assert_eq!(au.sps, vec![Bytes::from_static(SPS_720P)]);
+        assert_eq!(au.pps, vec![Bytes::from_static(PPS)]);
+        assert_eq!(au.nalus.len(), 2, "SEI and IDR; AUD dropped");
+        let rec = au.decoder_configuration().unwrap().unwrap();
+        assert_eq!(rec.parse_sps().unwrap().width, 1280);
+        assert_eq!(
+            &au.to_avcc().unwrap()[..],
+            &[0, 0, 0, 4, 0x06, 0x05, 0x01, 0x80, 0, 0, 0, 4, 0x65, 0x88, 0x84, 0x21]
+        );
+        let inter = AccessUnit::from_annexb(&Bytes::from_static(&[0, 0, 1, 0x41, 0x9A]));
+        assert!(!inter.keyframe);
+        assert!(inter.decoder_configuration().is_none());
     }
 
     #[test]

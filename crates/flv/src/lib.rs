@@ -28,7 +28,7 @@ pub use aac::{
     SAMPLING_FREQUENCIES,
 };
 pub use avc::{
-    annexb_nalus, annexb_to_avcc, avcc_to_annexb, nal_type, nal_unit_type, AnnexBNalus,
+    annexb_nalus, annexb_to_avcc, avcc_to_annexb, nal_type, nal_unit_type, AccessUnit, AnnexBNalus,
     AvcDecoderConfigurationRecord, AvcHighProfileExt, AvccNalus, Sps,
 };
 pub use bits::nal_to_rbsp;

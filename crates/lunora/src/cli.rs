@@ -25,6 +25,9 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage secrets at rest.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Print the version.
     Version,
 }
@@ -34,6 +37,15 @@ enum ConfigCommand {
     /// Print the effective configuration (secrets masked) and where each value came from;
     /// exit non-zero naming the bad key when it is invalid.
     Check(ConfigArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Re-encrypt every sealed value (stream keys, TOTP secrets, outbox mail) under a new master
+    /// key in one transaction, keep the old key file as a backup, then install the new one.
+    /// Stop the server first; signed-in users sign in again (access tokens are signed with a key
+    /// derived from the master key).
+    RotateMasterKey(ConfigArgs),
 }
 
 /// Options shared by every command that reads the configuration. Flags win over `LUNORA_*`
@@ -110,6 +122,13 @@ pub fn run() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Config(ConfigCommand::Check(args)) => config_check(&args),
+        Command::Secrets(SecretsCommand::RotateMasterKey(args)) => match args.load() {
+            Ok((_, config)) => rotate_master_key(&config),
+            Err(e) => {
+                eprintln!("lunora: configuration error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve(args) => match args.load() {
             Ok((_, config)) => crate::serve::run(config),
             Err(e) => {
@@ -134,4 +153,89 @@ fn config_check(args: &ConfigArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn rotate_master_key(config: &Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lunora: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rotate(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lunora: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn rotate(config: &Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use lunora_store::rekey::{generate_master_key, write_master_key};
+
+    let path = &config.master_key_file;
+    if !path.is_file() {
+        anyhow::bail!(
+            "there is no master key at {}: nothing to rotate",
+            path.display()
+        );
+    }
+    let old =
+        lunora_store::SecretBox::load_or_create(path).context("the master key is not usable")?;
+    let db = lunora_store::Db::open(&lunora_store::DbConfig::new(&config.database_url))
+        .await
+        .context("the database is not usable")?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "master.key".into());
+    let pending = path.with_file_name(format!("{file_name}.new"));
+    if pending.exists() {
+        anyhow::bail!(
+            "{} exists: an earlier rotation did not finish. If the database was re-encrypted, \
+             move it over {}; otherwise delete it, then run this again",
+            pending.display(),
+            path.display()
+        );
+    }
+    // 1. Keep the old key.
+    let backup = path.with_file_name(format!("{file_name}.bak-{}", lunora_store::now_ms()));
+    std::fs::copy(path, &backup)
+        .with_context(|| format!("cannot back up the master key to {}", backup.display()))?;
+    // 2. The new key, beside the old one until the database is re-encrypted.
+    let key = generate_master_key();
+    write_master_key(&pending, &key)
+        .with_context(|| format!("cannot write {}", pending.display()))?;
+    let new = lunora_store::SecretBox::new(key);
+    // 3. Every sealed value, in one transaction.
+    let count = match db.reseal_all(&old, &new).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            let _ = std::fs::remove_file(&backup);
+            return Err(anyhow::Error::new(e).context("re-encrypting failed; nothing was changed"));
+        }
+    };
+    db.close().await;
+    // 4. Install the new key (an atomic rename over the old one).
+    std::fs::rename(&pending, path).with_context(|| {
+        format!(
+            "the database now uses the key in {}, but it could not replace {}: move it there by hand",
+            pending.display(),
+            path.display()
+        )
+    })?;
+    println!(
+        "re-encrypted {count} sealed values under a new master key at {}",
+        path.display()
+    );
+    println!("the old key is kept at {}", backup.display());
+    println!("signed-in users must sign in again; refresh tokens keep working");
+    Ok(())
 }

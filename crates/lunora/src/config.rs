@@ -70,6 +70,13 @@ pub const KEYS: &[Key] = &[
         doc: "rtmp://host:port publishers should use, when it differs from this server's address (proxy, NAT).",
     },
     Key {
+        name: "rtmps.extra_ca_file",
+        env: "LUNORA_RTMPS_EXTRA_CA_FILE",
+        default: None,
+        secret: false,
+        doc: "PEM file of extra CA certificates trusted for rtmps:// destinations, besides the system's.",
+    },
+    Key {
         name: "http.addr",
         env: "LUNORA_HTTP_ADDR",
         default: Some("0.0.0.0:8080"),
@@ -131,6 +138,174 @@ pub const KEYS: &[Key] = &[
         default: Some("8"),
         secret: false,
         doc: "Seconds to drain in-flight work on SIGTERM/SIGINT before exiting.",
+    },
+    Key {
+        name: "http.public_url",
+        env: "LUNORA_HTTP_PUBLIC_URL",
+        default: None,
+        secret: false,
+        doc: "Base URL of links in e-mail (https://lunora.example.com); default: the request's host.",
+    },
+    Key {
+        name: "auth.access_ttl",
+        env: "LUNORA_AUTH_ACCESS_TTL",
+        default: Some("900"),
+        secret: false,
+        doc: "Seconds an access token (JWT) is valid; refresh tokens renew it.",
+    },
+    Key {
+        name: "auth.staff_mfa",
+        env: "LUNORA_AUTH_STAFF_MFA",
+        default: Some("required"),
+        secret: false,
+        doc: "TOTP for staff in organizations that set no policy: required (enrol at first sign-in) or optional (for local trials).",
+    },
+    Key {
+        name: "auth.password_max_age_days",
+        env: "LUNORA_AUTH_PASSWORD_MAX_AGE_DAYS",
+        default: Some("90"),
+        secret: false,
+        doc: "Days after which a staff password must be changed at sign-in; 0 never expires them.",
+    },
+    Key {
+        name: "auth.password_history",
+        env: "LUNORA_AUTH_PASSWORD_HISTORY",
+        default: Some("12"),
+        secret: false,
+        doc: "A new staff password may not be one of this many recent ones.",
+    },
+    Key {
+        name: "auth.operator.max_sessions",
+        env: "LUNORA_AUTH_OPERATOR_MAX_SESSIONS",
+        default: Some("2"),
+        secret: false,
+        doc: "Concurrent sessions of an operator; signing in once more ends the oldest.",
+    },
+    Key {
+        name: "auth.operator.session_timeout",
+        env: "LUNORA_AUTH_OPERATOR_SESSION_TIMEOUT",
+        default: Some("28800"),
+        secret: false,
+        doc: "Seconds an operator session lasts at most (absolute timeout).",
+    },
+    Key {
+        name: "auth.operator.idle_timeout",
+        env: "LUNORA_AUTH_OPERATOR_IDLE_TIMEOUT",
+        default: Some("7200"),
+        secret: false,
+        doc: "Seconds of inactivity after which an operator session ends.",
+    },
+    Key {
+        name: "auth.admin.max_sessions",
+        env: "LUNORA_AUTH_ADMIN_MAX_SESSIONS",
+        default: Some("5"),
+        secret: false,
+        doc: "Concurrent sessions of every other role (administrators and the rest).",
+    },
+    Key {
+        name: "auth.admin.session_timeout",
+        env: "LUNORA_AUTH_ADMIN_SESSION_TIMEOUT",
+        default: Some("43200"),
+        secret: false,
+        doc: "Seconds an administrator (or other non-operator) session lasts at most.",
+    },
+    Key {
+        name: "auth.admin.idle_timeout",
+        env: "LUNORA_AUTH_ADMIN_IDLE_TIMEOUT",
+        default: Some("14400"),
+        secret: false,
+        doc: "Seconds of inactivity after which an administrator (or other non-operator) session ends.",
+    },
+    Key {
+        name: "auth.lockout.slowdown_after",
+        env: "LUNORA_AUTH_LOCKOUT_SLOWDOWN_AFTER",
+        default: Some("3"),
+        secret: false,
+        doc: "Failed sign-ins of one account from one address after which each try must wait 1, 2, 4, … s (0: never).",
+    },
+    Key {
+        name: "auth.lockout.threshold",
+        env: "LUNORA_AUTH_LOCKOUT_THRESHOLD",
+        default: Some("10"),
+        secret: false,
+        doc: "Failed sign-ins of one account from one address that lock that pair out (0: never).",
+    },
+    Key {
+        name: "auth.lockout.duration",
+        env: "LUNORA_AUTH_LOCKOUT_DURATION",
+        default: Some("900"),
+        secret: false,
+        doc: "Seconds a sign-in lock lasts, and failures are remembered.",
+    },
+    Key {
+        name: "auth.lockout.account_threshold",
+        env: "LUNORA_AUTH_LOCKOUT_ACCOUNT_THRESHOLD",
+        default: Some("100"),
+        secret: false,
+        doc: "Failed sign-ins of one account from all addresses that lock it for addresses it never signed in from (0: never).",
+    },
+    Key {
+        name: "auth.lockout.ip_threshold",
+        env: "LUNORA_AUTH_LOCKOUT_IP_THRESHOLD",
+        default: Some("200"),
+        secret: false,
+        doc: "Failed sign-ins from one address over all accounts that lock the address out (0: never).",
+    },
+    Key {
+        name: "ratelimit.staff_per_minute",
+        env: "LUNORA_RATELIMIT_STAFF_PER_MINUTE",
+        default: Some("600"),
+        secret: false,
+        doc: "API requests per minute of one staff member signed in with a session (0: unlimited).",
+    },
+    Key {
+        name: "ratelimit.audience_per_minute",
+        env: "LUNORA_RATELIMIT_AUDIENCE_PER_MINUTE",
+        default: Some("120"),
+        secret: false,
+        doc: "API requests per minute of one audience member (0: unlimited).",
+    },
+    Key {
+        name: "ratelimit.api_token_per_minute",
+        env: "LUNORA_RATELIMIT_API_TOKEN_PER_MINUTE",
+        default: Some("600"),
+        secret: false,
+        doc: "API requests per minute of one API token (0: unlimited).",
+    },
+    Key {
+        name: "ratelimit.anonymous_per_minute",
+        env: "LUNORA_RATELIMIT_ANONYMOUS_PER_MINUTE",
+        default: Some("120"),
+        secret: false,
+        doc: "Requests per minute to public API routes from one address (0: unlimited).",
+    },
+    Key {
+        name: "ratelimit.auth_per_minute",
+        env: "LUNORA_RATELIMIT_AUTH_PER_MINUTE",
+        default: Some("30"),
+        secret: false,
+        doc: "Sign-in, sign-up, invitation and password-reset requests per minute from one address (0: unlimited).",
+    },
+    Key {
+        name: "audit.retention_days",
+        env: "LUNORA_AUDIT_RETENTION_DAYS",
+        default: Some("90"),
+        secret: false,
+        doc: "Days the audit log (and the e-mail outbox) keeps entries.",
+    },
+    Key {
+        name: "smtp.url",
+        env: "LUNORA_SMTP_URL",
+        default: None,
+        secret: true,
+        doc: "smtp://user:pass@host:587?tls=required or smtps://user:pass@host:465; unset keeps e-mail in the outbox (GET /api/v1/outbox).",
+    },
+    Key {
+        name: "smtp.from",
+        env: "LUNORA_SMTP_FROM",
+        default: Some("Lunora <no-reply@localhost>"),
+        secret: false,
+        doc: "From: address of e-mail Lunora sends.",
     },
 ];
 
@@ -334,6 +509,9 @@ pub struct Config {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub rtmp_public_url: Option<String>,
+    pub rtmps_extra_ca_file: Option<PathBuf>,
+    /// Sign-in, sessions, MFA, abuse limits, audit retention and e-mail.
+    pub auth: lunora_api::auth::AuthConfig,
 }
 
 impl Config {
@@ -395,9 +573,99 @@ impl Config {
                 }
                 other => other.map(|(v, _)| v.to_string()),
             },
+            auth: auth_config(raw)?,
+            rtmps_extra_ca_file: raw
+                .get("rtmps.extra_ca_file")
+                .map(|(v, _)| PathBuf::from(v)),
             data_dir,
         })
     }
+}
+
+fn positive_seconds(s: &str) -> Result<Duration, String> {
+    let d = parse_seconds(s)?;
+    if d.is_zero() {
+        return Err("must be more than 0 seconds".to_string());
+    }
+    Ok(d)
+}
+
+fn auth_config(raw: &RawConfig) -> Result<lunora_api::auth::AuthConfig, ConfigError> {
+    use lunora_api::auth::{
+        AuthConfig, LockoutPolicy, MfaPolicy, RateLimits, SessionPolicy, SmtpUrl,
+    };
+    let days = |key: &'static str| parse(raw, key, |s| parse_range::<u64>(s, 0, 36_500));
+    let count = |key: &'static str, max: u32| parse(raw, key, |s| parse_range::<u32>(s, 0, max));
+    let per_minute = |key: &'static str| count(key, 1_000_000);
+    let session = |max: &'static str,
+                   absolute: &'static str,
+                   idle: &'static str|
+     -> Result<SessionPolicy, ConfigError> {
+        Ok(SessionPolicy {
+            max_sessions: parse(raw, max, |s| parse_range::<usize>(s, 1, 1000))?,
+            absolute: parse(raw, absolute, positive_seconds)?,
+            idle: parse(raw, idle, positive_seconds)?,
+        })
+    };
+    let max_age = days("auth.password_max_age_days")?;
+    let retention = days("audit.retention_days")?.max(1);
+    Ok(AuthConfig {
+        access_ttl: parse(raw, "auth.access_ttl", positive_seconds)?,
+        operator: session(
+            "auth.operator.max_sessions",
+            "auth.operator.session_timeout",
+            "auth.operator.idle_timeout",
+        )?,
+        admin: session(
+            "auth.admin.max_sessions",
+            "auth.admin.session_timeout",
+            "auth.admin.idle_timeout",
+        )?,
+        staff_mfa: parse(raw, "auth.staff_mfa", |s| {
+            MfaPolicy::parse(s)
+                .ok_or_else(|| format!("expected `required` or `optional`, got `{s}`"))
+        })?,
+        staff_password_max_age: (max_age > 0).then(|| Duration::from_secs(max_age * 86_400)),
+        password_history: count("auth.password_history", 100)?.max(1),
+        lockout: LockoutPolicy {
+            slowdown_after: count("auth.lockout.slowdown_after", 1000)?,
+            threshold: count("auth.lockout.threshold", 100_000)?,
+            duration: parse(raw, "auth.lockout.duration", positive_seconds)?,
+            account_threshold: count("auth.lockout.account_threshold", 10_000_000)?,
+            ip_threshold: count("auth.lockout.ip_threshold", 10_000_000)?,
+        },
+        rate: RateLimits {
+            staff_per_minute: per_minute("ratelimit.staff_per_minute")?,
+            audience_per_minute: per_minute("ratelimit.audience_per_minute")?,
+            api_token_per_minute: per_minute("ratelimit.api_token_per_minute")?,
+            anonymous_per_minute: per_minute("ratelimit.anonymous_per_minute")?,
+            auth_per_minute: per_minute("ratelimit.auth_per_minute")?,
+        },
+        audit_retention: Duration::from_secs(retention * 86_400),
+        smtp_url: match raw.get("smtp.url") {
+            Some((v, source)) if !v.starts_with("smtp://") && !v.starts_with("smtps://") => {
+                return Err(ConfigError::Invalid {
+                    key: "smtp.url",
+                    source_name: source.name(),
+                    message: "expected smtp://[user:pass@]host[:port] or smtps://…".into(),
+                })
+            }
+            Some((v, _)) if !v.trim().is_empty() => Some(SmtpUrl(v.trim().to_string())),
+            _ => None,
+        },
+        mail_from: text(raw, "smtp.from")?,
+        public_url: match raw.get("http.public_url") {
+            Some((v, source)) if !v.starts_with("http://") && !v.starts_with("https://") => {
+                return Err(ConfigError::Invalid {
+                    key: "http.public_url",
+                    source_name: source.name(),
+                    message: "expected http://host[:port] or https://host[:port]".into(),
+                })
+            }
+            other => other.map(|(v, _)| v.trim_end_matches('/').to_string()),
+        },
+        ..AuthConfig::default()
+    })
 }
 
 fn text(raw: &RawConfig, key: &'static str) -> Result<String, ConfigError> {

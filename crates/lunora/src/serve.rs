@@ -82,6 +82,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Bootstrap::Existing => {}
     }
 
+    let extra_ca = match &config.rtmps_extra_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the extra CA file {}", path.display()))?,
+        ),
+        None => None,
+    };
     let engine = Arc::new(lunora_media::Engine::default());
     let metrics = lunora_api::install_metrics();
     let api_config = lunora_api::ApiConfig {
@@ -91,13 +98,36 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         disk_min_free_bytes: config.storage_min_free_bytes,
         rtmp_port: config.rtmp_addr.port(),
         rtmp_public_url: config.rtmp_public_url.clone(),
+        auth: config.auth.clone(),
+        push_tls: Some(Arc::new(
+            lunora_media::push::tls_config(extra_ca.as_deref())
+                .map_err(|e| anyhow::anyhow!("RTMPS settings: {e}"))?,
+        )),
         ..Default::default()
     };
     let state = lunora_api::AppState::new(db.clone(), engine.clone(), secrets, api_config, metrics);
+    lunora_api::spawn_maintenance(state.clone());
+    let closed = db.close_orphan_sessions().await?;
+    if closed > 0 {
+        tracing::warn!(
+            sessions = closed,
+            "closed streaming sessions left open by the last run"
+        );
+    }
+
+    let (stop_media, media_stopped) = tokio::sync::watch::channel(false);
+    let rtmp = bind(config.rtmp_addr, "rtmp").await?;
+    let rtmp_task = tokio::spawn(lunora_media::rtmp_server::serve(
+        rtmp,
+        engine.clone(),
+        lunora_api::ingest::DbAuthorizer::new(db.clone(), state.play_tokens.clone()),
+        lunora_media::rtmp_server::RtmpServerConfig::default(),
+        media_stopped,
+    ));
 
     let http = bind(config.http_addr, "http").await?;
     let shutdown = CancellationToken::new();
-    let app = lunora_api::app(state);
+    let app = lunora_api::app(state.clone());
     let http_task = tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
@@ -116,12 +146,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "shutting down: draining in-flight requests"
     );
     shutdown.cancel();
+    let _ = stop_media.send(true);
     match tokio::time::timeout(config.shutdown_grace, http_task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
         Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
         Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
     }
+    state.streaming.stop_all(&state, "server_stopped").await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rtmp_task).await;
     engine.shutdown();
     db.close().await;
     tracing::info!("stopped");

@@ -16,7 +16,10 @@
 pub mod bus;
 pub mod channel;
 pub mod engine;
+pub mod flv;
 pub mod frame;
+pub mod push;
+pub mod rtmp_server;
 mod switch;
 
 pub use bus::{Bus, BusConfig, BusSender, StartAt, SubscribeOptions, Subscription};

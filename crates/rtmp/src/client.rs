@@ -419,7 +419,7 @@ impl ClientSession {
                 }
             }
             msg_type::AUDIO | msg_type::VIDEO => {
-                if !self.is_playing(msg.stream_id) {
+                if !self.is_playing(msg.stream_id) || msg.payload.is_empty() {
                     self.core.stats.dropped_messages += 1;
                     return Ok(());
                 }

@@ -19,6 +19,9 @@ pub struct ConnectionStats {
     pub bytes_sent: u64,
     /// The peer's last Acknowledgement sequence number (bytes it received, mod 2^32).
     pub last_ack_received: Option<u32>,
+    /// Acknowledgements received. A driver that sees `bytes_sent` grow by several windows
+    /// while this stays still knows the peer stopped acknowledging.
+    pub acks_received: u64,
     /// Window Acknowledgement Size we announced (the peer should ack at this interval).
     pub our_window_ack_size: Option<u32>,
     /// Window Acknowledgement Size the peer announced (we ack at this interval).
@@ -27,16 +30,26 @@ pub struct ConnectionStats {
     pub peer_bandwidth: Option<u32>,
     /// Acknowledgements we sent.
     pub acks_sent: u64,
-    /// Media/data messages dropped because their stream was not publishing/playing.
+    /// Media/data messages dropped: their stream was not publishing/playing, or they were
+    /// empty.
     pub dropped_messages: u64,
 }
 
 impl ConnectionStats {
-    /// Bytes sent that the peer has not acknowledged yet (exact while under 4 GiB apart).
-    /// Before any acknowledgement this is every byte sent.
+    /// Bytes sent that the peer has not acknowledged yet; before any acknowledgement, every
+    /// byte sent. Peers that count the handshake too (acking slightly more than we sent), or
+    /// reset their counter (nginx-rtmp does at 0xF0000000), read as 0 rather than as a
+    /// huge backlog.
     pub fn unacknowledged_bytes(&self) -> u64 {
         match self.last_ack_received {
-            Some(seq) => u64::from((self.bytes_sent as u32).wrapping_sub(seq)),
+            Some(seq) => {
+                let diff = (self.bytes_sent as u32).wrapping_sub(seq);
+                if diff >= 0x8000_0000 {
+                    0
+                } else {
+                    u64::from(diff)
+                }
+            }
             None => self.bytes_sent,
         }
     }
@@ -157,6 +170,7 @@ impl Core {
                 msg_type::SET_CHUNK_SIZE | msg_type::ABORT => {}
                 msg_type::ACKNOWLEDGEMENT => {
                     self.stats.last_ack_received = Some(msg.payload_u32()?);
+                    self.stats.acks_received += 1;
                 }
                 msg_type::WINDOW_ACK_SIZE => {
                     let size = msg.payload_u32()?;
@@ -226,4 +240,36 @@ pub(crate) fn status_info(cmd: &Command) -> (String, String, String) {
 /// A transaction or stream id sent as an AMF0 number, if it is a sane integer.
 pub(crate) fn number_to_u32(n: f64) -> Option<u32> {
     (n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) && n.fract() == 0.0).then_some(n as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unacknowledged_bytes_cases() {
+        let mut s = ConnectionStats {
+            bytes_sent: 10_000,
+            ..ConnectionStats::default()
+        };
+        assert_eq!(s.unacknowledged_bytes(), 10_000);
+        s.last_ack_received = Some(7_500);
+        assert_eq!(s.unacknowledged_bytes(), 2_500);
+        // A peer that counted our handshake acks more than we sent: nothing outstanding.
+        s.last_ack_received = Some(10_000 + 3_073);
+        assert_eq!(s.unacknowledged_bytes(), 0);
+        // Sequence numbers wrap at 2^32.
+        s.bytes_sent = (1 << 32) + 100;
+        s.last_ack_received = Some(u32::MAX - 99);
+        assert_eq!(s.unacknowledged_bytes(), 200);
+    }
+
+    #[test]
+    fn number_conversion() {
+        assert_eq!(number_to_u32(1.0), Some(1));
+        assert_eq!(number_to_u32(-1.0), None);
+        assert_eq!(number_to_u32(1.5), None);
+        assert_eq!(number_to_u32(f64::NAN), None);
+        assert_eq!(number_to_u32(1e20), None);
+    }
 }

@@ -336,7 +336,8 @@ impl ServerSession {
             }
             msg_type::DATA_AMF0 | msg_type::DATA_AMF3 => self.on_data(&msg)?,
             msg_type::AUDIO | msg_type::VIDEO => {
-                if !self.is_publishing(msg.stream_id) {
+                // Empty media carries nothing and would let one header byte make one event.
+                if !self.is_publishing(msg.stream_id) || msg.payload.is_empty() {
                     self.core.stats.dropped_messages += 1;
                     return Ok(());
                 }

@@ -247,6 +247,8 @@ fn server_acknowledges_at_the_client_window() {
     let acked = client.last_ack_received.unwrap();
     assert!(u64::from(acked) <= client.bytes_sent);
     assert!(client.unacknowledged_bytes() < 10_000, "{client:?}");
+    assert_eq!(client.acks_received, server.acks_sent);
+    assert_eq!(client.peer_bandwidth, Some(2_500_000));
     assert_eq!(server.bytes_received, client.bytes_sent);
 }
 

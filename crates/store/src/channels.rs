@@ -159,6 +159,21 @@ impl Db {
         Ok(row.as_ref().map(channel_from_row).transpose()?)
     }
 
+    /// A channel by id in any organization — for the media engine's checks, never for answering
+    /// a client (use [`Db::channel`], which is scoped to the caller's organization).
+    pub async fn channel_any_org(&self, id: &str) -> Result<Option<Channel>, StoreError> {
+        let q = self.sql(format!(
+            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?"
+        ));
+        let row = self
+            .timed(
+                "channel_get_any",
+                sqlx::query(&q).bind(id).fetch_optional(self.pool()),
+            )
+            .await?;
+        Ok(row.as_ref().map(channel_from_row).transpose()?)
+    }
+
     /// Channels of an organization in creation order, `limit` at a time after `cursor`;
     /// `owner_id` narrows to one owner's channels.
     pub async fn list_channels(

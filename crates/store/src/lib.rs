@@ -9,17 +9,30 @@
 //! PostgreSQL. Identifiers are UUID text and times are unix milliseconds, which both databases
 //! store and compare the same way.
 
+mod access;
+mod audit;
 mod channels;
 pub mod crypto;
 mod db;
+mod destinations;
 mod error;
 mod identity;
+pub mod rekey;
 
+pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
+pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
 pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
 pub use crypto::SecretBox;
 pub use db::{Backend, Db, DbConfig, MigrationState};
+pub use destinations::{
+    Destination, DestinationPatch, NewDestination, SessionDestination, SessionEvent,
+    StreamingSession,
+};
 pub use error::StoreError;
-pub use identity::{new_id, AuthSession, NewUser, Organization, RefreshOutcome, User};
+pub use identity::{
+    new_id, AuthSession, NewUser, Organization, OrganizationPatch, RefreshOutcome, SessionAuth,
+    User, UserFilter, UserPatch,
+};
 
 /// Current time as unix milliseconds, the one time representation in the schema.
 pub fn now_ms() -> i64 {

@@ -396,3 +396,30 @@ pub fn require(program: &str, package: &str) -> anyhow::Result<()> {
         bail!("`{program}` is not installed: `apt-get install {package}` (scripts/test.sh does it)")
     }
 }
+
+/// The TOTP code (RFC 6238: SHA-1, 6 digits, 30 s) of a base32 secret at `unix_secs`, as an
+/// authenticator app would show it.
+pub fn totp_code(secret_base32: &str, unix_secs: u64) -> anyhow::Result<String> {
+    let bytes = totp_rs::Secret::Encoded(secret_base32.to_string())
+        .to_bytes()
+        .map_err(|e| anyhow!("not a base32 secret: {e:?}"))?;
+    let t = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        "test".to_string(),
+    )
+    .map_err(|e| anyhow!("bad TOTP secret: {e}"))?;
+    Ok(t.generate(unix_secs))
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -24,6 +24,14 @@ impl Realm {
             Realm::Audience => "audience",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Realm> {
+        match s {
+            "staff" => Some(Realm::Staff),
+            "audience" => Some(Realm::Audience),
+            _ => None,
+        }
+    }
 }
 
 /// Checks `password` against the realm's policy; the error names what is missing.
@@ -82,6 +90,32 @@ pub fn verify(password: &str, stored: &str) -> bool {
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// Whether `password` matches any of `hashes` (the current one and the history), off the async
+/// threads since each check costs an argon2 run.
+pub async fn reused(password: &str, hashes: Vec<String>) -> Result<bool, ApiError> {
+    let candidate = password.to_string();
+    tokio::task::spawn_blocking(move || hashes.iter().any(|h| verify(&candidate, h)))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// [`hash`] off the async threads.
+pub async fn hash_blocking(password: &str) -> Result<String, ApiError> {
+    let p = password.to_string();
+    tokio::task::spawn_blocking(move || hash(&p))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// [`verify`] off the async threads.
+pub async fn verify_blocking(password: &str, stored: &str) -> Result<bool, ApiError> {
+    let p = password.to_string();
+    let s = stored.to_string();
+    tokio::task::spawn_blocking(move || verify(&p, &s))
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// A hash to verify against when the account does not exist, so that timing does not reveal

@@ -1,5 +1,7 @@
-//! The permission table: the single source of truth for what each role may do. Every route
-//! names the permission it needs; `GET /api/v1/permissions` shows this table.
+//! The permission table: the single source of truth for what each role may do, and the route
+//! table that names, for every `/api/v1` operation, the access it needs. The request guard
+//! enforces the route table before any handler runs; `GET /api/v1/permissions` shows both.
+//! A route without an entry here answers 403 `no_access_rule`, and a test fails.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -60,6 +62,20 @@ impl Role {
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
+
+    /// Audience tiers sign up themselves; every other role is staff and joins by invitation.
+    pub fn is_audience(self) -> bool {
+        matches!(self, Role::Free | Role::Premium | Role::Vip)
+    }
+
+    /// The realm (user pool, password policy) of accounts with this role.
+    pub fn realm(self) -> &'static str {
+        if self.is_audience() {
+            "audience"
+        } else {
+            "staff"
+        }
+    }
 }
 
 /// What a caller may do. `*_all` variants reach every resource of the organization; without
@@ -75,18 +91,52 @@ pub enum Permission {
     ChannelsManageAll,
     /// Reveal a stream key in clear (audited).
     SecretsReveal,
-    /// Own profile and sessions.
+    /// Own profile, password, MFA and sessions.
     SelfManage,
+    /// List, invite, change the role of, disable and enable the organization's users.
+    UsersManage,
+    /// Create and revoke own API tokens.
+    ApiTokensManage,
+    /// Read the organization's audit log.
+    AuditRead,
+    /// Read e-mail kept in the outbox when no SMTP server is configured.
+    OutboxRead,
+    /// Change the organization's policies (MFA, IP allow-list).
+    OrganizationManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 10] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
         Permission::SecretsReveal,
         Permission::SelfManage,
+        Permission::UsersManage,
+        Permission::ApiTokensManage,
+        Permission::AuditRead,
+        Permission::OutboxRead,
+        Permission::OrganizationManage,
     ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ChannelsRead => "channels_read",
+            Permission::ChannelsWrite => "channels_write",
+            Permission::ChannelsManageAll => "channels_manage_all",
+            Permission::SecretsReveal => "secrets_reveal",
+            Permission::SelfManage => "self_manage",
+            Permission::UsersManage => "users_manage",
+            Permission::ApiTokensManage => "api_tokens_manage",
+            Permission::AuditRead => "audit_read",
+            Permission::OutboxRead => "outbox_read",
+            Permission::OrganizationManage => "organization_manage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == s)
+    }
 }
 
 /// The table itself.
@@ -99,9 +149,21 @@ pub fn granted(role: Role) -> &'static [Permission] {
             ChannelsManageAll,
             SecretsReveal,
             SelfManage,
+            UsersManage,
+            ApiTokensManage,
+            AuditRead,
+            OutboxRead,
+            OrganizationManage,
         ],
-        Role::Operator => &[ChannelsRead, ChannelsWrite, SecretsReveal, SelfManage],
+        Role::Operator => &[
+            ChannelsRead,
+            ChannelsWrite,
+            SecretsReveal,
+            SelfManage,
+            ApiTokensManage,
+        ],
         Role::Viewer => &[ChannelsRead, SelfManage],
+        // Holds API tokens only: it cannot sign in with a password, so it has no own profile.
         Role::ApiOnly => &[ChannelsRead, ChannelsWrite],
         Role::Seller | Role::Producer | Role::Talent | Role::Client => &[SelfManage],
         Role::ConsumerAdmin => &[SelfManage],
@@ -111,4 +173,436 @@ pub fn granted(role: Role) -> &'static [Permission] {
 
 pub fn allows(role: Role, permission: Permission) -> bool {
     granted(role).contains(&permission)
+}
+
+/// What a route needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(tag = "kind", content = "permission", rename_all = "snake_case")]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in caller (session or API token).
+    Authenticated,
+    /// A caller whose role (and API token scope) grants the permission.
+    Permission(Permission),
+    /// A platform superadmin signed in with a session (not an API token).
+    Superadmin,
+}
+
+/// How a route is rate-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateClass {
+    /// Not limited (health checks, the API description).
+    None,
+    /// Sign-in and e-mail link endpoints: a tight limit per source address.
+    Auth,
+    /// Everything else: per caller, by role.
+    Default,
+}
+
+/// The rule of one operation.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct RouteRule {
+    /// HTTP method in upper case.
+    pub method: &'static str,
+    /// Path as in the OpenAPI document, e.g. `/api/v1/channels/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+    /// Name recorded in the audit log, e.g. `channel.create`.
+    pub action: &'static str,
+    pub rate: RateClass,
+    /// Allowed to a session that must enrol TOTP before anything else.
+    pub during_mfa_enrolment: bool,
+}
+
+const fn rule(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    action: &'static str,
+) -> RouteRule {
+    RouteRule {
+        method,
+        path,
+        access,
+        action,
+        rate: RateClass::Default,
+        during_mfa_enrolment: false,
+    }
+}
+
+const fn auth_rule(method: &'static str, path: &'static str, action: &'static str) -> RouteRule {
+    RouteRule {
+        method,
+        path,
+        access: Access::Public,
+        action,
+        rate: RateClass::Auth,
+        during_mfa_enrolment: false,
+    }
+}
+
+const fn enrolment(mut r: RouteRule) -> RouteRule {
+    r.during_mfa_enrolment = true;
+    r
+}
+
+const fn unlimited(mut r: RouteRule) -> RouteRule {
+    r.rate = RateClass::None;
+    r
+}
+
+use Access::{Authenticated, Public, Superadmin};
+use Permission as P;
+
+const fn perm(p: Permission) -> Access {
+    Access::Permission(p)
+}
+
+/// Every `/api/v1` operation with the access it needs.
+pub const ROUTES: &[RouteRule] = &[
+    // health and API description
+    unlimited(rule("GET", "/api/v1/health/overall", Public, "health.read")),
+    unlimited(rule("GET", "/api/v1/openapi.json", Public, "openapi.read")),
+    unlimited(rule("GET", "/api/v1/docs", Public, "docs.read")),
+    // sign-in and sessions
+    auth_rule("POST", "/api/v1/auth/login", "auth.login"),
+    rule("POST", "/api/v1/auth/refresh", Public, "auth.refresh"),
+    enrolment(rule(
+        "POST",
+        "/api/v1/auth/logout",
+        Authenticated,
+        "auth.logout",
+    )),
+    enrolment(rule("GET", "/api/v1/auth/me", Authenticated, "auth.me")),
+    rule(
+        "GET",
+        "/api/v1/auth/sessions",
+        perm(P::SelfManage),
+        "session.list",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/auth/sessions/{id}",
+        perm(P::SelfManage),
+        "session.revoke",
+    ),
+    rule(
+        "GET",
+        "/api/v1/permissions",
+        Authenticated,
+        "permissions.read",
+    ),
+    auth_rule("POST", "/api/v1/auth/signup", "auth.signup"),
+    auth_rule("POST", "/api/v1/auth/verify-email", "auth.verify_email"),
+    auth_rule(
+        "POST",
+        "/api/v1/auth/password-reset/request",
+        "auth.password_reset_request",
+    ),
+    auth_rule(
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        "auth.password_reset_confirm",
+    ),
+    // MFA
+    enrolment(rule(
+        "GET",
+        "/api/v1/auth/mfa",
+        perm(P::SelfManage),
+        "mfa.read",
+    )),
+    enrolment(rule(
+        "POST",
+        "/api/v1/auth/mfa/totp/enrol",
+        perm(P::SelfManage),
+        "mfa.totp_enrol",
+    )),
+    enrolment(rule(
+        "POST",
+        "/api/v1/auth/mfa/totp/verify",
+        perm(P::SelfManage),
+        "mfa.totp_verify",
+    )),
+    rule(
+        "POST",
+        "/api/v1/auth/mfa/totp/disable",
+        perm(P::SelfManage),
+        "mfa.totp_disable",
+    ),
+    rule(
+        "POST",
+        "/api/v1/auth/mfa/recovery-codes",
+        perm(P::SelfManage),
+        "mfa.recovery_codes_renew",
+    ),
+    // users
+    rule("GET", "/api/v1/users", perm(P::UsersManage), "user.list"),
+    rule("GET", "/api/v1/users/me", Authenticated, "user.me"),
+    rule(
+        "PATCH",
+        "/api/v1/users/me",
+        perm(P::SelfManage),
+        "user.update_self",
+    ),
+    rule(
+        "POST",
+        "/api/v1/users/me/password",
+        perm(P::SelfManage),
+        "user.password_change",
+    ),
+    rule(
+        "GET",
+        "/api/v1/users/{id}",
+        perm(P::UsersManage),
+        "user.read",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/users/{id}",
+        perm(P::UsersManage),
+        "user.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/users/{id}/mfa",
+        perm(P::UsersManage),
+        "user.mfa_reset",
+    ),
+    rule(
+        "GET",
+        "/api/v1/users/{id}/sessions",
+        perm(P::UsersManage),
+        "user.session_list",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/users/{id}/sessions/{session_id}",
+        perm(P::UsersManage),
+        "user.session_revoke",
+    ),
+    // invitations
+    rule(
+        "GET",
+        "/api/v1/invitations",
+        perm(P::UsersManage),
+        "invitation.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/invitations",
+        perm(P::UsersManage),
+        "invitation.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/invitations/{id}",
+        perm(P::UsersManage),
+        "invitation.read",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/invitations/{id}",
+        perm(P::UsersManage),
+        "invitation.revoke",
+    ),
+    auth_rule("POST", "/api/v1/invitations/accept", "invitation.accept"),
+    // API tokens
+    rule(
+        "GET",
+        "/api/v1/api-tokens",
+        perm(P::ApiTokensManage),
+        "api_token.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/api-tokens",
+        perm(P::ApiTokensManage),
+        "api_token.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/api-tokens/{id}",
+        perm(P::ApiTokensManage),
+        "api_token.read",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/api-tokens/{id}",
+        perm(P::ApiTokensManage),
+        "api_token.revoke",
+    ),
+    // organizations
+    rule(
+        "GET",
+        "/api/v1/organizations",
+        Superadmin,
+        "organization.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/organizations",
+        Superadmin,
+        "organization.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/organizations/current",
+        Authenticated,
+        "organization.read_current",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/organizations/current",
+        perm(P::OrganizationManage),
+        "organization.update_current",
+    ),
+    rule(
+        "GET",
+        "/api/v1/organizations/{id}",
+        Superadmin,
+        "organization.read",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/organizations/{id}",
+        Superadmin,
+        "organization.update",
+    ),
+    // audit log and outbox
+    rule(
+        "GET",
+        "/api/v1/audit-logs",
+        perm(P::AuditRead),
+        "audit.list",
+    ),
+    rule(
+        "GET",
+        "/api/v1/audit-logs/{id}",
+        perm(P::AuditRead),
+        "audit.read",
+    ),
+    rule("GET", "/api/v1/outbox", perm(P::OutboxRead), "outbox.list"),
+    // channels
+    rule(
+        "GET",
+        "/api/v1/channels",
+        perm(P::ChannelsRead),
+        "channel.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/channels",
+        perm(P::ChannelsWrite),
+        "channel.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/channels/{id}",
+        perm(P::ChannelsRead),
+        "channel.read",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/channels/{id}",
+        perm(P::ChannelsWrite),
+        "channel.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/channels/{id}",
+        perm(P::ChannelsWrite),
+        "channel.delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/channels/{id}/play-token",
+        perm(P::ChannelsRead),
+        "channel.play_token",
+    ),
+    rule(
+        "POST",
+        "/api/v1/channels/{id}/inputs/{input_id}/reveal",
+        perm(P::SecretsReveal),
+        "secret.reveal",
+    ),
+];
+
+/// Routes served outside the OpenAPI document (the document itself and its viewer).
+pub const UNDOCUMENTED: &[&str] = &["/api/v1/openapi.json", "/api/v1/docs"];
+
+/// The rule of `method` on the route template `path` (HEAD follows GET).
+pub fn route_rule(method: &str, path: &str) -> Option<&'static RouteRule> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    ROUTES.iter().find(|r| r.method == method && r.path == path)
+}
+
+/// Whether any method of `path` has a rule.
+pub fn path_known(path: &str) -> bool {
+    ROUTES.iter().any(|r| r.path == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_openapi_operation_has_exactly_one_rule_and_back() {
+        let doc = crate::openapi();
+        let mut seen = std::collections::HashSet::new();
+        for (path, item) in doc.paths.paths.iter() {
+            let ops = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            for (method, present) in ops {
+                if present {
+                    assert!(
+                        route_rule(method, path).is_some(),
+                        "{method} {path} has no rule in auth::permissions::ROUTES"
+                    );
+                    seen.insert((method, path.clone()));
+                }
+            }
+        }
+        for r in ROUTES {
+            if UNDOCUMENTED.contains(&r.path) {
+                continue;
+            }
+            assert!(
+                seen.contains(&(r.method, r.path.to_string())),
+                "rule {} {} names no documented operation",
+                r.method,
+                r.path
+            );
+        }
+        let mut unique = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(
+                unique.insert((r.method, r.path)),
+                "duplicate rule {} {}",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn only_admins_manage_users_and_audience_has_no_staff_powers() {
+        for role in Role::ALL {
+            assert_eq!(allows(role, Permission::UsersManage), role == Role::Admin);
+            if role.is_audience() {
+                assert_eq!(granted(role), &[Permission::SelfManage]);
+            }
+        }
+        assert!(!allows(Role::ApiOnly, Permission::SelfManage));
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+            assert_eq!(serde_json::to_value(p).unwrap().as_str(), Some(p.as_str()));
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Shared pieces of the end-to-end tests: a server with a first administrator, signed in.
 #![allow(dead_code)]
 
+pub mod media;
+
 use lunora_testkit::{DbKind, Server, ServerOptions};
 use serde_json::{json, Value};
 
@@ -11,10 +13,14 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_lunora")
 }
 
+/// A server with the first administrator. Staff MFA is `optional` here so tests that are not
+/// about MFA can sign in with a password alone; MFA tests set `LUNORA_AUTH_STAFF_MFA=required`
+/// (later settings win).
 pub fn options(db: DbKind) -> ServerOptions {
     ServerOptions::new(db)
         .env("LUNORA_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("LUNORA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("LUNORA_AUTH_STAFF_MFA", "optional")
 }
 
 pub async fn start(db: DbKind) -> Server {

@@ -1,0 +1,150 @@
+//! Real media for end-to-end tests: a file made once by FFmpeg, publishers and probes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A 1280x720 30 fps H.264 (keyframe every 1 s) + 48 kHz stereo AAC file of `secs` seconds,
+/// made once per test binary.
+pub fn test_file() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        lunora_testkit::require("ffmpeg", "ffmpeg").unwrap();
+        let dir = std::env::temp_dir().join(format!("lunora-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("testsrc-720p30.flv");
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=1280x720:rate=30")
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args([
+                "-t",
+                "20",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args(["-g", "30", "-pix_fmt", "yuv420p", "-b:v", "1500k"])
+            .args(["-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "flv"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    })
+}
+
+/// `ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv URL`, killed on drop.
+pub struct Publisher {
+    child: Child,
+}
+
+impl Publisher {
+    pub fn start(url: &str) -> Publisher {
+        let child = Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(test_file())
+            .args(["-c", "copy", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Publisher { child }
+    }
+
+    /// Waits up to `within` for the publisher to exit; its status and stderr.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<(std::process::ExitStatus, String)> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return Some((status, err));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `ffprobe -show_streams` of a URL or file, as JSON.
+pub fn probe_streams(url: &str) -> Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "15000000",
+            "-show_streams",
+            "-of",
+            "json",
+            url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Records `secs` seconds of `url` into `out` with `-c copy`.
+pub fn record(url: &str, secs: u32, out: &Path) -> std::process::Output {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-rw_timeout", "15000000", "-i", url])
+        .args(["-t", &secs.to_string(), "-c", "copy", "-f", "flv"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// Decode timestamps (seconds) of the packets of one stream kind (`v` or `a`) in a file.
+pub fn packet_times(file: &Path, kind: &str) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", kind])
+        .args(["-show_entries", "packet=dts_time", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// The stream with `codec_type` from an ffprobe answer.
+pub fn stream<'a>(probe: &'a Value, codec_type: &str) -> &'a Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == codec_type))
+        .unwrap_or_else(|| panic!("no {codec_type} stream in {probe}"))
+}

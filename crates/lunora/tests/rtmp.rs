@@ -1,0 +1,254 @@
+//! RTMP ingest and play with real FFmpeg peers against the real binary.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::media::{packet_times, probe_streams, record, stream, Publisher};
+use common::*;
+use lunora_testkit::{DbKind, Server};
+use serde_json::Value;
+
+async fn channel(server: &Server, token: &str, name: &str) -> Value {
+    let res = create_channel(server, token, name).await;
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
+/// The publish URL with the server's real RTMP port (the API answers the configured one).
+fn publish_url(server: &Server, channel: &Value) -> String {
+    let url = channel["publish_url"].as_str().unwrap();
+    let key = url.rsplit('/').next().unwrap();
+    format!("rtmp://{}/live/{key}", server.rtmp_addr().unwrap())
+}
+
+async fn wait_live(server: &Server, token: &str, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let ch: Value = server
+            .client
+            .get(server.url(&format!("/api/v1/channels/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ch["status"]["input_state"] == "live" && ch["status"]["video"].is_object() {
+            return ch;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "channel never went live: {ch}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn play_url(server: &Server, token: &str, id: &str) -> String {
+    let res: Value = server
+        .client
+        .post(server.url(&format!("/api/v1/channels/{id}/play-token")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = res["token"].as_str().unwrap();
+    format!("rtmp://{}/live/{id}?token={t}", server.rtmp_addr().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_publishes_and_a_player_receives_the_same_stream() {
+    let server = start(DbKind::Sqlite).await;
+    let token = admin_token(&server).await;
+    let ch = channel(&server, &token, "studio").await;
+    let id = ch["id"].as_str().unwrap().to_string();
+    let _publisher = Publisher::start(&publish_url(&server, &ch));
+    let live = wait_live(&server, &token, &id, Duration::from_secs(15)).await;
+    assert_eq!(live["status"]["video"]["width"], 1280, "{live}");
+    assert_eq!(live["status"]["video"]["height"], 720);
+    assert_eq!(live["status"]["audio"]["sample_rate"], 48000);
+
+    let url = play_url(&server, &token, &id).await;
+    let probe = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || probe_streams(&url)
+    })
+    .await
+    .unwrap();
+    let v = stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    assert_eq!(v["r_frame_rate"], "30/1");
+    let a = stream(&probe, "audio");
+    assert_eq!(a["codec_name"], "aac");
+    assert_eq!(a["sample_rate"], "48000");
+    assert_eq!(a["channels"], 2);
+
+    // Four seconds through Lunora: both tracks, timestamps increasing at the real pace.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("played.flv");
+    let rec = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || record(&url, 4, &out)
+    })
+    .await
+    .unwrap();
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let video = packet_times(&out, "v");
+    let audio = packet_times(&out, "a");
+    assert!(video.len() >= 100, "only {} video packets", video.len());
+    assert!(audio.len() >= 150, "only {} audio packets", audio.len());
+    for w in video.windows(2) {
+        assert!(w[1] >= w[0], "video dts went backwards: {w:?}");
+        assert!(w[1] - w[0] < 0.2, "gap in video: {w:?}");
+    }
+    let span = video.last().unwrap() - video.first().unwrap();
+    assert!((3.5..=4.5).contains(&span), "video span {span}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_and_tokens_are_refused_and_never_take_over() {
+    let server = start(DbKind::Sqlite).await;
+    let token = admin_token(&server).await;
+    let ch = channel(&server, &token, "guarded").await;
+    let id = ch["id"].as_str().unwrap().to_string();
+
+    // A wrong key is refused with an RTMP error and the publisher gives up.
+    let mut wrong = Publisher::start(&format!(
+        "rtmp://{}/live/live_not-a-real-key",
+        server.rtmp_addr().unwrap()
+    ));
+    let (status, _stderr) = wrong
+        .wait_exit(Duration::from_secs(15))
+        .expect("ffmpeg must give up on a refused key");
+    assert!(!status.success());
+    assert!(
+        server.logs().contains("publish refused"),
+        "{}",
+        server.logs()
+    );
+    // The key is never logged, not even the wrong one in full.
+    assert!(!server.logs().contains("live_not-a-real-key"));
+
+    // The real publisher works; a wrong key during its session does not disturb it.
+    let _good = Publisher::start(&publish_url(&server, &ch));
+    wait_live(&server, &token, &id, Duration::from_secs(15)).await;
+    let mut wrong = Publisher::start(&format!(
+        "rtmp://{}/live/live_still-wrong",
+        server.rtmp_addr().unwrap()
+    ));
+    wrong.wait_exit(Duration::from_secs(15)).expect("refused");
+    let ch_now: Value = server
+        .client
+        .get(server.url(&format!("/api/v1/channels/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ch_now["status"]["input_state"], "live");
+
+    // Playing a private channel needs a valid token.
+    let rtmp = server.rtmp_addr().unwrap();
+    for url in [
+        format!("rtmp://{rtmp}/live/{id}"),
+        format!("rtmp://{rtmp}/live/{id}?token=9999999999.00"),
+    ] {
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("ffprobe")
+                .args(["-v", "error", "-rw_timeout", "5000000", &url])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(!out.status.success(), "played without a valid token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_encoder_takes_its_input_over_at_once() {
+    let server = start(DbKind::Sqlite).await;
+    let token = admin_token(&server).await;
+    let ch = channel(&server, &token, "reconnect").await;
+    let id = ch["id"].as_str().unwrap().to_string();
+    let url = publish_url(&server, &ch);
+    let mut first = Publisher::start(&url);
+    wait_live(&server, &token, &id, Duration::from_secs(15)).await;
+    // The same encoder comes back on a new connection while the old one still looks alive.
+    let _second = Publisher::start(&url);
+    let exited = tokio::task::spawn_blocking(move || {
+        let r = first.wait_exit(Duration::from_secs(15));
+        (r, first)
+    })
+    .await
+    .unwrap();
+    assert!(exited.0.is_some(), "the stale connection was not replaced");
+    assert!(server
+        .logs()
+        .contains("another connection took over this input"));
+    wait_live(&server, &token, &id, Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_rtmp_port_closes_only_that_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(DbKind::Sqlite).await;
+    let token = admin_token(&server).await;
+    let ch = channel(&server, &token, "robust").await;
+    let id = ch["id"].as_str().unwrap().to_string();
+    let _pub = Publisher::start(&publish_url(&server, &ch));
+    wait_live(&server, &token, &id, Duration::from_secs(15)).await;
+
+    let rtmp = server.rtmp_addr().unwrap();
+    // Wrong version byte, then a valid-looking handshake followed by a huge chunk header.
+    for payload in [vec![0x42u8; 4096], {
+        let mut v = vec![3u8];
+        v.extend(std::iter::repeat_n(0u8, 1536));
+        v.extend([0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x14, 0, 0, 0, 0]);
+        v
+    }] {
+        let mut s = tokio::net::TcpStream::connect(rtmp).await.unwrap();
+        let _ = s.write_all(&payload).await;
+        let mut sink = vec![0u8; 8192];
+        let closed = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                match s.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "server kept a garbage connection open");
+    }
+    let ch_now: Value = server
+        .client
+        .get(server.url(&format!("/api/v1/channels/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ch_now["status"]["input_state"], "live",
+        "the live channel was disturbed"
+    );
+}

@@ -1,0 +1,512 @@
+//! The RTMP server: one driver task per connection owns the socket, the timers and a sans-IO
+//! [`ServerSession`]; publishers feed their channel's input, players subscribe to its bus.
+//!
+//! Whether a stream key may publish, and a player may watch, is decided by an [`Authorizer`]
+//! the control plane provides (the engine knows nothing of the database).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lunora_rtmp::{
+    encode_message, msg_type, Message, PlayRejection, PublishRejection, RtmpError, ServerConfig,
+    ServerEvent, ServerSession,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::{timeout_at, Instant};
+use uuid::Uuid;
+
+use crate::channel::{AttachMode, AudioInfo, InputHandle, SendError, VideoInfo};
+use crate::flv::{frame_from_audio, frame_from_video, tag_body, ticks_to_ms, TagError};
+use crate::frame::{Codec, Frame, Track, WireKey};
+use crate::{Engine, Subscription};
+
+/// Boxed future returned by the [`Authorizer`].
+pub type AuthFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A publish attempt to judge.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    pub app: String,
+    /// The stream key without any `?query`.
+    pub key: String,
+    pub peer: SocketAddr,
+}
+
+/// Where an accepted publisher's media goes.
+#[derive(Debug, Clone)]
+pub struct PublishGrant {
+    pub channel_id: Uuid,
+    /// Input name within the channel (`primary`, `secondary`).
+    pub input: String,
+}
+
+/// A play attempt to judge.
+#[derive(Debug, Clone)]
+pub struct PlayRequest {
+    pub app: String,
+    /// The stream name as sent, `?query` included (it may carry a play token).
+    pub name: String,
+    pub peer: SocketAddr,
+}
+
+/// A refusal, in words safe to send to the client and to log (never a secret).
+#[derive(Debug, Clone)]
+pub struct Denied(pub String);
+
+/// Something the control plane may want to record.
+#[derive(Debug, Clone)]
+pub enum IngestEvent {
+    PublishStarted {
+        channel_id: Uuid,
+        input: String,
+        peer: SocketAddr,
+    },
+    PublishStopped {
+        channel_id: Uuid,
+        input: String,
+        peer: SocketAddr,
+        reason: String,
+    },
+}
+
+/// The control plane's say on who may publish and play.
+pub trait Authorizer: Send + Sync + 'static {
+    fn authorize_publish(&self, req: PublishRequest) -> AuthFuture<Result<PublishGrant, Denied>>;
+    fn authorize_play(&self, req: PlayRequest) -> AuthFuture<Result<Uuid, Denied>>;
+    fn event(&self, _event: IngestEvent) {}
+}
+
+/// Limits of the RTMP server.
+#[derive(Debug, Clone)]
+pub struct RtmpServerConfig {
+    /// Most concurrent connections; more are closed at once.
+    pub max_connections: usize,
+    /// Time a new connection has to finish the handshake and ask to publish or play.
+    pub setup_timeout: Duration,
+    /// A publisher that sends nothing for this long is disconnected.
+    pub publisher_idle_timeout: Duration,
+    /// Outbound chunk size.
+    pub chunk_size: u32,
+}
+
+impl Default for RtmpServerConfig {
+    fn default() -> Self {
+        RtmpServerConfig {
+            max_connections: 4096,
+            setup_timeout: Duration::from_secs(10),
+            publisher_idle_timeout: Duration::from_secs(30),
+            chunk_size: 4096,
+        }
+    }
+}
+
+struct Ctx {
+    engine: Arc<Engine>,
+    auth: Arc<dyn Authorizer>,
+    config: RtmpServerConfig,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    auth: Arc<dyn Authorizer>,
+    config: RtmpServerConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let ctx = Arc::new(Ctx {
+        engine,
+        auth,
+        config,
+        shutdown: shutdown.clone(),
+    });
+    let mut shutdown = shutdown;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "RTMP connection refused: connection limit reached");
+            drop(stream);
+            continue;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let result = Connection::new(ctx, peer).run(stream).await;
+            match result {
+                Ok(()) => tracing::debug!(%peer, "RTMP connection closed"),
+                Err(reason) => tracing::info!(%peer, %reason, "RTMP connection closed"),
+            }
+        });
+    }
+}
+
+enum Role {
+    Setup,
+    Publishing {
+        handle: InputHandle,
+        grant: PublishGrant,
+    },
+    Playing {
+        sub: Subscription,
+        stream_id: u32,
+        sent_config: bool,
+    },
+}
+
+struct Connection {
+    ctx: Arc<Ctx>,
+    peer: SocketAddr,
+    session: ServerSession,
+    role: Role,
+    /// Set once a refusal was queued: flush and close.
+    closing: Option<String>,
+    warned_tag: bool,
+}
+
+impl Connection {
+    fn new(ctx: Arc<Ctx>, peer: SocketAddr) -> Self {
+        let mut seed = [0u8; 32];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut seed);
+        let session = ServerSession::new(ServerConfig {
+            chunk_size: ctx.config.chunk_size,
+            seed,
+            ..ServerConfig::default()
+        });
+        Connection {
+            ctx,
+            peer,
+            session,
+            role: Role::Setup,
+            closing: None,
+            warned_tag: false,
+        }
+    }
+
+    async fn run(mut self, stream: TcpStream) -> Result<(), String> {
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut shutdown = self.ctx.shutdown.clone();
+        let mut deadline = Instant::now() + self.ctx.config.setup_timeout;
+        let result = loop {
+            let playing = matches!(self.role, Role::Playing { .. });
+            let publishing = matches!(self.role, Role::Publishing { .. });
+            tokio::select! {
+                read = timeout_at(deadline, rd.read(&mut buf)) => {
+                    match read {
+                        Err(_) if playing => { deadline = far_future(); continue; }
+                        Err(_) => break Err(if publishing {
+                            "the publisher sent nothing for too long".to_string()
+                        } else {
+                            "the client did not start publishing or playing in time".to_string()
+                        }),
+                        Ok(Ok(0)) => break Ok(()),
+                        Ok(Err(e)) => break Err(format!("read failed: {e}")),
+                        Ok(Ok(n)) => {
+                            if let Err(e) = self.session.handle_input(&buf[..n]) {
+                                break Err(protocol_reason(&e));
+                            }
+                            if let Err(reason) = self.drain_events().await {
+                                break Err(reason);
+                            }
+                            deadline = match self.role {
+                                Role::Setup => deadline,
+                                Role::Publishing { .. } => Instant::now() + self.ctx.config.publisher_idle_timeout,
+                                Role::Playing { .. } => far_future(),
+                            };
+                        }
+                    }
+                }
+                frame = next_frame(&mut self.role), if playing => {
+                    match frame {
+                        Some(frame) => if let Err(e) = self.send_frame(&frame) {
+                            break Err(protocol_reason(&e));
+                        },
+                        None => {
+                            let _ = self.session.notify_unpublished();
+                            self.closing = Some("the channel closed".into());
+                        }
+                    }
+                }
+                _ = shutdown.changed() => break Err("server shutting down".to_string()),
+            }
+            if let Err(e) = flush(&mut self.session, &mut wr).await {
+                break Err(format!("write failed: {e}"));
+            }
+            if let Some(reason) = self.closing.take() {
+                break Err(reason);
+            }
+        };
+        let _ = flush(&mut self.session, &mut wr).await;
+        let _ = wr.shutdown().await;
+        if let Role::Publishing { grant, .. } = &self.role {
+            self.ctx.auth.event(IngestEvent::PublishStopped {
+                channel_id: grant.channel_id,
+                input: grant.input.clone(),
+                peer: self.peer,
+                reason: match &result {
+                    Ok(()) => "the publisher disconnected".into(),
+                    Err(r) => r.clone(),
+                },
+            });
+        }
+        result
+    }
+
+    async fn drain_events(&mut self) -> Result<(), String> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::PublishRequested {
+                    app, stream_key, ..
+                } => self.on_publish(app, stream_key).await?,
+                ServerEvent::PlayRequested {
+                    app, stream_name, ..
+                } => self.on_play(app, stream_name).await?,
+                ServerEvent::Video {
+                    timestamp, payload, ..
+                } => self.on_media(frame_from_video(timestamp, payload))?,
+                ServerEvent::Audio {
+                    timestamp, payload, ..
+                } => self.on_media(frame_from_audio(timestamp, payload))?,
+                ServerEvent::PublishStopped { .. } | ServerEvent::FcUnpublish { .. } => {
+                    if matches!(self.role, Role::Publishing { .. }) {
+                        self.closing = Some("the publisher stopped publishing".into());
+                    }
+                }
+                ServerEvent::PlayStopped { .. } => {
+                    self.closing = Some("the player stopped playing".into());
+                }
+                ServerEvent::UnhandledCommand { name, .. } => {
+                    tracing::debug!(peer = %self.peer, %name, "RTMP command ignored");
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_publish(&mut self, app: String, stream_key: String) -> Result<(), String> {
+        if !matches!(self.role, Role::Setup) {
+            let _ = self.session.reject_publish(
+                PublishRejection::Rejected,
+                "this connection is already in use",
+            );
+            return Ok(());
+        }
+        let key = stream_key.split('?').next().unwrap_or_default().to_string();
+        let req = PublishRequest {
+            app,
+            key,
+            peer: self.peer,
+        };
+        match self.ctx.auth.authorize_publish(req).await {
+            Ok(grant) => {
+                let channel = self
+                    .ctx
+                    .engine
+                    .open_channel(grant.channel_id)
+                    .map_err(|e| e.to_string())?;
+                let handle = channel
+                    .attach_input(&grant.input, AttachMode::Takeover)
+                    .map_err(|e| e.to_string())?;
+                self.session
+                    .accept_publish()
+                    .map_err(|e| protocol_reason(&e))?;
+                tracing::info!(peer = %self.peer, channel = %grant.channel_id, input = %grant.input, "publishing");
+                self.ctx.auth.event(IngestEvent::PublishStarted {
+                    channel_id: grant.channel_id,
+                    input: grant.input.clone(),
+                    peer: self.peer,
+                });
+                self.role = Role::Publishing { handle, grant };
+            }
+            Err(Denied(reason)) => {
+                tracing::warn!(peer = %self.peer, %reason, "RTMP publish refused");
+                let _ = self
+                    .session
+                    .reject_publish(PublishRejection::BadName, &reason);
+                self.closing = Some(format!("publish refused: {reason}"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_play(&mut self, app: String, name: String) -> Result<(), String> {
+        if !matches!(self.role, Role::Setup) {
+            let _ = self
+                .session
+                .reject_play(PlayRejection::Failed, "this connection is already in use");
+            return Ok(());
+        }
+        let req = PlayRequest {
+            app,
+            name,
+            peer: self.peer,
+        };
+        match self.ctx.auth.authorize_play(req).await {
+            Ok(channel_id) => {
+                let channel = self
+                    .ctx
+                    .engine
+                    .open_channel(channel_id)
+                    .map_err(|e| e.to_string())?;
+                self.session
+                    .accept_play()
+                    .map_err(|e| protocol_reason(&e))?;
+                let stream_id = self.session.play_stream_id().unwrap_or(1);
+                tracing::info!(peer = %self.peer, channel = %channel_id, "playing");
+                self.role = Role::Playing {
+                    sub: channel.subscribe(),
+                    stream_id,
+                    sent_config: false,
+                };
+            }
+            Err(Denied(reason)) => {
+                tracing::warn!(peer = %self.peer, %reason, "RTMP play refused");
+                let _ = self
+                    .session
+                    .reject_play(PlayRejection::StreamNotFound, &reason);
+                self.closing = Some(format!("play refused: {reason}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_media(&mut self, frame: Result<Option<Frame>, TagError>) -> Result<(), String> {
+        let Role::Publishing { handle, .. } = &self.role else {
+            return Ok(());
+        };
+        let frame = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                if !self.warned_tag {
+                    tracing::warn!(peer = %self.peer, error = %e, "dropping media the engine cannot use");
+                    self.warned_tag = true;
+                }
+                return Ok(());
+            }
+        };
+        if frame.config {
+            learn_config(handle, &frame);
+        }
+        match handle.send(frame) {
+            Ok(()) => Ok(()),
+            Err(SendError::Replaced) => Err("another connection took over this input".into()),
+            Err(SendError::ChannelClosed) => Err("the channel was closed".into()),
+        }
+    }
+
+    fn send_frame(&mut self, frame: &Arc<Frame>) -> Result<(), RtmpError> {
+        let Role::Playing {
+            stream_id,
+            sent_config,
+            ..
+        } = &mut self.role
+        else {
+            return Ok(());
+        };
+        if frame.config {
+            *sent_config = true;
+        }
+        let stream_id = *stream_id;
+        let chunk_size = self.session.out_chunk_size();
+        let (type_id, csid) = match frame.track {
+            Track::Video => (msg_type::VIDEO, lunora_rtmp::csid::VIDEO),
+            Track::Audio => (msg_type::AUDIO, lunora_rtmp::csid::AUDIO),
+        };
+        let key = WireKey {
+            chunk_size,
+            chunk_stream_id: csid,
+            message_stream_id: stream_id,
+        };
+        // Encoded once per frame, shared by every player with the same chunking.
+        let bytes = frame.wire_cache().get_or_encode(key, || {
+            let msg = Message {
+                timestamp: ticks_to_ms(frame.dts).max(0) as u32,
+                type_id,
+                stream_id,
+                payload: tag_body(frame),
+            };
+            encode_message(&msg, csid, chunk_size).unwrap_or_default()
+        });
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.session.send_preencoded(bytes)
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+async fn next_frame(role: &mut Role) -> Option<Arc<Frame>> {
+    match role {
+        Role::Playing { sub, .. } => sub.recv().await,
+        _ => std::future::pending().await,
+    }
+}
+
+async fn flush(
+    session: &mut ServerSession,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+) -> std::io::Result<()> {
+    while let Some(bytes) = session.poll_transmit() {
+        wr.write_all(&bytes).await?;
+    }
+    Ok(())
+}
+
+fn protocol_reason(e: &RtmpError) -> String {
+    format!("protocol error: {e}")
+}
+
+/// Reads resolution and audio format from a configuration frame into the channel status.
+fn learn_config(handle: &InputHandle, frame: &Frame) {
+    match frame.codec {
+        Codec::H264 => {
+            let sps = lunora_flv::AvcDecoderConfigurationRecord::parse(frame.data.clone())
+                .and_then(|r| r.parse_sps());
+            if let Ok(sps) = sps {
+                handle.set_video_info(VideoInfo {
+                    codec: Codec::H264,
+                    width: sps.width,
+                    height: sps.height,
+                });
+            }
+        }
+        Codec::Hevc => handle.set_video_info(VideoInfo {
+            codec: Codec::Hevc,
+            width: 0,
+            height: 0,
+        }),
+        Codec::Aac => {
+            if let Ok(asc) = lunora_flv::AudioSpecificConfig::parse(&frame.data) {
+                handle.set_audio_info(AudioInfo {
+                    codec: Codec::Aac,
+                    sample_rate: asc.sampling_frequency,
+                    channels: asc.channel_configuration,
+                });
+            }
+        }
+    }
+}
