@@ -7,7 +7,7 @@ set -euo pipefail
 
 want=(ffmpeg)
 if [ "${1:-run}" = test ]; then
-  want+=(postgresql chromium nginx libnginx-mod-rtmp srt-tools)
+  want+=(postgresql chromium nginx libnginx-mod-rtmp libnginx-mod-stream srt-tools openssl)
 fi
 
 missing=()

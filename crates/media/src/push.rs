@@ -196,8 +196,10 @@ async fn run(
             };
         });
         let started = Instant::now();
+        // Bytes of earlier connections; each connection counts from zero.
+        let base = status.borrow().bytes_sent;
         let outcome = tokio::select! {
-            o = session(&channel, &url, &target, &config, &status) => o,
+            o = session(&channel, &url, &target, &config, &status, base) => o,
             _ = stop.changed() => Outcome::Stopped,
         };
         let connected = status.borrow().live_since.is_some();
@@ -291,6 +293,7 @@ async fn session(
     target: &PushTarget,
     config: &PushConfig,
     status: &watch::Sender<PushStatus>,
+    base_bytes: u64,
 ) -> Outcome {
     let io = match connect(url, target, config).await {
         Ok(io) => io,
@@ -391,7 +394,7 @@ async fn session(
                 }
                 let bps = meter.rate();
                 status.send_modify(|s| {
-                    s.bytes_sent = stats.bytes_sent;
+                    s.bytes_sent = base_bytes + stats.bytes_sent;
                     s.bitrate_bps = bps;
                 });
             }

@@ -141,10 +141,14 @@ pub fn random_secret(prefix: &str) -> String {
     )
 }
 
-/// The last 4 characters, the most of a secret ever shown after creation.
+/// The last 4 characters, the most of a secret ever shown after creation; nothing at all of a
+/// secret shorter than 12 characters, where 4 would give too much away.
 pub fn last4(secret: &str) -> String {
     let n = secret.chars().count();
-    secret.chars().skip(n.saturating_sub(4)).collect()
+    if n < 12 {
+        return String::new();
+    }
+    secret.chars().skip(n - 4).collect()
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -194,7 +198,8 @@ mod tests {
         let a = random_secret("live_");
         assert!(a.starts_with("live_") && a.len() == 5 + 43);
         assert_ne!(a, random_secret("live_"));
-        assert_eq!(last4("abcdefgh"), "efgh");
+        assert_eq!(last4("abcdefghijkl"), "ijkl");
+        assert_eq!(last4("abcdefgh"), "", "short secrets show nothing");
         assert_eq!(hash_secret("x").len(), 64);
     }
 }

@@ -527,6 +527,85 @@ pub const ROUTES: &[RouteRule] = &[
         perm(P::SecretsReveal),
         "secret.reveal",
     ),
+    // destinations and stream control
+    rule(
+        "GET",
+        "/api/v1/destinations",
+        perm(P::ChannelsRead),
+        "destination.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/destinations",
+        perm(P::ChannelsWrite),
+        "destination.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/destinations/{id}",
+        perm(P::ChannelsRead),
+        "destination.read",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/destinations/{id}",
+        perm(P::ChannelsWrite),
+        "destination.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/destinations/{id}",
+        perm(P::ChannelsWrite),
+        "destination.delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/destinations/{id}/test",
+        perm(P::ChannelsWrite),
+        "destination.test",
+    ),
+    rule(
+        "POST",
+        "/api/v1/channels/{id}/streaming/start",
+        perm(P::ChannelsWrite),
+        "streaming.start",
+    ),
+    rule(
+        "POST",
+        "/api/v1/channels/{id}/streaming/stop",
+        perm(P::ChannelsWrite),
+        "streaming.stop",
+    ),
+    rule(
+        "GET",
+        "/api/v1/channels/{id}/streaming/status",
+        perm(P::ChannelsRead),
+        "streaming.status",
+    ),
+    rule(
+        "POST",
+        "/api/v1/channels/{id}/streaming/destinations/{destination_id}/start",
+        perm(P::ChannelsWrite),
+        "streaming.destination_start",
+    ),
+    rule(
+        "POST",
+        "/api/v1/channels/{id}/streaming/destinations/{destination_id}/stop",
+        perm(P::ChannelsWrite),
+        "streaming.destination_stop",
+    ),
+    rule(
+        "GET",
+        "/api/v1/streaming/sessions",
+        perm(P::ChannelsRead),
+        "streaming.session_list",
+    ),
+    rule(
+        "GET",
+        "/api/v1/streaming/sessions/{id}",
+        perm(P::ChannelsRead),
+        "streaming.session_read",
+    ),
 ];
 
 /// Routes served outside the OpenAPI document (the document itself and its viewer).

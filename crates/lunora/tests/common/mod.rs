@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod media;
+pub mod nginx;
 
 use lunora_testkit::{DbKind, Server, ServerOptions};
 use serde_json::{json, Value};
@@ -56,4 +57,170 @@ pub async fn create_channel(server: &Server, token: &str, name: &str) -> reqwest
         .send()
         .await
         .expect("create channel request")
+}
+
+/// An answer: status, JSON body (Null when empty or not JSON) and headers.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// The problem `code`, for error answers.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+/// Sends `method path` with an optional bearer token and JSON body, with `client`.
+pub async fn call_with(
+    client: &reqwest::Client,
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut rb = client.request(method, server.url(path));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(b);
+    }
+    let res = rb.send().await.expect("request");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// [`call_with`] the server's own client.
+pub async fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
+    call_with(&server.client, server, method, path, token, body).await
+}
+
+/// A client whose requests come from another loopback address (Linux routes all of 127/8).
+pub fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// The token of the newest one-time link of `kind` e-mailed to `recipient`, read from the outbox
+/// by an administrator of the organization that keeps it.
+pub async fn outbox_token(server: &Server, admin: &str, recipient: &str, kind: &str) -> String {
+    let a = call(
+        server,
+        "GET",
+        &format!("/api/v1/outbox?recipient={recipient}"),
+        Some(admin),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "outbox: {a:?}");
+    let item = a.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} mail to {recipient} in {}", a.body));
+    let body = item["body"].as_str().unwrap();
+    let start = body.find("token=").expect("a link with a token") + "token=".len();
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// Invites `email` with `role` as `admin`, accepts with `password` and answers the new user's id.
+pub async fn invite_user(server: &Server, admin: &str, email: &str, role: &str, password: &str) -> String {
+    let a = call(
+        server,
+        "POST",
+        "/api/v1/invitations",
+        Some(admin),
+        Some(&json!({ "email": email, "role": role })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "invite {email}: {a:?}");
+    let token = outbox_token(server, admin, email, "invitation").await;
+    let a = call(
+        server,
+        "POST",
+        "/api/v1/invitations/accept",
+        None,
+        Some(&json!({ "token": token, "password": password, "display_name": role })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "accept {email}: {a:?}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// Signs in and answers the access token, asserting success.
+pub async fn token_for(server: &Server, email: &str, password: &str) -> String {
+    let res = login(server, email, password).await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 200, "login {email}: {body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// Signs an audience member up, confirms the address from the outbox and answers the user id.
+pub async fn signup_user(server: &Server, admin: &str, email: &str, password: &str) -> String {
+    let a = call(
+        server,
+        "POST",
+        "/api/v1/auth/signup",
+        None,
+        Some(&json!({ "email": email, "password": password })),
+    )
+    .await;
+    assert_eq!(a.status, 202, "signup {email}: {a:?}");
+    let token = outbox_token(server, admin, email, "verify_email").await;
+    let a = call(
+        server,
+        "POST",
+        "/api/v1/auth/verify-email",
+        None,
+        Some(&json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(a.status, 200, "verify {email}: {a:?}");
+    let t = token_for(server, email, password).await;
+    let me = call(server, "GET", "/api/v1/users/me", Some(&t), None).await;
+    me.body["id"].as_str().unwrap().to_string()
+}
+
+/// A connection to the server's database, for tests that age or inspect rows directly.
+pub async fn db_pool(server: &Server) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = server.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rw",
+            server.data_path("lunora.db").display()
+        )
+    });
+    sqlx::AnyPool::connect(&url).await.expect("database")
 }
