@@ -69,6 +69,40 @@ impl DbAuthorizer {
 
 const APP: &str = "live";
 
+/// Records a refused publish in the audit log (the key itself never; at most its last 4).
+async fn audit_refusal(
+    db: &Db,
+    organization_id: Option<String>,
+    channel_id: Option<String>,
+    req: &PublishRequest,
+    why: &str,
+) {
+    let entry = lunora_store::AuditEntry {
+        id: String::new(),
+        organization_id,
+        actor_id: None,
+        api_token_id: None,
+        action: "ingest.publish_refused".into(),
+        method: "RTMP".into(),
+        resource: format!("rtmp://{APP}/{}", mask(&req.key)),
+        resource_id: channel_id,
+        result: "denied".into(),
+        status: 0,
+        ip: req.peer.ip().to_string(),
+        user_agent: String::new(),
+        request_id: None,
+        details: Some(serde_json::json!({ "reason": why }).to_string()),
+        created_at: 0,
+    };
+    if let Err(e) = db.insert_audit(&entry).await {
+        tracing::error!(error = %e, "could not audit a refused publish");
+    }
+}
+
+fn mask(key: &str) -> String {
+    format!("****{}", lunora_store::crypto::last4(key))
+}
+
 impl Authorizer for DbAuthorizer {
     fn authorize_publish(&self, req: PublishRequest) -> AuthFuture<Result<PublishGrant, Denied>> {
         let db = self.db.clone();
@@ -83,7 +117,7 @@ impl Authorizer for DbAuthorizer {
                 tracing::error!(error = %e, "stream key lookup failed");
                 Denied("the server cannot check stream keys right now".into())
             })?;
-            let Some((input, _org)) = found else {
+            let Some((input, org)) = found else {
                 metrics::counter!("lunora_ingest_rejected_total", "reason" => "bad_key")
                     .increment(1);
                 tracing::warn!(
@@ -91,11 +125,14 @@ impl Authorizer for DbAuthorizer {
                     key_last4 = %lunora_store::crypto::last4(&req.key),
                     "publish refused: unknown stream key"
                 );
+                audit_refusal(&db, None, None, &req, "unknown stream key").await;
                 return Err(Denied("the stream key is not valid".into()));
             };
             if !input.enabled {
                 metrics::counter!("lunora_ingest_rejected_total", "reason" => "disabled")
                     .increment(1);
+                let channel = Some(input.channel_id.clone());
+                audit_refusal(&db, Some(org), channel, &req, "input disabled").await;
                 return Err(Denied("this input is disabled".into()));
             }
             let channel_id = Uuid::parse_str(&input.channel_id)

@@ -198,6 +198,7 @@ fn panic_answer(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// Prometheus text exposition of every metric the process records.
 async fn metrics(State(state): State<AppState>) -> Response {
     observability::collect_process_metrics();
+    observability::collect_engine_metrics(&state).await;
     let mut res = state.metrics.render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -38,3 +38,37 @@ pub(crate) fn collect_process_metrics() {
     });
     collector.collect();
 }
+
+/// Sets the live-engine gauges from the engine and the running pushes just before a scrape.
+pub(crate) async fn collect_engine_metrics(state: &crate::AppState) {
+    for channel in state.engine.channels() {
+        let st = channel.status();
+        let id = st.id.to_string();
+        let live = f64::from(u8::from(st.input_state == lunora_media::InputState::Live));
+        metrics::gauge!("lunora_channel_live", "channel" => id.clone()).set(live);
+        metrics::gauge!("lunora_channel_input_bitrate_bps", "channel" => id.clone())
+            .set(st.bitrate_bps as f64);
+        metrics::gauge!("lunora_channel_input_fps", "channel" => id.clone()).set(st.fps);
+        metrics::gauge!("lunora_channel_subscribers", "channel" => id)
+            .set(st.subscribers as f64);
+    }
+    for (channel, destination, platform, s) in state.streaming.snapshot().await {
+        let labels = [
+            ("channel", channel),
+            ("destination", destination),
+            ("platform", platform),
+        ];
+        for candidate in ["idle", "connecting", "live", "retrying", "failed"] {
+            let now = serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(|x| x == candidate))
+                .unwrap_or(false);
+            let mut l = labels.to_vec();
+            l.push(("state", candidate.to_string()));
+            metrics::gauge!("lunora_destination_state", &l).set(f64::from(u8::from(now)));
+        }
+        metrics::gauge!("lunora_destination_bitrate_bps", &labels).set(s.bitrate_bps as f64);
+        metrics::gauge!("lunora_destination_bytes_sent", &labels).set(s.bytes_sent as f64);
+        metrics::gauge!("lunora_destination_reconnects", &labels).set(s.reconnects as f64);
+    }
+}

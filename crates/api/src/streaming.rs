@@ -88,6 +88,24 @@ impl Streaming {
         ))
     }
 
+    /// Every running push: (channel id, destination id, platform, status).
+    pub async fn snapshot(&self) -> Vec<(String, String, String, push::PushStatus)> {
+        let sessions = self.sessions.lock().await;
+        sessions
+            .iter()
+            .flat_map(|(channel, s)| {
+                s.pushes.values().map(move |p| {
+                    (
+                        channel.clone(),
+                        p.destination.id.clone(),
+                        p.destination.platform.clone(),
+                        p.handle.status(),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Stops a destination in every running session (it is being deleted).
     pub async fn stop_destination_everywhere(&self, state: &AppState, destination_id: &str) {
         let mut finished = Vec::new();

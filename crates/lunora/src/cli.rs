@@ -28,6 +28,8 @@ enum Command {
     /// Manage secrets at rest.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API (the web UI generates its types from it).
+    Openapi,
     /// Print the version.
     Version,
 }
@@ -121,6 +123,18 @@ pub fn run() -> ExitCode {
             println!("lunora {}", lunora_api::VERSION);
             ExitCode::SUCCESS
         }
+        Command::Openapi => match lunora_api::openapi().to_pretty_json() {
+            Ok(doc) => {
+                use std::io::Write;
+                // A closed pipe (`| head`) is not an error worth a panic.
+                let _ = writeln!(std::io::stdout(), "{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lunora: cannot render the OpenAPI document: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Config(ConfigCommand::Check(args)) => config_check(&args),
         Command::Secrets(SecretsCommand::RotateMasterKey(args)) => match args.load() {
             Ok((_, config)) => rotate_master_key(&config),

@@ -125,6 +125,20 @@ async fn restreams_to_two_servers_and_rides_out_an_outage_of_one() {
     assert_eq!(s, 409, "a second session on a streaming channel is refused");
     api.wait_destination(&channel, &a, Duration::from_secs(20), is_live).await;
     api.wait_destination(&channel, &b, Duration::from_secs(20), is_live).await;
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let live_line = format!(
+        "lunora_destination_state{{channel=\"{channel}\",destination=\"{a}\",platform=\"custom\",state=\"live\"}} 1"
+    );
+    assert!(metrics.contains(&live_line), "{live_line} missing from /metrics");
+    assert!(metrics.contains(&format!("lunora_channel_input_bitrate_bps{{channel=\"{channel}\"}}")));
 
     // What the destination server receives is the stream, unchanged.
     let url_b = format!("{}/dest-b", nginx_b.url());

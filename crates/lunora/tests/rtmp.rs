@@ -142,6 +142,24 @@ async fn wrong_keys_and_tokens_are_refused_and_never_take_over() {
     );
     // The key is never logged, not even the wrong one in full.
     assert!(!server.logs().contains("live_not-a-real-key"));
+    // The refusal is in the audit log, with the key masked.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&format!(
+        "sqlite://{}?mode=ro",
+        server.data_path("lunora.db").display()
+    ))
+    .await
+    .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT resource, ip FROM audit_logs WHERE action = 'ingest.publish_refused'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(!rows[0].0.contains("not-a-real"), "{rows:?}");
+    assert_eq!(rows[0].1, "127.0.0.1");
+    db.close().await;
 
     // The real publisher works; a wrong key during its session does not disturb it.
     let _good = Publisher::start(&publish_url(&server, &ch));
