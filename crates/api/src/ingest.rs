@@ -59,11 +59,36 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct DbAuthorizer {
     pub db: Db,
     pub play_tokens: PlayTokens,
+    pub events: Arc<crate::events::EventHub>,
 }
 
 impl DbAuthorizer {
-    pub fn new(db: Db, play_tokens: PlayTokens) -> Arc<Self> {
-        Arc::new(DbAuthorizer { db, play_tokens })
+    pub fn new(
+        db: Db,
+        play_tokens: PlayTokens,
+        events: Arc<crate::events::EventHub>,
+    ) -> Arc<Self> {
+        Arc::new(DbAuthorizer {
+            db,
+            play_tokens,
+            events,
+        })
+    }
+
+    /// Publishes `channel.input` on the channel's topic (the organization is looked up).
+    fn input_event(&self, channel_id: Uuid, data: serde_json::Value) {
+        let db = self.db.clone();
+        let hub = self.events.clone();
+        tokio::spawn(async move {
+            if let Ok(Some(c)) = db.channel_any_org(&channel_id.to_string()).await {
+                hub.publish(
+                    &c.organization_id,
+                    format!("channel:{}", c.id),
+                    "channel.input",
+                    data,
+                );
+            }
+        });
     }
 }
 
@@ -184,13 +209,23 @@ impl Authorizer for DbAuthorizer {
             } => {
                 metrics::counter!("lunora_ingest_publish_total").increment(1);
                 tracing::info!(channel = %channel_id, %input, "input live");
+                self.input_event(
+                    channel_id,
+                    serde_json::json!({"input": input, "state": "live"}),
+                );
             }
             IngestEvent::PublishStopped {
                 channel_id,
                 input,
                 reason,
                 ..
-            } => tracing::info!(channel = %channel_id, %input, %reason, "input stopped"),
+            } => {
+                tracing::info!(channel = %channel_id, %input, %reason, "input stopped");
+                self.input_event(
+                    channel_id,
+                    serde_json::json!({"input": input, "state": "idle", "reason": reason}),
+                );
+            }
         }
     }
 }

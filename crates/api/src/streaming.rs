@@ -77,7 +77,7 @@ impl Streaming {
             .engine
             .open_channel(uuid)
             .map_err(|e| ApiError::unavailable("engine_stopped", e.to_string()))?;
-        Ok(push::spawn(
+        let handle = push::spawn(
             channel,
             PushTarget {
                 url: d.rtmp_url.clone(),
@@ -85,7 +85,9 @@ impl Streaming {
                 tls: state.tls.clone(),
             },
             self.config.clone(),
-        ))
+        );
+        forward_status(state, channel_id, d, handle.watch());
+        Ok(handle)
     }
 
     /// Every running push: (channel id, destination id, platform, status).
@@ -133,6 +135,51 @@ impl Streaming {
             let _ = state.db.end_streaming_session(&s.id, reason).await;
         }
     }
+}
+
+/// Publishes `destination.status` on the channel's topic whenever a push changes state or error.
+fn forward_status(
+    state: &AppState,
+    channel_id: &str,
+    d: &Destination,
+    mut status: tokio::sync::watch::Receiver<push::PushStatus>,
+) {
+    let hub = state.events.clone();
+    let org = d.organization_id.clone();
+    let topic = format!("channel:{channel_id}");
+    let destination_id = d.id.clone();
+    let name = d.name.clone();
+    tokio::spawn(async move {
+        let mut last: Option<(PushState, Option<String>)> = None;
+        while status.changed().await.is_ok() {
+            let s = status.borrow_and_update().clone();
+            let now = (s.state, s.last_error.clone());
+            if last.as_ref() == Some(&now) {
+                continue;
+            }
+            last = Some(now);
+            hub.publish(
+                &org,
+                topic.clone(),
+                "destination.status",
+                serde_json::json!({
+                    "destination_id": destination_id,
+                    "name": name,
+                    "state": s.state,
+                    "last_error": s.last_error,
+                    "reconnects": s.reconnects,
+                }),
+            );
+        }
+    });
+}
+
+fn session_event(state: &AppState, org: &str, channel_id: &str, kind: &str, session_id: &str) {
+    let data = serde_json::json!({"channel_id": channel_id, "session_id": session_id});
+    state
+        .events
+        .publish(org, format!("channel:{channel_id}"), kind, data.clone());
+    state.events.publish(org, "org".into(), kind, data);
 }
 
 /// Stops a push and stores what it delivered.
@@ -374,6 +421,16 @@ async fn start(
             .await;
         sessions.insert(channel.id.clone(), session);
     }
+    if let Some(session_id) = state
+        .streaming
+        .sessions
+        .lock()
+        .await
+        .get(&channel.id)
+        .map(|s| s.id.clone())
+    {
+        session_event(&state, &who.organization_id, &channel.id, "session.started", &session_id);
+    }
     tracing::info!(channel = %channel.id, user = %who.user_id, "streaming started");
     Ok(axum::Json(build_status(&state, &channel.id).await))
 }
@@ -408,6 +465,7 @@ async fn stop(
         .db
         .add_session_event(&session.id, None, "session_stopped", "streaming stopped")
         .await;
+    session_event(&state, &who.organization_id, &channel.id, "session.stopped", &session.id);
     tracing::info!(channel = %channel.id, user = %who.user_id, "streaming stopped");
     Ok(axum::Json(build_status(&state, &channel.id).await))
 }

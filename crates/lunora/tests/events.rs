@@ -1,0 +1,136 @@
+//! The WebSocket event stream: authentication, topics the caller may see, live events from the
+//! engine and stream control, resume after a reconnect.
+
+mod common;
+
+use std::time::Duration;
+
+use common::media::Publisher;
+use common::nginx::Nginx;
+use common::*;
+use futures::{SinkExt, StreamExt};
+use lunora_testkit::{DbKind, Server};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server, token: &str) -> Ws {
+    let mut req = format!("ws://{}/api/v1/events", server.http)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next JSON message whose `type` is `kind` (others are skipped), within `secs`.
+async fn next_of(ws: &mut Ws, kind: &str, secs: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no `{kind}` message within {secs}s"))
+            .expect("stream open")
+            .expect("message");
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
+    let nginx = Nginx::start(false);
+    let server = start(DbKind::Sqlite).await;
+    let token = admin_token(&server).await;
+
+    // Without credentials the upgrade is refused.
+    let anon = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", server.http)).await;
+    assert!(anon.is_err(), "anonymous WebSocket accepted");
+
+    let ch: Value = create_channel(&server, &token, "events").await.json().await.unwrap();
+    let id = ch["id"].as_str().unwrap().to_string();
+    let mut ws = connect(&server, &token).await;
+    next_of(&mut ws, "hello", 5).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "topics": ["org", format!("channel:{id}"), "channel:00000000-0000-0000-0000-000000000000", "user:someone-else"]}),
+    )
+    .await;
+    let sub = next_of(&mut ws, "subscribed", 5).await;
+    assert_eq!(sub["topics"], json!(["org", format!("channel:{id}")]), "{sub}");
+    assert_eq!(sub["refused"].as_array().unwrap().len(), 2, "{sub}");
+
+    // The encoder goes live: channel.input.
+    let key = ch["publish_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let _publisher = Publisher::start(&format!("rtmp://{}/live/{key}", server.rtmp_addr().unwrap()));
+    let ev = next_of(&mut ws, "channel.input", 15).await;
+    assert_eq!(ev["topic"], format!("channel:{id}"));
+    assert_eq!(ev["data"]["state"], "live");
+    let seq_live = ev["seq"].as_u64().unwrap();
+
+    // Streaming to a destination: session.started and destination.status reaching live.
+    let dest: Value = server
+        .client
+        .post(server.url("/api/v1/destinations"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "N", "platform": "custom", "rtmp_url": nginx.url(), "stream_key": "evkey-123456"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = server
+        .client
+        .post(server.url(&format!("/api/v1/channels/{id}/streaming/start")))
+        .bearer_auth(&token)
+        .json(&json!({"destination_ids": [dest["id"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let started = next_of(&mut ws, "session.started", 10).await;
+    assert_eq!(started["data"]["channel_id"], id.as_str());
+    loop {
+        let st = next_of(&mut ws, "destination.status", 20).await;
+        if st["data"]["state"] == "live" {
+            break;
+        }
+    }
+
+    // Disconnect, miss an event, come back and resume.
+    drop(ws);
+    let res = server
+        .client
+        .post(server.url(&format!("/api/v1/channels/{id}/streaming/stop")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut ws = connect(&server, &token).await;
+    next_of(&mut ws, "hello", 5).await;
+    send(&mut ws, json!({"type": "subscribe", "topics": [format!("channel:{id}")]})).await;
+    next_of(&mut ws, "subscribed", 5).await;
+    send(&mut ws, json!({"type": "resume", "after": seq_live})).await;
+    let stopped = next_of(&mut ws, "session.stopped", 5).await;
+    assert!(stopped["seq"].as_u64().unwrap() > seq_live);
+    next_of(&mut ws, "resumed", 5).await;
+
+    // Garbage from the client gets an error message, not a dropped connection.
+    send(&mut ws, json!({"type": "launch_missiles"})).await;
+    next_of(&mut ws, "error", 5).await;
+    send(&mut ws, json!({"type": "ping"})).await;
+    next_of(&mut ws, "pong", 5).await;
+}
