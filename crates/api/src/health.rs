@@ -14,7 +14,11 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(overall))
+    OpenApiRouter::new()
+        .routes(routes!(overall))
+        .routes(routes!(engine))
+        .routes(routes!(sources))
+        .routes(routes!(destinations))
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, ToSchema)]
@@ -183,4 +187,167 @@ fn media_engine(state: &AppState) -> ComponentHealth {
             ("live_channels", (h.live_channels as u64).into()),
         ]),
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EngineReport {
+    pub status: HealthStatus,
+    pub running: bool,
+    pub channels: usize,
+    pub live_channels: usize,
+    /// Subscribers (players, destinations, packagers) over all channels.
+    pub subscribers: usize,
+    /// Ingest bitrate over all channels.
+    pub ingest_bitrate_bps: u64,
+    pub uptime_seconds: u64,
+}
+
+/// The media engine: channels open and live, subscribers, ingest bitrate.
+#[utoipa::path(
+    get, path = "/health/engine", tag = "health",
+    security(("bearer" = [])),
+    responses((status = 200, body = EngineReport), (status = 503, body = EngineReport))
+)]
+async fn engine(State(state): State<AppState>, _who: crate::auth::Principal) -> Response {
+    let h = state.engine.health();
+    let statuses: Vec<_> = state.engine.channels().iter().map(|c| c.status()).collect();
+    let report = EngineReport {
+        status: if h.running {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unhealthy
+        },
+        running: h.running,
+        channels: h.channels,
+        live_channels: h.live_channels,
+        subscribers: statuses.iter().map(|s| s.subscribers).sum(),
+        ingest_bitrate_bps: statuses.iter().map(|s| s.bitrate_bps).sum(),
+        uptime_seconds: state.started_at.elapsed().as_secs(),
+    };
+    let code = if h.running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(report)).into_response()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceHealth {
+    pub channel_id: String,
+    pub name: String,
+    /// The engine's view of the channel's input (state, active input, bitrate, fps, codecs).
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourcesReport {
+    /// `healthy` when every channel that is streaming has a live input.
+    pub status: HealthStatus,
+    pub channels: Vec<SourceHealth>,
+}
+
+/// Inputs of the organization's channels that are open in the engine.
+#[utoipa::path(
+    get, path = "/health/sources", tag = "health",
+    security(("bearer" = [])),
+    responses((status = 200, body = SourcesReport))
+)]
+async fn sources(
+    State(state): State<AppState>,
+    who: crate::auth::Principal,
+) -> crate::ApiResult<axum::Json<SourcesReport>> {
+    let streaming: std::collections::HashSet<String> = state
+        .streaming
+        .snapshot()
+        .await
+        .into_iter()
+        .map(|(channel, ..)| channel)
+        .collect();
+    let mut channels = Vec::new();
+    let mut status = HealthStatus::Healthy;
+    for c in state.engine.channels() {
+        let id = c.id().to_string();
+        let Some(row) = state.db.channel(&who.organization_id, &id).await? else {
+            continue;
+        };
+        let st = c.status();
+        if streaming.contains(&id) && st.input_state != lunora_media::InputState::Live {
+            status = HealthStatus::Unhealthy;
+        }
+        channels.push(SourceHealth {
+            channel_id: id,
+            name: row.name,
+            input: serde_json::to_value(st).unwrap_or_default(),
+        });
+    }
+    Ok(axum::Json(SourcesReport { status, channels }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestinationHealth {
+    pub channel_id: String,
+    pub destination_id: String,
+    pub platform: String,
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestinationsReport {
+    /// `healthy` when every pushing destination is live, `degraded` when some retry,
+    /// `unhealthy` when one failed.
+    pub status: HealthStatus,
+    /// Count of destinations by state.
+    pub by_state: BTreeMap<String, usize>,
+    pub destinations: Vec<DestinationHealth>,
+}
+
+/// Destinations being pushed for the organization, by state, with their last errors.
+#[utoipa::path(
+    get, path = "/health/destinations", tag = "health",
+    security(("bearer" = [])),
+    responses((status = 200, body = DestinationsReport))
+)]
+async fn destinations(
+    State(state): State<AppState>,
+    who: crate::auth::Principal,
+) -> crate::ApiResult<axum::Json<DestinationsReport>> {
+    let mut out = Vec::new();
+    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+    let mut status = HealthStatus::Healthy;
+    for (channel_id, destination_id, platform, s) in state.streaming.snapshot().await {
+        if state
+            .db
+            .destination(&who.organization_id, &destination_id)
+            .await?
+            .is_none()
+        {
+            continue;
+        }
+        let name = serde_json::to_value(s.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        status = status.max(match s.state {
+            lunora_media::push::PushState::Failed => HealthStatus::Unhealthy,
+            lunora_media::push::PushState::Retrying | lunora_media::push::PushState::Connecting => {
+                HealthStatus::Degraded
+            }
+            _ => HealthStatus::Healthy,
+        });
+        *by_state.entry(name).or_default() += 1;
+        out.push(DestinationHealth {
+            channel_id,
+            destination_id,
+            platform,
+            status: serde_json::to_value(&s).unwrap_or_default(),
+        });
+    }
+    Ok(axum::Json(DestinationsReport {
+        status,
+        by_state,
+        destinations: out,
+    }))
 }

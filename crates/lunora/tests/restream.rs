@@ -164,6 +164,12 @@ async fn restreams_to_two_servers_and_rides_out_an_outage_of_one() {
         err.contains("127.0.0.1") && (err.contains("refused") || err.contains("closed") || err.contains("lost")),
         "last error should name the server and what happened: {err}"
     );
+    let health = api.get("/api/v1/health/destinations").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["by_state"]["retrying"], 1, "{health}");
+    let sources = api.get("/api/v1/health/sources").await;
+    assert_eq!(sources["status"], "healthy", "{sources}");
+    assert_eq!(sources["channels"][0]["input"]["input_state"], "live", "{sources}");
     // Meanwhile B records continuously.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("b.flv");
