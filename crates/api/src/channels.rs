@@ -182,7 +182,7 @@ fn validate_visibility(v: &str) -> ApiResult<String> {
 }
 
 /// `rtmp://host:port` as publishers should reach this server.
-fn rtmp_base(state: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn rtmp_base(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.config.rtmp_public_url {
         return url.trim_end_matches('/').to_string();
     }

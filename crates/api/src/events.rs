@@ -137,6 +137,10 @@ async fn allowed(state: &AppState, who: &Principal, topic: &str) -> bool {
                 && matches!(state.db.channel(&who.organization_id, id).await, Ok(Some(c))
                     if who.can(Permission::ChannelsManageAll) || c.owner_id.as_deref() == Some(&who.user_id))
         }
+        Some(("camera", id)) => {
+            who.can(Permission::ChannelsRead)
+                && matches!(state.db.camera(&who.organization_id, id).await, Ok(Some(_)))
+        }
         Some(("destination", id)) => {
             who.can(Permission::ChannelsRead)
                 && matches!(state.db.destination(&who.organization_id, id).await, Ok(Some(d))

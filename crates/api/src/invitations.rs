@@ -75,6 +75,7 @@ pub(crate) async fn send_invitation(
     org_name: &str,
     inv: &Invitation,
     token: &str,
+    outbox_org: &str,
 ) {
     let base = crate::auth::public_base(state, headers);
     let days = (state.auth.invitation_ttl.as_secs() / 86_400).max(1);
@@ -84,7 +85,7 @@ pub(crate) async fn send_invitation(
         .send(
             state,
             Mail {
-                organization_id: Some(&inv.organization_id),
+                organization_id: Some(outbox_org),
                 to: &inv.email,
                 kind: "invitation",
                 subject: "You are invited to Lunora",
@@ -99,11 +100,15 @@ pub(crate) async fn send_invitation(
         .await;
 }
 
-/// Creates an invitation (replacing a pending one to the same address) and e-mails it.
+/// Creates an invitation (replacing a pending one to the same address) and e-mails it. Without
+/// SMTP the message is kept in the outbox of `outbox_org`: the organization itself, or the
+/// superadmin's when inviting the first administrator of a new organization.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn invite(
     state: &AppState,
     headers: &HeaderMap,
     organization_id: &str,
+    outbox_org: &str,
     invited_by: Option<&str>,
     email: &str,
     role: Role,
@@ -144,7 +149,7 @@ pub(crate) async fn invite(
         .await?
         .map(|o| o.name)
         .unwrap_or_default();
-    send_invitation(state, headers, &org_name, &inv, &token).await;
+    send_invitation(state, headers, &org_name, &inv, &token, outbox_org).await;
     Ok(inv)
 }
 
@@ -190,6 +195,7 @@ async fn create_invitation(
     let inv = invite(
         &state,
         &headers,
+        &who.organization_id,
         &who.organization_id,
         Some(&who.user_id),
         &email,

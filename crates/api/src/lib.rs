@@ -9,18 +9,22 @@
 mod api_tokens;
 mod audit;
 pub mod auth;
+pub mod cameras;
 pub mod bootstrap;
 mod channels;
 mod destinations;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
+pub mod hls;
 pub mod ingest;
 mod invitations;
 pub mod mail;
 mod middleware;
 mod observability;
 mod organizations;
+pub mod recordings;
 mod secrets;
 mod state;
 pub mod streaming;
@@ -66,6 +70,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "auth", description = "Sign-in, sessions, tokens and the permission table"),
         (name = "channels", description = "Live channels and their inputs"),
         (name = "destinations", description = "Restream destinations: YouTube, X, LinkedIn, any RTMP(S) server"),
+        (name = "cameras", description = "IP cameras: registration, keys, status, CSV import, bulk operations"),
+        (name = "events", description = "WebSocket of real-time events"),
+        (name = "recordings", description = "Recordings of live channels: files, download, HLS VOD playback, settings"),
         (name = "streaming", description = "Start and stop streaming sessions, live status, history"),
         (name = "users", description = "Accounts, invitations and the e-mail outbox"),
         (name = "api-tokens", description = "Named, scoped API tokens"),
@@ -100,8 +107,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(health::router())
         .merge(auth::router())
         .merge(channels::router())
+        .merge(hls::api_router())
+        .merge(recordings::router())
         .merge(destinations::router())
         .merge(streaming::router())
+        .merge(events::router())
+        .merge(cameras::router())
         .merge(users::router())
         .merge(invitations::router())
         .merge(api_tokens::router())
@@ -137,6 +148,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/docs", get(ui::api_docs))
         .route("/metrics", get(metrics))
+        .merge(hls::router())
         .fallback(ui::serve)
         .method_not_allowed_fallback(method_not_allowed)
         // Router::layer wraps each route, so these see the matched route. The guard (route

@@ -71,6 +71,16 @@ fn view(state: &AppState, o: Organization) -> OrganizationView {
     }
 }
 
+fn require_superadmin(who: &Principal) -> ApiResult<()> {
+    if who.superadmin && who.via != crate::auth::Via::ApiToken {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only a platform superadmin, signed in with a session, may do this",
+        ))
+    }
+}
+
 fn valid_name(name: &str) -> ApiResult<String> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
@@ -161,8 +171,10 @@ pub struct OrganizationList {
 )]
 async fn list_organizations(
     State(state): State<AppState>,
+    who: Principal,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<OrganizationList>> {
+    require_superadmin(&who)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit must be 1–200"));
@@ -217,6 +229,7 @@ async fn create_organization(
     headers: HeaderMap,
     Json(req): Json<CreateOrganization>,
 ) -> ApiResult<Response> {
+    require_superadmin(&who)?;
     let name = valid_name(&req.name)?;
     let slug = valid_slug(req.slug.trim())?;
     let admin_email = req
@@ -249,6 +262,7 @@ async fn create_organization(
                 &state,
                 &headers,
                 &org.id,
+                &who.organization_id,
                 Some(&who.user_id),
                 &email,
                 Role::Admin,
@@ -292,8 +306,10 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Organization> {
 )]
 async fn get_organization(
     State(state): State<AppState>,
+    who: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<OrganizationView>> {
+    require_superadmin(&who)?;
     Ok(axum::Json(view(&state, find(&state, &id).await?)))
 }
 
@@ -326,6 +342,7 @@ async fn update_organization(
     Path(id): Path<String>,
     Json(req): Json<UpdateOrganization>,
 ) -> ApiResult<axum::Json<OrganizationView>> {
+    require_superadmin(&who)?;
     let org = find(&state, &id).await?;
     if req.disabled == Some(true) && org.id == who.organization_id {
         return Err(

@@ -65,8 +65,16 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     /// Abuse counters and the mailer.
     pub identity: Arc<crate::auth::Identity>,
+    /// Cameras online/offline, kept by the camera monitor.
+    pub presence: Arc<crate::cameras::Presence>,
+    /// Real-time events for the WebSocket.
+    pub events: Arc<crate::events::EventHub>,
     /// Running streaming sessions.
     pub streaming: Arc<crate::streaming::Streaming>,
+    /// Live HLS packagers and thumbnails.
+    pub hls: Arc<crate::hls::HlsService>,
+    /// Recorders of the recorded channels.
+    pub recordings: Arc<crate::recordings::Recordings>,
     /// TLS for `rtmps://` destinations.
     pub tls: Option<Arc<lunora_media::push::TlsConfig>>,
     pub started_at: Instant,
@@ -80,6 +88,10 @@ impl AppState {
         config: ApiConfig,
         metrics: PrometheusHandle,
     ) -> Self {
+        let hls = Arc::new(crate::hls::HlsService::new(
+            engine.clone(),
+            lunora_media::hls::HlsConfig::default(),
+        ));
         AppState {
             db,
             engine,
@@ -88,6 +100,10 @@ impl AppState {
             secrets,
             identity: Arc::new(crate::auth::Identity::new(&config.auth)),
             streaming: Arc::new(crate::streaming::Streaming::new(config.push.clone())),
+            hls,
+            recordings: Arc::new(crate::recordings::Recordings::new(&config.data_dir)),
+            events: Arc::new(crate::events::EventHub::default()),
+            presence: Arc::new(crate::cameras::Presence::default()),
             tls: config.push_tls.clone(),
             auth: Arc::new(config.auth.clone()),
             config: Arc::new(config),

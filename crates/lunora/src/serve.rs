@@ -120,11 +120,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let rtmp_task = tokio::spawn(lunora_media::rtmp_server::serve(
         rtmp,
         engine.clone(),
-        lunora_api::ingest::DbAuthorizer::new(db.clone(), state.play_tokens.clone()),
+        lunora_api::hls::OutputHooks::wrap(
+            lunora_api::ingest::DbAuthorizer::new(
+                db.clone(),
+                state.play_tokens.clone(),
+                state.events.clone(),
+            ),
+            &state,
+        ),
         lunora_media::rtmp_server::RtmpServerConfig::default(),
         media_stopped,
     ));
+    // Live HLS, thumbnails and recordings: started per live channel, stopped with the media.
+    lunora_api::hls::spawn(&state, stop_media.subscribe());
+    lunora_api::recordings::spawn(&state, stop_media.subscribe());
 
+    let camera_monitor = lunora_api::cameras::spawn_monitor(state.clone());
     let http = bind(config.http_addr, "http").await?;
     let shutdown = CancellationToken::new();
     let app = lunora_api::app(state.clone());
@@ -153,7 +164,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
         Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
     }
+    camera_monitor.abort();
     state.streaming.stop_all(&state, "server_stopped").await;
+    state
+        .recordings
+        .stop_all(std::time::Duration::from_secs(3))
+        .await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rtmp_task).await;
     engine.shutdown();
     db.close().await;

@@ -35,6 +35,8 @@ pub struct EngineHealth {
 pub struct Engine {
     config: EngineConfig,
     state: RwLock<State>,
+    /// Channels re-encoded to presets (see [`crate::transcode`]).
+    pub(crate) renditions: crate::transcode::Renditions,
 }
 
 struct State {
@@ -50,6 +52,7 @@ impl Engine {
                 running: true,
                 channels: HashMap::new(),
             }),
+            renditions: Default::default(),
         }
     }
 

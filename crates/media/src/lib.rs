@@ -18,9 +18,12 @@ pub mod channel;
 pub mod engine;
 pub mod flv;
 pub mod frame;
+pub mod hls;
 pub mod push;
+pub mod recorder;
 pub mod rtmp_server;
 mod switch;
+pub mod transcode;
 
 pub use bus::{Bus, BusConfig, BusSender, StartAt, SubscribeOptions, Subscription};
 pub use channel::{
@@ -29,3 +32,6 @@ pub use channel::{
 };
 pub use engine::{Engine, EngineConfig, EngineError, EngineHealth};
 pub use frame::{Codec, Frame, Track, WireCache, WireKey, TIMESCALE};
+pub use transcode::{
+    Rendition, RenditionMode, RenditionState, RenditionStatus, TranscodeConfig,
+};

@@ -2,9 +2,12 @@
 //! server), reconnecting with backoff, and report a status a person can read.
 //!
 //! One task per destination owns its socket and a sans-IO [`ClientSession`]. It subscribes to
-//! the channel's bus, never to an input, so a failover or an encoder reconnect is invisible to
-//! it. It counts as `live` only while the server acknowledges what it is sent; a server that
-//! stops acknowledging is disconnected and retried.
+//! a [`PushSource`]: the channel's bus, never an input, so a failover or an encoder reconnect
+//! is invisible to it; or a [`Rendition`] of the channel when the destination has a preset
+//! (an FFmpeg restart is invisible too: the rendition's timeline goes on). It counts as
+//! `live` only while the server acknowledges what it is sent; a server that stops
+//! acknowledging is disconnected and retried. A rendition that fails for good (FFmpeg
+//! missing, say) fails the push with the rendition's error.
 
 use std::io;
 use std::sync::Arc;
@@ -22,7 +25,33 @@ use tokio::time::{sleep, timeout, Instant};
 
 use crate::flv::{tag_body, ticks_to_ms};
 use crate::frame::{Frame, Track, WireKey};
-use crate::{Channel, StartAt, SubscribeOptions};
+use crate::transcode::{Rendition, RenditionState, RenditionStatus};
+use crate::{Bus, Channel, StartAt, SubscribeOptions};
+
+/// What a push sends: a channel as it is, or a rendition of it (which the push keeps alive
+/// while it runs).
+pub struct PushSource {
+    bus: Bus,
+    rendition: Option<Arc<Rendition>>,
+}
+
+impl From<Arc<Channel>> for PushSource {
+    fn from(channel: Arc<Channel>) -> Self {
+        PushSource {
+            bus: channel.bus().clone(),
+            rendition: None,
+        }
+    }
+}
+
+impl From<Arc<Rendition>> for PushSource {
+    fn from(rendition: Arc<Rendition>) -> Self {
+        PushSource {
+            bus: rendition.bus().clone(),
+            rendition: Some(rendition),
+        }
+    }
+}
 
 /// Where to push.
 #[derive(Clone)]
@@ -93,6 +122,9 @@ pub struct PushStatus {
     pub live_since: Option<i64>,
     /// Seconds connected, over all connections of this push.
     pub connected_seconds: f64,
+    /// The rendition it sends, when the destination has a preset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcode: Option<RenditionStatus>,
 }
 
 impl Default for PushStatus {
@@ -105,6 +137,7 @@ impl Default for PushStatus {
             reconnects: 0,
             live_since: None,
             connected_seconds: 0.0,
+            transcode: None,
         }
     }
 }
@@ -112,13 +145,16 @@ impl Default for PushStatus {
 /// A running push; dropping it (or [`PushHandle::stop`]) ends it.
 pub struct PushHandle {
     status: watch::Receiver<PushStatus>,
+    rendition: Option<watch::Receiver<RenditionStatus>>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl PushHandle {
     pub fn status(&self) -> PushStatus {
-        self.status.borrow().clone()
+        let mut s = self.status.borrow().clone();
+        s.transcode = self.rendition.as_ref().map(|r| r.borrow().clone());
+        s
     }
 
     pub fn watch(&self) -> watch::Receiver<PushStatus> {
@@ -131,7 +167,7 @@ impl PushHandle {
         if let Some(task) = self.task.take() {
             let _ = timeout(Duration::from_secs(5), task).await;
         }
-        let mut s = self.status.borrow().clone();
+        let mut s = self.status();
         s.state = PushState::Idle;
         s.bitrate_bps = 0;
         s.live_since = None;
@@ -145,16 +181,32 @@ impl Drop for PushHandle {
     }
 }
 
-/// Starts pushing `channel` to `target`.
-pub fn spawn(channel: Arc<Channel>, target: PushTarget, config: PushConfig) -> PushHandle {
+/// Starts pushing `source` (a channel or a rendition of it) to `target`.
+pub fn spawn(source: impl Into<PushSource>, target: PushTarget, config: PushConfig) -> PushHandle {
+    let source = source.into();
     let (status_tx, status) = watch::channel(PushStatus::default());
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(run(channel, target, config, status_tx, stop_rx));
+    let rendition = source.rendition.as_ref().map(|r| r.watch_status());
+    let task = tokio::spawn(run(source, target, config, status_tx, stop_rx));
     PushHandle {
         status,
+        rendition,
         stop,
         task: Some(task),
     }
+}
+
+/// Resolves with the rendition's error once it has failed for good; never without one.
+async fn source_failed(rendition: &mut Option<watch::Receiver<RenditionStatus>>) -> String {
+    if let Some(rx) = rendition {
+        if let Ok(s) = rx.wait_for(|s| s.state == RenditionState::Failed).await {
+            return s
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "transcoding failed".to_string());
+        }
+    }
+    std::future::pending().await
 }
 
 enum Outcome {
@@ -166,7 +218,7 @@ enum Outcome {
 }
 
 async fn run(
-    channel: Arc<Channel>,
+    source: PushSource,
     target: PushTarget,
     config: PushConfig,
     status: watch::Sender<PushStatus>,
@@ -184,6 +236,7 @@ async fn run(
     };
     let mut backoff = config.backoff_initial;
     let mut attempt: u64 = 0;
+    let mut rendition = source.rendition.as_ref().map(|r| r.watch_status());
     loop {
         if *stop.borrow() {
             break;
@@ -199,7 +252,8 @@ async fn run(
         // Bytes of earlier connections; each connection counts from zero.
         let base = status.borrow().bytes_sent;
         let outcome = tokio::select! {
-            o = session(&channel, &url, &target, &config, &status, base) => o,
+            o = session(&source.bus, &url, &target, &config, &status, base) => o,
+            e = source_failed(&mut rendition) => Outcome::Fatal(e),
             _ = stop.changed() => Outcome::Stopped,
         };
         let connected = status.borrow().live_since.is_some();
@@ -236,6 +290,13 @@ async fn run(
                 tokio::select! {
                     _ = sleep(wait) => {}
                     _ = stop.changed() => break,
+                    e = source_failed(&mut rendition) => {
+                        status.send_modify(|s| {
+                            s.state = PushState::Failed;
+                            s.last_error = Some(e);
+                        });
+                        break;
+                    }
                 }
                 backoff = (backoff * 2).min(config.backoff_max);
             }
@@ -288,7 +349,7 @@ async fn connect(
 }
 
 async fn session(
-    channel: &Arc<Channel>,
+    source: &Bus,
     url: &RtmpUrl,
     target: &PushTarget,
     config: &PushConfig,
@@ -336,7 +397,7 @@ async fn session(
                         match ev {
                             ClientEvent::PublishStarted { stream_id: id } => {
                                 stream_id = id;
-                                sub = Some(channel.subscribe_with(SubscribeOptions {
+                                sub = Some(source.subscribe_with(SubscribeOptions {
                                     start: StartAt::CachedGop,
                                     ..SubscribeOptions::default()
                                 }));

@@ -98,9 +98,27 @@ impl Db {
         publish_key: &str,
         secrets: &SecretBox,
     ) -> Result<(Channel, Vec<ChannelInput>), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let id = self.insert_channel(&mut tx, new, publish_key, secrets).await?;
+        tx.commit().await?;
+        let channel = self
+            .channel(new.organization_id, &id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let inputs = self.channel_inputs(&id).await?;
+        Ok((channel, inputs))
+    }
+
+    /// Inserts a channel and its primary RTMP input inside `tx`; answers the channel id.
+    pub(crate) async fn insert_channel(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        new: &NewChannel<'_>,
+        publish_key: &str,
+        secrets: &SecretBox,
+    ) -> Result<String, StoreError> {
         let now = now_ms();
         let id = new_id();
-        let mut tx = self.pool().begin().await?;
         let q = self.sql(format!(
             "INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
         ));
@@ -113,7 +131,7 @@ impl Db {
             .bind(new.visibility)
             .bind(now)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let q = self.sql(
             "INSERT INTO channel_inputs (id, channel_id, role, protocol, publish_key_hash, \
@@ -127,15 +145,38 @@ impl Db {
             .bind(secrets.seal(publish_key))
             .bind(last4(publish_key))
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
-        let channel = self
-            .channel(new.organization_id, &id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let inputs = self.channel_inputs(&id).await?;
-        Ok((channel, inputs))
+        Ok(id)
+    }
+
+    /// Replaces the publish key of a channel input; the old key stops working at once.
+    pub async fn rotate_input_key(
+        &self,
+        channel_id: &str,
+        role: &str,
+        publish_key: &str,
+        secrets: &SecretBox,
+    ) -> Result<(), StoreError> {
+        let q = self.sql(
+            "UPDATE channel_inputs SET publish_key_hash = ?, publish_key_sealed = ?, \
+             publish_key_last4 = ? WHERE channel_id = ? AND role = ?",
+        );
+        let r = self
+            .execute(
+                "input_rotate_key",
+                sqlx::query(&q)
+                    .bind(hash_secret(publish_key))
+                    .bind(secrets.seal(publish_key))
+                    .bind(last4(publish_key))
+                    .bind(channel_id)
+                    .bind(role),
+            )
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// A channel of `organization_id`; another organization's id is simply not found.

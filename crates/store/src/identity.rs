@@ -113,8 +113,12 @@ pub struct SessionAuth {
 /// What happened to a presented refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// Valid and now spent; the new token is stored.
-    Rotated { session: AuthSession },
+    /// Valid and now spent; the new token is stored. `previous_seen` is when the session was
+    /// last used before this refresh, for the role's idle timeout.
+    Rotated {
+        session: AuthSession,
+        previous_seen: i64,
+    },
     /// Spent already: the whole session was revoked.
     Reused,
     /// Unknown, or its session is revoked or expired.
@@ -1047,6 +1051,7 @@ impl Db {
             .await?;
         tx.commit().await?;
         Ok(RefreshOutcome::Rotated {
+            previous_seen: session.last_seen_at,
             session: AuthSession {
                 last_seen_at: now,
                 ..session

@@ -11,16 +11,20 @@
 
 mod access;
 mod audit;
+mod cameras;
 mod channels;
 pub mod crypto;
 mod db;
 mod destinations;
 mod error;
 mod identity;
+mod presets;
+mod recordings;
 pub mod rekey;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
 pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
+pub use cameras::{Camera, CameraFilter, CameraPatch, NewCamera};
 pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
 pub use crypto::SecretBox;
 pub use db::{Backend, Db, DbConfig, MigrationState};
@@ -29,6 +33,8 @@ pub use destinations::{
     StreamingSession,
 };
 pub use error::StoreError;
+pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
+pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
 pub use identity::{
     new_id, AuthSession, NewUser, Organization, OrganizationPatch, RefreshOutcome, SessionAuth,
     User, UserFilter, UserPatch,

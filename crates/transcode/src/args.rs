@@ -4,6 +4,12 @@
 //! from the channel's bus and reads the rendition back. Progress goes to stderr as
 //! `key=value` lines (`-progress pipe:2 -nostats`), and log lines carry their level
 //! (`-loglevel level+warning`) so [`crate::progress::ProgressParser`] can tell errors apart.
+//!
+//! Timestamps are kept (`-copyts`): the rendition is on the channel's own timeline, so a
+//! restarted FFmpeg continues where the last one stopped and renditions of one channel
+//! share their clock. Input probing is short (`-probesize 256k -analyzeduration 0.5 s`):
+//! the engine sends both codec configurations first, so FFmpeg needs no more to start, and
+//! the first encoded frame comes about a second sooner than with FFmpeg's defaults.
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +69,11 @@ pub fn ffmpeg_args(preset: &Preset) -> Vec<String> {
         "-nostats",
         "-progress",
         "pipe:2",
+        "-copyts",
+        "-probesize",
+        "262144",
+        "-analyzeduration",
+        "500000",
         "-f",
         "flv",
         "-i",
@@ -346,7 +357,7 @@ mod tests {
         assert_eq!(
             ffmpeg_args(&p).join(" "),
             "-hide_banner -nostdin -loglevel level+warning -nostats -progress pipe:2 \
-             -f flv -i pipe:0 -map 0:v:0 -map 0:a:0? \
+             -copyts -probesize 262144 -analyzeduration 500000 -f flv -i pipe:0 -map 0:v:0 -map 0:a:0? \
              -vf scale=1920:1080:force_original_aspect_ratio=decrease:force_divisible_by=2,\
              pad=1920:1080:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps=30 -r 30 \
              -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p \

@@ -22,6 +22,7 @@ pub mod args;
 pub mod preset;
 pub mod progress;
 pub mod supervisor;
+pub mod thumbnail;
 
 pub use args::{ffmpeg_args, passthrough, Mismatch, Passthrough, SourceInfo};
 pub use preset::{
@@ -31,3 +32,4 @@ pub use preset::{
 };
 pub use progress::{classify_error, Event, Fatal, Progress, ProgressParser};
 pub use supervisor::{Backoff, Metrics, Pipes, Status, Supervisor, SupervisorConfig};
+pub use thumbnail::{thumbnail, ThumbnailError};

@@ -27,7 +27,8 @@
 //! ## Output
 //!
 //! [`Pipes::output`] yields FFmpeg's stdout (FLV) in chunks of at most 64 KiB. Each process's
-//! output starts on a new chunk with a fresh FLV header; the restart shows in the status.
+//! output is preceded by an empty chunk (the boundary marker: a reader starts a new FLV
+//! stream there) and starts with a fresh FLV header; the restart also shows in the status.
 //! The queue is bounded and the supervisor waits for room (FLV cannot lose bytes), which
 //! backs pressure up to FFmpeg and then to [`Pipes::input`].
 
@@ -187,7 +188,8 @@ pub struct Pipes {
     /// Bytes for FFmpeg's stdin. Dropping every sender closes stdin: FFmpeg finishes and
     /// the supervisor ends with [`Status::Stopped`].
     pub input: mpsc::Sender<Bytes>,
-    /// FFmpeg's stdout. Ends when the supervisor ends.
+    /// FFmpeg's stdout. Ends when the supervisor ends. An empty chunk comes before each
+    /// process's output (the first one's too): what follows is a new FLV stream.
     pub output: mpsc::Receiver<Bytes>,
 }
 
@@ -700,7 +702,8 @@ async fn pump_stdout(
     metrics: Arc<watch::Sender<Metrics>>,
 ) {
     let mut buf = BytesMut::with_capacity(OUTPUT_CHUNK);
-    let mut consumer_gone = false;
+    // The boundary marker: a new process, a new FLV stream.
+    let mut consumer_gone = output.send(Bytes::new()).await.is_err();
     loop {
         buf.reserve(OUTPUT_CHUNK);
         match stdout.read_buf(&mut buf).await {

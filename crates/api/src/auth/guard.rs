@@ -106,6 +106,7 @@ async fn admit(
     method: &Method,
     rule: &RouteRule,
     ip: IpAddr,
+    slot: &AuditSlot,
 ) -> Result<Option<Principal>, ApiError> {
     let limits = &state.identity.limiter;
     let rates = &state.auth.rate;
@@ -129,6 +130,12 @@ async fn admit(
         return Ok(None);
     }
     let p = authenticate(state, headers, method, ip).await?;
+    // Known from here on, so a refusal below is recorded against the caller.
+    slot.update(|n| {
+        n.actor_id = Some(p.user_id.clone());
+        n.organization_id = Some(p.organization_id.clone());
+        n.api_token_id = p.api_token_id.clone();
+    });
     if rule.rate != RateClass::None {
         let who = p.api_token_id.as_deref().unwrap_or(&p.user_id);
         limits
@@ -208,14 +215,9 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
 
     // Only the headers cross the await: a request body is not Sync.
     let headers = req.headers().clone();
-    let res = match admit(&state, &headers, &method, rule, ip).await {
+    let res = match admit(&state, &headers, &method, rule, ip, &slot).await {
         Ok(principal) => {
             if let Some(p) = principal {
-                slot.update(|n| {
-                    n.actor_id = Some(p.user_id.clone());
-                    n.organization_id = Some(p.organization_id.clone());
-                    n.api_token_id = p.api_token_id.clone();
-                });
                 req.extensions_mut().insert(p);
             }
             next.run(req).await

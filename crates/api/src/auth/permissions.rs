@@ -527,6 +527,22 @@ pub const ROUTES: &[RouteRule] = &[
         perm(P::SecretsReveal),
         "secret.reveal",
     ),
+    // component health in detail (organization-scoped)
+    rule("GET", "/api/v1/health/engine", perm(P::ChannelsRead), "health.engine"),
+    rule("GET", "/api/v1/health/sources", perm(P::ChannelsRead), "health.sources"),
+    rule("GET", "/api/v1/health/destinations", perm(P::ChannelsRead), "health.destinations"),
+    // cameras
+    rule("GET", "/api/v1/cameras", perm(P::ChannelsRead), "camera.list"),
+    rule("POST", "/api/v1/cameras", perm(P::ChannelsWrite), "camera.create"),
+    rule("GET", "/api/v1/cameras/{id}", perm(P::ChannelsRead), "camera.read"),
+    rule("PATCH", "/api/v1/cameras/{id}", perm(P::ChannelsWrite), "camera.update"),
+    rule("DELETE", "/api/v1/cameras/{id}", perm(P::ChannelsWrite), "camera.delete"),
+    rule("GET", "/api/v1/cameras/{id}/status", perm(P::ChannelsRead), "camera.status"),
+    rule("POST", "/api/v1/cameras/{id}/rotate-key", perm(P::ChannelsWrite), "camera.rotate_key"),
+    rule("POST", "/api/v1/cameras/import", perm(P::ChannelsWrite), "camera.import"),
+    rule("POST", "/api/v1/cameras/bulk", perm(P::ChannelsWrite), "camera.bulk"),
+    // real-time events
+    unlimited(rule("GET", "/api/v1/events", Authenticated, "events.subscribe")),
     // destinations and stream control
     rule(
         "GET",
@@ -606,6 +622,15 @@ pub const ROUTES: &[RouteRule] = &[
         perm(P::ChannelsRead),
         "streaming.session_read",
     ),
+    // recordings and thumbnails (live HLS at /hls is outside /api/v1: see crate::hls)
+    rule("GET", "/api/v1/channels/{id}/thumbnail.jpg", perm(P::ChannelsRead), "channel.thumbnail"),
+    rule("GET", "/api/v1/channels/{id}/recording", perm(P::ChannelsRead), "recording.settings_read"),
+    rule("PUT", "/api/v1/channels/{id}/recording", perm(P::ChannelsWrite), "recording.settings_update"),
+    rule("GET", "/api/v1/recordings", perm(P::ChannelsRead), "recording.list"),
+    rule("GET", "/api/v1/recordings/{id}", perm(P::ChannelsRead), "recording.read"),
+    rule("DELETE", "/api/v1/recordings/{id}", perm(P::ChannelsWrite), "recording.delete"),
+    rule("GET", "/api/v1/recordings/{id}/download", perm(P::ChannelsRead), "recording.download"),
+    rule("GET", "/api/v1/recordings/{id}/index.m3u8", perm(P::ChannelsRead), "recording.playlist"),
 ];
 
 /// Routes served outside the OpenAPI document (the document itself and its viewer).

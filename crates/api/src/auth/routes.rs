@@ -186,13 +186,16 @@ async fn login(
     }
     let account = req.email.trim().to_lowercase();
     audit.details(serde_json::json!({ "email": account }));
+    let staff = state.db.user_by_email("staff", &account).await?;
+    let audience = state.db.user_by_email("audience", &account).await?;
+    // Failures are recorded against the account they target, for its organization's log.
+    if let Some(target) = staff.as_ref().or(audience.as_ref()) {
+        audit.actor(&target.id, &target.organization_id);
+    }
     state.identity.throttle.check(&account, ip).map_err(|t| {
         tracing::warn!(%ip, "sign-in throttled");
         throttled(t)
     })?;
-
-    let staff = state.db.user_by_email("staff", &account).await?;
-    let audience = state.db.user_by_email("audience", &account).await?;
     let mut user = None;
     for candidate in [staff, audience].into_iter().flatten() {
         if let Some(h) = &candidate.password_hash {
@@ -426,8 +429,11 @@ async fn refresh(
         .db
         .rotate_refresh_token(&hash_secret(&presented), &hash_secret(&next), cutoff)
         .await?;
-    let session = match outcome {
-        RefreshOutcome::Rotated { session } => session,
+    let (session, previous_seen) = match outcome {
+        RefreshOutcome::Rotated {
+            session,
+            previous_seen,
+        } => (session, previous_seen),
         RefreshOutcome::Reused => {
             return Err(ApiError::unauthorized(
                 "this refresh token was already used; the session has been revoked for safety",
@@ -452,6 +458,22 @@ async fn refresh(
     audit.actor(&user.id, &user.organization_id);
     let role = Role::parse(&user.role)
         .ok_or_else(|| ApiError::internal(format!("user {} has unknown role", user.id)))?;
+    // The role's own idle timeout (the query above used the longest of all roles).
+    let idle = state.auth.policy(role).idle.as_millis() as i64;
+    if lunora_store::now_ms() - previous_seen > idle {
+        state
+            .db
+            .revoke_session(&user.id, &session.id, "idle_timeout")
+            .await?;
+        return Err(
+            ApiError::unauthorized("the session was idle too long; sign in again")
+                .with_code("session_expired"),
+        );
+    }
+    if role == Role::ApiOnly {
+        return Err(ApiError::forbidden("this account is for API access only")
+            .with_code("api_only_account"));
+    }
     issue(
         &state,
         &user.id,

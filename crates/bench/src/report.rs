@@ -1,0 +1,340 @@
+//! Results: one JSON line per run, and the side-by-side table of several runs.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Percentiles;
+
+/// The outcome of one run against one server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub scenario: String,
+    pub server: String,
+    pub clip: String,
+    /// The clip's audio + video bitrate (tag bodies).
+    pub stream_mbps: f64,
+    pub publishers: usize,
+    pub players_per_stream: usize,
+    pub players: usize,
+    /// The measured window.
+    pub duration_s: f64,
+    /// Bytes players read (RTMP chunk headers included) per second, as Mb/s.
+    pub delivered_mbps: f64,
+    /// `stream_mbps` × players: what players should get.
+    pub expected_mbps: f64,
+    /// Server CPU seconds per second (its process tree), when its pid is known.
+    pub server_cores: Option<f64>,
+    pub cores_per_gbit: Option<f64>,
+    pub rss_mib: Option<f64>,
+    pub rss_peak_mib: Option<f64>,
+    /// How many CPUs the server may run on.
+    pub server_cpus: Option<usize>,
+    /// Share of time those CPUs were busy with anything (the server, interrupts, any other
+    /// process that ran there), 0–1.
+    pub server_cpu_busy: Option<f64>,
+    /// Players that had no video for the stall threshold at some point of the window
+    /// (players that never started included).
+    pub stalled_players: usize,
+    pub stall_events: u64,
+    pub failed_publishers: usize,
+    pub failed_players: usize,
+    pub disconnected_players: usize,
+    pub latency: Percentiles,
+    /// The generator's own CPU seconds per second, and how many CPUs it may use.
+    pub generator_cores: f64,
+    pub generator_cpus: usize,
+    /// Share of time the generator's CPUs were busy with anything, 0–1.
+    pub generator_cpu_busy: f64,
+    /// How far behind its real-time schedule a publisher fell, at worst.
+    pub publisher_max_lag_ms: u64,
+    /// What limited the run, in words.
+    pub limit: String,
+    pub error: Option<String>,
+}
+
+impl RunResult {
+    /// Names what held the run back: the generator's CPU, the server's CPU, or nothing.
+    pub fn judge_limit(&self) -> String {
+        let mut why = Vec::new();
+        let gen_share = (self.generator_cores / self.generator_cpus.max(1) as f64)
+            .max(self.generator_cpu_busy);
+        if gen_share >= 0.9 {
+            why.push(format!(
+                "generator CPU ({:.0}% of {} core{})",
+                gen_share * 100.0,
+                self.generator_cpus,
+                if self.generator_cpus == 1 { "" } else { "s" }
+            ));
+        }
+        if self.publisher_max_lag_ms >= 200 {
+            why.push(format!(
+                "publishers fell {} ms behind real time",
+                self.publisher_max_lag_ms
+            ));
+        }
+        if let (Some(c), Some(n)) = (self.server_cores, self.server_cpus) {
+            if c / n.max(1) as f64 >= 0.9 {
+                why.push(format!("server CPU ({:.0}% of {n} core{})", c / n as f64 * 100.0, if n == 1 { "" } else { "s" }));
+            }
+        }
+        if let (Some(c), Some(n), Some(busy)) =
+            (self.server_cores, self.server_cpus, self.server_cpu_busy)
+        {
+            let other = busy - c / n.max(1) as f64;
+            if other >= 0.15 {
+                why.push(format!(
+                    "other load on the server's core{} ({:.0}% busy beside the server)",
+                    if n == 1 { "" } else { "s" },
+                    other * 100.0
+                ));
+            }
+        }
+        if self.expected_mbps > 0.0 && self.delivered_mbps < 0.97 * self.expected_mbps {
+            why.push(format!(
+                "under-delivered ({:.0}% of {:.0} Mb/s)",
+                self.delivered_mbps / self.expected_mbps * 100.0,
+                self.expected_mbps
+            ));
+        }
+        if why.is_empty() {
+            "none".into()
+        } else {
+            why.join("; ")
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let opt = |v: Option<f64>, prec: usize| match v {
+            Some(v) => format!("{v:.prec$}"),
+            None => "-".into(),
+        };
+        let mut s = format!(
+            "bench: {} on {}: {} publisher(s) × {} player(s) = {} players over {:.1} s\n",
+            self.scenario,
+            self.server,
+            self.publishers,
+            self.players_per_stream,
+            self.players,
+            self.duration_s
+        );
+        let _ = writeln!(
+            s,
+            "  delivered {:.1} Mb/s of {:.1} expected; server {} cores, {} cores/Gbit, RSS {} MiB (peak {})",
+            self.delivered_mbps,
+            self.expected_mbps,
+            opt(self.server_cores, 3),
+            opt(self.cores_per_gbit, 3),
+            opt(self.rss_mib, 0),
+            opt(self.rss_peak_mib, 0)
+        );
+        let _ = writeln!(
+            s,
+            "  stalled players {} ({} stalls), failed {} publishers / {} players, {} disconnected",
+            self.stalled_players,
+            self.stall_events,
+            self.failed_publishers,
+            self.failed_players,
+            self.disconnected_players
+        );
+        let _ = writeln!(
+            s,
+            "  relay latency p50 {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1} ({} frames)",
+            self.latency.p50_ms,
+            self.latency.p90_ms,
+            self.latency.p99_ms,
+            self.latency.max_ms,
+            self.latency.samples
+        );
+        let _ = write!(
+            s,
+            "  generator {:.2} cores of {} ({:.0}% busy), server cores {} busy; publishers at most {} ms late; limited by: {}",
+            self.generator_cores,
+            self.generator_cpus,
+            self.generator_cpu_busy * 100.0,
+            match self.server_cpu_busy {
+                Some(b) => format!("{:.0}%", b * 100.0),
+                None => "-".into(),
+            },
+            self.publisher_max_lag_ms,
+            self.limit
+        );
+        if let Some(e) = &self.error {
+            let _ = write!(s, "\n  first error: {e}");
+        }
+        s
+    }
+
+    /// Appends this result as one JSON line.
+    pub fn append_to(&self, path: &Path) -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        writeln!(f, "{}", serde_json::to_string(self)?)?;
+        Ok(())
+    }
+}
+
+/// Reads the JSON lines written by [`RunResult::append_to`].
+pub fn read_results(text: &str) -> anyhow::Result<Vec<RunResult>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {}", i + 1)))
+        .collect()
+}
+
+/// The side-by-side table: one row per run, grouped by scenario in order of first
+/// appearance, then per scenario the ratio of the first server's cores per Gbit to the
+/// second's (Lunora / nginx-rtmp when the script runs Lunora first).
+pub fn table(results: &[RunResult]) -> String {
+    let mut scenarios: Vec<&str> = Vec::new();
+    let mut servers: Vec<&str> = Vec::new();
+    for r in results {
+        if !scenarios.contains(&r.scenario.as_str()) {
+            scenarios.push(&r.scenario);
+        }
+        if !servers.contains(&r.server.as_str()) {
+            servers.push(&r.server);
+        }
+    }
+    let header = [
+        "scenario", "server", "pubs", "players", "Mb/s", "cores", "cores/Gbit", "RSS MiB",
+        "stalled", "p50 ms", "p99 ms", "gen cores", "limited by",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let opt = |v: Option<f64>, prec: usize| match v {
+        Some(v) => format!("{v:.prec$}"),
+        None => "-".into(),
+    };
+    let mut ratios = Vec::new();
+    for sc in &scenarios {
+        for r in results.iter().filter(|r| r.scenario == *sc) {
+            rows.push(vec![
+                r.scenario.clone(),
+                r.server.clone(),
+                r.publishers.to_string(),
+                r.players.to_string(),
+                format!("{:.0}", r.delivered_mbps),
+                opt(r.server_cores, 3),
+                opt(r.cores_per_gbit, 3),
+                opt(r.rss_mib, 0),
+                r.stalled_players.to_string(),
+                format!("{:.1}", r.latency.p50_ms),
+                format!("{:.1}", r.latency.p99_ms),
+                format!("{:.2}", r.generator_cores),
+                r.limit.clone(),
+            ]);
+        }
+        if servers.len() >= 2 {
+            let cpg = |server: &str| {
+                results
+                    .iter()
+                    .rev()
+                    .find(|r| r.scenario == *sc && r.server == server)
+                    .and_then(|r| r.cores_per_gbit)
+            };
+            if let (Some(a), Some(b)) = (cpg(servers[0]), cpg(servers[1])) {
+                if b > 0.0 {
+                    ratios.push(format!(
+                        "{sc}: {} / {} cores per Gbit = {:.3} / {:.3} = {:.2}",
+                        servers[0],
+                        servers[1],
+                        a,
+                        b,
+                        a / b
+                    ));
+                }
+            }
+        }
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let last = cells.len() - 1;
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            // Text columns to the left, numbers to the right.
+            if i < 2 || i == last {
+                let _ = write!(out, "{c:<w$}");
+            } else {
+                let _ = write!(out, "{c:>w$}");
+            }
+            out.push_str(if i == last { "\n" } else { "  " });
+        }
+    };
+    line(header.iter().map(|s| s.to_string()).collect(), &mut out);
+    line(widths.iter().map(|w| "-".repeat(*w)).collect(), &mut out);
+    for row in rows {
+        line(row, &mut out);
+    }
+    if !ratios.is_empty() {
+        out.push('\n');
+        for r in ratios {
+            out.push_str(&r);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(scenario: &str, server: &str, cpg: f64) -> RunResult {
+        RunResult {
+            scenario: scenario.into(),
+            server: server.into(),
+            players: 500,
+            delivered_mbps: 3000.0,
+            expected_mbps: 3000.0,
+            server_cores: Some(cpg * 3.0),
+            cores_per_gbit: Some(cpg),
+            server_cpus: Some(1),
+            generator_cpus: 1,
+            generator_cores: 0.5,
+            limit: "none".into(),
+            ..RunResult::default()
+        }
+    }
+
+    #[test]
+    fn json_lines_round_trip_and_table_has_the_ratio() {
+        let dir = std::env::temp_dir().join(format!("lunora-bench-test-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        result("one-to-500", "lunora", 0.06).append_to(&dir).unwrap();
+        result("one-to-500", "nginx-rtmp", 0.16).append_to(&dir).unwrap();
+        let back = read_results(&std::fs::read_to_string(&dir).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0], result("one-to-500", "lunora", 0.06));
+        let t = table(&back);
+        assert!(t.contains("lunora / nginx-rtmp cores per Gbit = 0.060 / 0.160 = 0.38"), "{t}");
+        assert_eq!(t.lines().filter(|l| l.starts_with("one-to-500")).count(), 3, "{t}");
+        assert!(read_results("{not json").is_err());
+    }
+
+    #[test]
+    fn the_limit_names_the_saturated_side() {
+        let mut r = result("s", "lunora", 0.1);
+        assert_eq!(r.judge_limit(), "none");
+        r.generator_cores = 0.97;
+        r.delivered_mbps = 2000.0;
+        let why = r.judge_limit();
+        assert!(why.contains("generator CPU (97% of 1 core)"), "{why}");
+        assert!(why.contains("under-delivered (67% of 3000 Mb/s)"), "{why}");
+        r.generator_cores = 0.2;
+        r.server_cores = Some(0.95);
+        assert!(r.judge_limit().starts_with("server CPU (95% of 1 core)"));
+    }
+}

@@ -1,0 +1,759 @@
+//! The HLS output: one LL-HLS packager per live channel, fed from the channel's bus, whose
+//! playlists and files the HTTP edge serves.
+//!
+//! # Life of a channel's HLS
+//!
+//! - **Start: eager.** [`Hls::run`] looks at the engine every [`HlsConfig::scan_interval`]
+//!   (and at once when [`Hls::wake`] is called, e.g. on a publish) and starts one task per
+//!   channel whose input is live. The task subscribes to the bus from the cached GOP, so the
+//!   first parts exist a moment after the publisher's first keyframe, before any viewer asks:
+//!   a new viewer's first playlist already lists media (time to first frame is one request
+//!   round, not a segment duration).
+//! - **Feeding.** Frames become [`lunora_hls::Sample`]s (AVCC H.264 and raw AAC pass as they
+//!   are); codec configuration frames become the packager's [`StreamConfig`] (a changed one
+//!   makes a new init segment version with a discontinuity). HEVC is not packaged (its
+//!   sample entry needs the picture size, which the engine does not parse): such a channel
+//!   gets an audio-only rendition.
+//! - **Source changes.** The switch keeps the output timeline continuous across a takeover or
+//!   failover, but the new source is another encoder: [`Hls::source_changed`] (the hook the
+//!   control plane calls when an input starts publishing, and the switch on a failover) drains
+//!   the frames of the old source already queued, then marks an `EXT-X-DISCONTINUITY` before
+//!   the new source's first keyframe. A channel seen idle between two frames gets one too.
+//! - **Idle.** When the channel has no live input, the task keeps the last window for
+//!   [`HlsConfig::idle_grace`] (a publisher reconnecting within it continues the same playlist
+//!   after a discontinuity), then ends; requests answer "not live" from then on.
+//! - **Reading.** Handlers take a read lock on a rendition's packager only to copy a playlist
+//!   or a `Bytes` handle; blocking playlist reloads wait on a `watch` bumped by every new part
+//!   or segment ([`HlsRendition::wait_for`]), never by polling.
+//! - **Memory** is bounded by the packager's window: [`PackagerOptions::window`] segments
+//!   (at least three target durations) plus [`PackagerOptions::grace`], and the parts of the
+//!   last four target durations.
+//!
+//! # URLs
+//!
+//! Each run of a channel's packager has an **epoch** (a random token): media sequence numbers
+//! restart at 0 with a new packager, so the file URLs carry the epoch
+//! (`/hls/{channel}/{rendition}/{epoch}/seg-{msn}.m4s`) and can be cached as immutable. The
+//! HTTP edge rewrites the packager's relative URIs with [`rewrite_uris`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use lunora_hls::{
+    AudioConfig, Event, HlsError, Packager, PackagerOptions, ReloadStatus, Rendition, Sample,
+    StreamConfig, VideoConfig,
+};
+use parking_lot::RwLock;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::channel::{Channel, InputState};
+use crate::frame::{Codec, Frame, Track};
+use crate::Engine;
+
+/// Name of the rendition that carries the channel's own encoding (no transcoding).
+pub const SOURCE_RENDITION: &str = "source";
+
+/// Settings of the HLS output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HlsConfig {
+    /// Packager settings of every live rendition (LL-HLS with 400 ms parts and 2 s segments by
+    /// default).
+    pub packager: PackagerOptions,
+    /// How long a channel without a live input keeps its playlist before the packager stops.
+    pub idle_grace: Duration,
+    /// How often the engine is scanned for channels that went live.
+    pub scan_interval: Duration,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig {
+            packager: PackagerOptions::default(),
+            idle_grace: Duration::from_secs(10),
+            scan_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The answer to a blocking playlist reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// The playlist has what was asked for.
+    Ready,
+    /// Not within the time allowed (the HTTP edge answers 503).
+    TimedOut,
+    /// Too far ahead of the live edge (400).
+    BadRequest,
+    /// The stream ended while waiting.
+    Gone,
+}
+
+/// Every channel's HLS output.
+pub struct Hls {
+    engine: Arc<Engine>,
+    config: HlsConfig,
+    streams: RwLock<HashMap<Uuid, Arc<LiveHls>>>,
+    wake: Notify,
+}
+
+impl Hls {
+    pub fn new(engine: Arc<Engine>, config: HlsConfig) -> Arc<Self> {
+        Arc::new(Hls {
+            engine,
+            config,
+            streams: RwLock::new(HashMap::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    pub fn config(&self) -> &HlsConfig {
+        &self.config
+    }
+
+    /// The HLS output of a channel while it runs (live, or idle within the grace).
+    pub fn stream(&self, channel_id: Uuid) -> Option<Arc<LiveHls>> {
+        self.streams.read().get(&channel_id).cloned()
+    }
+
+    /// Every running output.
+    pub fn streams(&self) -> Vec<Arc<LiveHls>> {
+        self.streams.read().values().cloned().collect()
+    }
+
+    /// Looks for live channels now instead of at the next scan.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The hook for a source change on a channel (an input took over or started publishing,
+    /// or the switch failed over): the next segment starts with a discontinuity.
+    pub fn source_changed(&self, channel_id: Uuid) {
+        if let Some(s) = self.stream(channel_id) {
+            s.discontinuity.send_modify(|n| *n += 1);
+        }
+        self.wake();
+    }
+
+    /// Starts and forgets packager tasks until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            for channel in self.engine.channels() {
+                if channel.status().input_state != InputState::Live {
+                    continue;
+                }
+                self.start(&channel);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.scan_interval) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+
+    /// Starts the packager task of `channel` unless one runs. Answers its output.
+    pub fn start(self: &Arc<Self>, channel: &Arc<Channel>) -> Arc<LiveHls> {
+        let id = channel.id();
+        let mut streams = self.streams.write();
+        if let Some(s) = streams.get(&id) {
+            return s.clone();
+        }
+        let live = Arc::new(LiveHls {
+            channel_id: id,
+            epoch: new_epoch(),
+            source: Arc::new(HlsRendition::new(SOURCE_RENDITION)),
+            discontinuity: watch::channel(0).0,
+            keyframe: RwLock::new(None),
+            started_at: SystemTime::now(),
+        });
+        streams.insert(id, live.clone());
+        drop(streams);
+        tracing::info!(channel = %id, epoch = %live.epoch, "HLS packager started");
+        metrics::gauge!("lunora_hls_channels").increment(1.0);
+        tokio::spawn(run_channel(self.clone(), channel.clone(), live.clone()));
+        live
+    }
+
+    fn remove(&self, live: &Arc<LiveHls>) {
+        let mut streams = self.streams.write();
+        if streams
+            .get(&live.channel_id)
+            .is_some_and(|s| Arc::ptr_eq(s, live))
+        {
+            streams.remove(&live.channel_id);
+        }
+    }
+}
+
+/// One channel's HLS output.
+pub struct LiveHls {
+    channel_id: Uuid,
+    epoch: String,
+    source: Arc<HlsRendition>,
+    discontinuity: watch::Sender<u64>,
+    /// The newest video keyframe with the configuration record it decodes with.
+    keyframe: RwLock<Option<(Arc<Frame>, Bytes)>>,
+    started_at: SystemTime,
+}
+
+impl LiveHls {
+    pub fn channel_id(&self) -> Uuid {
+        self.channel_id
+    }
+
+    /// The token in this run's file URLs.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    /// Whether the stream still runs.
+    pub fn is_running(&self) -> bool {
+        !self.source.ended.load(Ordering::Acquire)
+    }
+
+    /// The renditions, source first.
+    pub fn renditions(&self) -> Vec<Arc<HlsRendition>> {
+        vec![self.source.clone()]
+    }
+
+    pub fn rendition(&self, name: &str) -> Option<Arc<HlsRendition>> {
+        self.renditions().into_iter().find(|r| r.name == name)
+    }
+
+    /// The master playlist (`{rendition}/media.m3u8` URIs), or `None` while no rendition
+    /// knows its codecs yet. A rendition without a complete segment yet is announced with
+    /// `fallback_bandwidth` (e.g. the input's measured bit rate).
+    pub fn master_playlist(&self, fallback_bandwidth: u64) -> Option<String> {
+        let variants: Vec<Rendition> = self
+            .renditions()
+            .iter()
+            .filter_map(|r| r.variant(fallback_bandwidth))
+            .collect();
+        if variants.is_empty() {
+            return None;
+        }
+        Some(lunora_hls::master_playlist(&variants))
+    }
+
+    /// Annex B bytes (SPS, PPS, then the picture) of the newest H.264 keyframe, for a
+    /// thumbnail decoder; with the keyframe's dts so a caller can tell a new one.
+    pub fn keyframe_annexb(&self) -> Option<(i64, Bytes)> {
+        let (frame, record) = self.keyframe.read().clone()?;
+        let rec = lunora_flv::AvcDecoderConfigurationRecord::parse(record).ok()?;
+        let mut out = BytesMut::with_capacity(frame.data.len() + 256);
+        for ps in rec.sps.iter().chain(rec.pps.iter()) {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(ps);
+        }
+        lunora_flv::avcc_to_annexb(&frame.data, rec.nal_length_size, &mut out).ok()?;
+        Some((frame.dts, out.freeze()))
+    }
+}
+
+/// One rendition: its packager and the signal of its progress.
+pub struct HlsRendition {
+    name: String,
+    feed: RwLock<PackagerFeed>,
+    /// Bumped on every new part, segment or init, and at the end.
+    progress: watch::Sender<u64>,
+    ended: AtomicBool,
+}
+
+impl HlsRendition {
+    fn new(name: &str) -> Self {
+        HlsRendition {
+            name: name.to_owned(),
+            feed: RwLock::new(PackagerFeed::new(PackagerOptions::default())),
+            progress: watch::channel(0).0,
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The media playlist with the packager's relative URIs, or `None` before the first
+    /// part.
+    pub fn media_playlist(&self) -> Option<String> {
+        self.feed.read().packager.as_ref()?.media_playlist()
+    }
+
+    /// An init segment, segment or part by its name (`init-1.mp4`, `seg-3.m4s`,
+    /// `part-3.1.m4s`) while it is held.
+    pub fn file(&self, name: &str) -> Option<Bytes> {
+        self.feed.read().packager.as_ref()?.segment(name)
+    }
+
+    /// Target duration in seconds (the configured one before the packager starts).
+    pub fn target_duration(&self) -> u64 {
+        let feed = self.feed.read();
+        match &feed.packager {
+            Some(p) => p.target_duration(),
+            None => feed.options.target_duration.as_secs().max(1),
+        }
+    }
+
+    /// The master playlist entry of this rendition.
+    fn variant(&self, fallback_bandwidth: u64) -> Option<Rendition> {
+        let feed = self.feed.read();
+        let p = feed.packager.as_ref()?;
+        let uri = format!("{}/media.m3u8", self.name);
+        if let Some(r) = p.rendition(&uri) {
+            return Some(r);
+        }
+        let config = p.config();
+        Some(Rendition {
+            uri,
+            bandwidth: fallback_bandwidth.max(64_000),
+            average_bandwidth: None,
+            codecs: config.codecs().ok()?,
+            resolution: config.resolution().ok().flatten(),
+            frame_rate: config.frame_rate().ok().flatten(),
+        })
+    }
+
+    fn reload_status(&self, msn: u64, part: Option<u32>) -> ReloadStatus {
+        match self.feed.read().packager.as_ref() {
+            Some(p) => p.reload_status(msn, part),
+            // Nothing yet: only the very start may be waited for.
+            None if msn <= 1 && part.is_none_or(|p| p < 8) => ReloadStatus::Wait,
+            None => ReloadStatus::BadRequest,
+        }
+    }
+
+    /// Waits until the playlist lists segment `msn` (part `part` of it, with LL-HLS), at most
+    /// `timeout`. Woken by the packager task; never polls.
+    pub async fn wait_for(&self, msn: u64, part: Option<u32>, timeout: Duration) -> Reload {
+        let deadline = Instant::now() + timeout;
+        let mut progress = self.progress.subscribe();
+        loop {
+            match self.reload_status(msn, part) {
+                ReloadStatus::Ready => return Reload::Ready,
+                ReloadStatus::BadRequest => return Reload::BadRequest,
+                ReloadStatus::Wait => {}
+            }
+            if self.ended.load(Ordering::Acquire) {
+                return Reload::Gone;
+            }
+            match tokio::time::timeout_at(deadline, progress.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Reload::Gone,
+                Err(_) => return Reload::TimedOut,
+            }
+        }
+    }
+
+    /// [`Self::file`], but a part or segment that is about to exist (the preload hint, the
+    /// segment being written) is waited for, at most `timeout`. Unknown names, names too far
+    /// ahead and expired files answer `None`.
+    pub async fn wait_for_file(&self, name: &str, timeout: Duration) -> Option<Bytes> {
+        if let Some(bytes) = self.file(name) {
+            return Some(bytes);
+        }
+        let (msn, part) = match lunora_hls::Resource::parse(name)? {
+            lunora_hls::Resource::Init(_) => return None,
+            lunora_hls::Resource::Segment(msn) => (msn, None),
+            lunora_hls::Resource::Part(msn, part) => (msn, Some(part)),
+        };
+        match self.wait_for(msn, part, timeout).await {
+            Reload::Ready => self.file(name),
+            _ => None,
+        }
+    }
+
+    fn bump(&self) {
+        self.progress.send_modify(|n| *n += 1);
+    }
+}
+
+/// Frames in, one packager fed: tracks the codec configurations, builds the packager at the
+/// first media frame that has its configuration, and turns frames into samples. Shared by the
+/// live output and the recorder.
+pub(crate) struct PackagerFeed {
+    pub(crate) options: PackagerOptions,
+    pub(crate) packager: Option<Packager>,
+    video: Option<Bytes>,
+    audio: Option<Bytes>,
+    warned_hevc: bool,
+    pub(crate) refused: u64,
+}
+
+/// What a frame did to a [`PackagerFeed`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fed {
+    /// Config recorded, sample pushed, or frame skipped.
+    Ok,
+    /// The packager refused it (logged by the caller at most once in a while).
+    Refused(String),
+}
+
+impl PackagerFeed {
+    pub(crate) fn new(options: PackagerOptions) -> Self {
+        PackagerFeed {
+            options,
+            packager: None,
+            video: None,
+            audio: None,
+            warned_hevc: false,
+            refused: 0,
+        }
+    }
+
+    fn stream_config(&self) -> StreamConfig {
+        StreamConfig {
+            video: self.video.clone().map(|record| VideoConfig::H264 { record }),
+            audio: self.audio.clone().map(|asc| AudioConfig { asc }),
+        }
+    }
+
+    /// The current H.264 configuration record.
+    pub(crate) fn video_record(&self) -> Option<&Bytes> {
+        self.video.as_ref()
+    }
+
+    pub(crate) fn push(&mut self, frame: &Frame, now_ms: i64) -> Fed {
+        if frame.config {
+            match frame.codec {
+                Codec::H264 => self.video = Some(frame.data.clone()),
+                Codec::Aac => self.audio = Some(frame.data.clone()),
+                Codec::Hevc => {
+                    if !self.warned_hevc {
+                        self.warned_hevc = true;
+                        tracing::warn!("HEVC video is not packaged for HLS or recordings");
+                    }
+                    return Fed::Ok;
+                }
+            }
+            let config = self.stream_config();
+            if let Some(p) = &mut self.packager {
+                if let Err(e) = p.set_config(config) {
+                    return self.refused(e);
+                }
+            }
+            return Fed::Ok;
+        }
+        let sample = match (frame.track, frame.codec) {
+            (Track::Video, Codec::H264) if self.video.is_some() => {
+                Sample::video(frame.dts, frame.pts, frame.keyframe, frame.data.clone())
+            }
+            (Track::Audio, Codec::Aac) if self.audio.is_some() => {
+                Sample::audio(frame.dts, frame.data.clone())
+            }
+            _ => return Fed::Ok,
+        };
+        if self.packager.is_none() {
+            match Packager::new(self.options.clone(), self.stream_config()) {
+                Ok(p) => self.packager = Some(p),
+                Err(e) => return self.refused(e),
+            }
+        }
+        let Some(p) = &mut self.packager else {
+            return Fed::Ok;
+        };
+        match p.push(sample, now_ms) {
+            Ok(()) => Fed::Ok,
+            Err(e) => self.refused(e),
+        }
+    }
+
+    fn refused(&mut self, e: HlsError) -> Fed {
+        self.refused += 1;
+        Fed::Refused(e.to_string())
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.packager.as_mut()?.poll_event()
+    }
+
+    pub(crate) fn discontinuity(&mut self) {
+        if let Some(p) = &mut self.packager {
+            p.discontinuity();
+        }
+    }
+}
+
+/// Unix milliseconds now.
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn new_epoch() -> String {
+    let n: u64 = rand::random();
+    format!("{:010x}", n & 0xff_ffff_ffff)
+}
+
+async fn run_channel(hls: Arc<Hls>, channel: Arc<Channel>, live: Arc<LiveHls>) {
+    let id = channel.id();
+    let rendition = live.source.clone();
+    rendition.feed.write().options = hls.config.packager.clone();
+    let mut sub = channel.subscribe();
+    let mut discontinuities = live.discontinuity.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle_since: Option<Instant> = None;
+    let mut pending_discontinuity = false;
+    let mut last_refusal: Option<Instant> = None;
+    let mut feed_one = |frame: &Arc<Frame>, pending: &mut bool| {
+        let mut feed = rendition.feed.write();
+        if *pending && !frame.config {
+            feed.discontinuity();
+            *pending = false;
+        }
+        if frame.is_video_keyframe() && frame.codec == Codec::H264 {
+            if let Some(record) = feed.video_record().cloned() {
+                *live.keyframe.write() = Some((frame.clone(), record));
+            }
+        }
+        if let Fed::Refused(reason) = feed.push(frame, unix_ms()) {
+            let now = Instant::now();
+            if last_refusal.is_none_or(|t| now.duration_since(t) > Duration::from_secs(10)) {
+                last_refusal = Some(now);
+                tracing::warn!(channel = %id, %reason, refused = feed.refused, "HLS packager refused a frame");
+            }
+        }
+        let mut progressed = false;
+        while let Some(event) = feed.poll_event() {
+            match event {
+                Event::PartReady { .. } | Event::SegmentReady { .. } | Event::InitReady { .. } => {
+                    progressed = true
+                }
+                Event::TimestampJump { track, from, to } => {
+                    tracing::debug!(channel = %id, ?track, from, to, "HLS timestamp jump: discontinuity");
+                }
+                Event::SegmentExpired { .. } => {}
+            }
+        }
+        drop(feed);
+        if progressed {
+            rendition.bump();
+        }
+    };
+    loop {
+        tokio::select! {
+            frame = sub.recv() => match frame {
+                Some(frame) => feed_one(&frame, &mut pending_discontinuity),
+                None => break, // the channel closed
+            },
+            changed = discontinuities.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                // Frames queued before the change belong to the old source.
+                while let Ok(frame) = sub.try_recv() {
+                    feed_one(&frame, &mut pending_discontinuity);
+                }
+                pending_discontinuity = true;
+            }
+            _ = tick.tick() => {
+                if channel.is_closed() {
+                    break;
+                }
+                if channel.status().input_state == InputState::Live {
+                    idle_since = None;
+                } else {
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    pending_discontinuity = true;
+                    if since.elapsed() >= hls.config.idle_grace {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    hls.remove(&live);
+    rendition.ended.store(true, Ordering::Release);
+    rendition.bump();
+    metrics::gauge!("lunora_hls_channels").decrement(1.0);
+    tracing::info!(channel = %id, "HLS packager stopped");
+}
+
+/// Rewrites every URI of a playlist written by `lunora-hls` (URI lines and `URI="…"`
+/// attributes) with `f`.
+pub fn rewrite_uris(playlist: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(playlist.len() + playlist.len() / 4);
+    for line in playlist.lines() {
+        if line.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        if !line.starts_with('#') {
+            out.push_str(&f(line));
+        } else if let Some(start) = line.find("URI=\"") {
+            let value_start = start + 5;
+            match line[value_start..].find('"') {
+                Some(len) => {
+                    out.push_str(&line[..value_start]);
+                    out.push_str(&f(&line[value_start..value_start + len]));
+                    out.push_str(&line[value_start + len..]);
+                }
+                None => out.push_str(line),
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::channel::AttachMode;
+    use crate::EngineConfig;
+
+    /// A real AVCDecoderConfigurationRecord (x264, 1280x720 High) and a 48 kHz stereo ASC.
+    pub(crate) fn avc_record() -> Bytes {
+        const SPS: &[u8] = &[
+            0x67, 0x64, 0x00, 0x1F, 0xAC, 0xD9, 0x40, 0x50, 0x05, 0xBB, 0x01, 0x10, 0x00, 0x00,
+            0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xC0, 0xF1, 0x83, 0x19, 0x60,
+        ];
+        const PPS: &[u8] = &[0x68, 0xEB, 0xE3, 0xCB, 0x22, 0xC0];
+        lunora_flv::AvcDecoderConfigurationRecord::from_parameter_sets(
+            &[Bytes::from_static(SPS)],
+            &[Bytes::from_static(PPS)],
+        )
+        .unwrap()
+        .encode()
+        .unwrap()
+    }
+
+    pub(crate) fn asc() -> Bytes {
+        lunora_flv::AudioSpecificConfig::aac_lc(48_000, 2)
+            .unwrap()
+            .encode()
+            .unwrap()
+    }
+
+    fn picture(key: bool) -> Bytes {
+        // One NAL unit with a 4-byte length: IDR (5) or non-IDR (1).
+        let mut v = vec![0, 0, 0, 5, if key { 0x65 } else { 0x41 }, 1, 2, 3, 4];
+        v.resize(200, 7);
+        v[3] = 196;
+        Bytes::from(v)
+    }
+
+    /// Feeds `secs` seconds of 30 fps video (keyframe every second) and 48 kHz AAC, in
+    /// time order.
+    pub(crate) fn feed(input: &crate::InputHandle, start: i64, secs: i64) {
+        let end = start + secs * 90_000;
+        let (mut v, mut a) = (start, start);
+        while v < end || a < end {
+            if v <= a && v < end {
+                let key = (v - start) % 90_000 == 0;
+                input
+                    .send(Frame::video(Codec::H264, key, v, v, picture(key)))
+                    .unwrap();
+                v += 3000;
+            } else {
+                input
+                    .send(Frame::audio(a, Bytes::from_static(&[0x21, 0x10, 0x04])))
+                    .unwrap();
+                a += 1920;
+            }
+        }
+    }
+
+    fn engine() -> Arc<Engine> {
+        Arc::new(Engine::new(EngineConfig::default()))
+    }
+
+    #[tokio::test]
+    async fn live_channel_gets_playlists_files_and_blocking_reloads() {
+        let engine = engine();
+        let hls = Hls::new(engine.clone(), HlsConfig::default());
+        let id = Uuid::new_v4();
+        let channel = engine.open_channel(id).unwrap();
+        let input = channel.attach_input("primary", AttachMode::Exclusive).unwrap();
+        input.send(Frame::video_config(Codec::H264, avc_record())).unwrap();
+        input.send(Frame::audio_config(asc())).unwrap();
+        let live = hls.start(&channel);
+        assert!(Arc::ptr_eq(&live, &hls.start(&channel)), "one task per channel");
+        let source = live.rendition(SOURCE_RENDITION).unwrap();
+
+        // A reload for the first segment waits until it exists.
+        let waiter = tokio::spawn({
+            let source = source.clone();
+            async move { source.wait_for(0, None, Duration::from_secs(5)).await }
+        });
+        feed(&input, 0, 5);
+        assert_eq!(waiter.await.unwrap(), Reload::Ready);
+
+        let text = source.media_playlist().unwrap();
+        let p = lunora_hls::validate::validate(&text).unwrap();
+        assert!(p.segments.len() >= 2, "{text}");
+        assert!(source.file("init-1.mp4").is_some());
+        assert!(source.file("seg-0.m4s").is_some());
+        assert!(source.file("seg-999.m4s").is_none());
+        let master = live.master_playlist(1_000_000).unwrap();
+        assert!(master.contains("RESOLUTION=1280x720"), "{master}");
+        assert!(master.contains("source/media.m3u8"));
+        let (_, annexb) = live.keyframe_annexb().unwrap();
+        assert_eq!(&annexb[..5], &[0, 0, 0, 1, 0x67]);
+
+        // Far ahead of the live edge: refused at once.
+        assert_eq!(
+            source.wait_for(1000, None, Duration::from_secs(5)).await,
+            Reload::BadRequest
+        );
+        // The next part: waits, then times out when nothing comes.
+        let next = p.open_msn();
+        assert_eq!(
+            source.wait_for(next + 1, Some(0), Duration::from_millis(100)).await,
+            Reload::TimedOut
+        );
+
+        // A source change: the next segment carries a discontinuity.
+        hls.source_changed(id);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        feed(&input, 5 * 90_000, 5);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let text = source.media_playlist().unwrap();
+        assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+        lunora_hls::validate::validate(&text).unwrap();
+
+        // The channel closes: the output ends and waiters are released.
+        engine.close_channel(id);
+        for _ in 0..100 {
+            if hls.stream(id).is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(hls.stream(id).is_none());
+        assert!(!live.is_running());
+        let open = lunora_hls::validate::parse(&source.media_playlist().unwrap())
+            .unwrap()
+            .open_msn();
+        assert_eq!(
+            source.wait_for(open + 1, None, Duration::from_secs(5)).await,
+            Reload::Gone
+        );
+    }
+
+    #[test]
+    fn uris_are_rewritten_in_lines_and_attributes() {
+        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init-1.mp4\"\n#EXT-X-PART:DURATION=0.4,URI=\"part-0.0.m4s\",INDEPENDENT=YES\n#EXTINF:2.0,\nseg-0.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-1.0.m4s\"\n";
+        let out = rewrite_uris(text, |u| format!("e1/{u}?token=t"));
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-MAP:URI=\"e1/init-1.mp4?token=t\"\n#EXT-X-PART:DURATION=0.4,URI=\"e1/part-0.0.m4s?token=t\",INDEPENDENT=YES\n#EXTINF:2.0,\ne1/seg-0.m4s?token=t\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"e1/part-1.0.m4s?token=t\"\n"
+        );
+    }
+}
