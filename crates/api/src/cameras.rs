@@ -46,6 +46,11 @@ impl Presence {
     fn get(&self, id: &str) -> Option<(bool, i64)> {
         self.map.lock().ok().and_then(|m| m.get(id).copied())
     }
+
+    /// Whether the camera is online, once the monitor has seen it.
+    pub fn online(&self, id: &str) -> Option<bool> {
+        self.get(id).map(|(online, _)| online)
+    }
 }
 
 /// Watches every camera once a second and publishes `camera.status` on each change.

@@ -10,6 +10,7 @@
 //! store and compare the same way.
 
 mod access;
+mod alerts;
 mod audit;
 mod cameras;
 mod channels;
@@ -24,6 +25,7 @@ pub mod rekey;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
 pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
+pub use alerts::{Alert, Webhook};
 pub use cameras::{Camera, CameraFilter, CameraPatch, NewCamera};
 pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
 pub use crypto::SecretBox;
