@@ -1,27 +1,177 @@
-import { StrictMode } from 'react';
+import { lazy, StrictMode, Suspense, type ComponentType, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { createBrowserRouter, RouterProvider, type RouteObject } from 'react-router';
+import { createBrowserRouter, Outlet, RouterProvider, type RouteObject } from 'react-router';
 import { APPS } from './apps';
+import { Loading, RequireAuth } from './auth/RequireAuth';
+import { SessionProvider } from './auth/session';
+import { ConsoleLayout } from './components/ConsoleLayout';
 import { Layout } from './components/Layout';
+import { ToastProvider } from './components/Toasts';
 import { ComingSoon } from './pages/ComingSoon';
 import { ErrorPage } from './pages/ErrorPage';
 import { Home } from './pages/Home';
 import { Login } from './pages/Login';
 import { NotFound } from './pages/NotFound';
+import { SoonPage } from './pages/Soon';
 import './styles.css';
+
+// Each app's pages load on first use, so the sign-in page and the home page stay small.
+function page<M, K extends keyof M>(load: () => Promise<M>, name: K) {
+  const Lazy = lazy(() => load().then((m) => ({ default: m[name] as ComponentType<Record<string, unknown>> })));
+  return function Page(props: Record<string, unknown>) {
+    return (
+      <Suspense fallback={<Loading />}>
+        <Lazy {...props} />
+      </Suspense>
+    );
+  };
+}
+
+const ChannelsPage = page(() => import('./pages/stream/Channels'), 'ChannelsPage');
+const SetupPage = page(() => import('./pages/stream/Setup'), 'SetupPage');
+const DestinationsPage = page(() => import('./pages/stream/Destinations'), 'DestinationsPage');
+const LiveControlPage = page(() => import('./pages/stream/LiveControl'), 'LiveControlPage');
+const SessionsPage = page(() => import('./pages/stream/Sessions'), 'SessionsPage');
+const SessionDetailPage = page(() => import('./pages/stream/Sessions'), 'SessionDetailPage');
+const AdminOverviewPage = page(() => import('./pages/admin/Overview'), 'AdminOverviewPage');
+const UsersPage = page(() => import('./pages/admin/Users'), 'UsersPage');
+const ApiTokensPage = page(() => import('./pages/admin/ApiTokens'), 'ApiTokensPage');
+const AuditPage = page(() => import('./pages/admin/Audit'), 'AuditPage');
+const ProfilePage = page(() => import('./pages/Account'), 'ProfilePage');
+const SecurityPage = page(() => import('./pages/Account'), 'SecurityPage');
+const AcceptInvitationPage = page(() => import('./pages/auth/AuthPages'), 'AcceptInvitationPage');
+const ResetPasswordPage = page(() => import('./pages/auth/AuthPages'), 'ResetPasswordPage');
+const VerifyEmailPage = page(() => import('./pages/auth/AuthPages'), 'VerifyEmailPage');
+
+function Root() {
+  return (
+    <ToastProvider>
+      <SessionProvider>
+        <Outlet />
+      </SessionProvider>
+    </ToastProvider>
+  );
+}
+
+type Perms = Parameters<typeof RequireAuth>[0]['permissions'];
+
+/** A guard inside an app's frame. */
+const guard = (element: ReactNode, permissions: Perms, what: string) => (
+  <RequireAuth permissions={permissions} what={what}>
+    {element}
+  </RequireAuth>
+);
+
+/** An app's frame behind its guard; a role without access sees access-denied in the plain frame. */
+const app = (id: 'stream' | 'admin' | 'account', permissions: Perms, what: string) => (
+  <RequireAuth permissions={permissions} what={what} frame={(c) => <ConsoleLayout app="account">{c}</ConsoleLayout>}>
+    <ConsoleLayout app={id} />
+  </RequireAuth>
+);
 
 // Client-side routes. The server answers every non-API, non-asset path with index.html, so deep
 // links work; unknown paths land on NotFound here.
 const routes: RouteObject[] = [
-  { path: '/login', element: <Login />, errorElement: <ErrorPage /> },
   {
-    path: '/',
-    element: <Layout />,
+    element: <Root />,
     errorElement: <ErrorPage />,
     children: [
-      { index: true, element: <Home /> },
-      ...APPS.map((app) => ({ path: `${app.path}/*`, element: <ComingSoon app={app} /> })),
-      { path: '*', element: <NotFound /> },
+      { path: '/login', element: <Login /> },
+      { path: '/accept-invitation', element: <AcceptInvitationPage /> },
+      { path: '/reset-password', element: <ResetPasswordPage /> },
+      { path: '/verify-email', element: <VerifyEmailPage /> },
+      {
+        // Operator app: channels, quick setup, destinations, live control, session history.
+        path: '/stream',
+        element: app('stream', ['channels_write'], 'The operator console'),
+        children: [
+          { index: true, element: <ChannelsPage /> },
+          { path: 'setup', element: <SetupPage /> },
+          { path: 'destinations', element: <DestinationsPage /> },
+          { path: 'channels/:channelId', element: <LiveControlPage /> },
+          { path: 'sessions', element: <SessionsPage /> },
+          { path: 'sessions/:sessionId', element: <SessionDetailPage /> },
+          { path: '*', element: <NotFound /> },
+        ],
+      },
+      {
+        // Admin app.
+        path: '/admin',
+        element: app('admin', ['users_manage'], 'The admin console'),
+        children: [
+          { index: true, element: <AdminOverviewPage /> },
+          { path: 'users', element: guard(<UsersPage />, ['users_manage'], 'User management') },
+          { path: 'api-tokens', element: guard(<ApiTokensPage />, ['api_tokens_manage'], 'API tokens') },
+          { path: 'audit', element: guard(<AuditPage />, ['audit_read'], 'The audit log') },
+          { path: 'sessions', element: <SessionsPage base="/admin/sessions" /> },
+          { path: 'sessions/:sessionId', element: <SessionDetailPage base="/admin/sessions" /> },
+          {
+            path: 'sources',
+            element: (
+              <SoonPage
+                title="Source redundancy"
+                icon="split"
+                summary="Primary and backup encoders per channel, failover mode and threshold, live input status and a force-failover button."
+                comingWith="the sources and failover API"
+              />
+            ),
+          },
+          {
+            path: 'presets',
+            element: (
+              <SoonPage
+                title="Encoding presets"
+                icon="sliders"
+                summary="Platform presets (YouTube HD, X optimised, LinkedIn HD) and your own: edit, clone, import and export."
+                comingWith="the presets API"
+              />
+            ),
+          },
+          {
+            path: 'analytics',
+            element: (
+              <SoonPage
+                title="Analytics"
+                icon="chart"
+                summary="Streaming hours, concurrent streams, bandwidth, failovers and platform distribution over a chosen time range."
+                comingWith="the analytics API"
+              />
+            ),
+          },
+          {
+            path: 'cameras',
+            element: (
+              <SoonPage
+                title="Cameras"
+                icon="camera"
+                summary="A live grid of every camera with status badges, CSV import, recordings and playback."
+                comingWith="the cameras and recordings API"
+              />
+            ),
+          },
+          { path: '*', element: <NotFound /> },
+        ],
+      },
+      {
+        path: '/account',
+        element: app('account', [], 'Your account'),
+        children: [
+          { index: true, element: <ProfilePage /> },
+          { path: 'security', element: <SecurityPage /> },
+        ],
+      },
+      {
+        path: '/',
+        element: <Layout />,
+        children: [
+          { index: true, element: <Home /> },
+          ...APPS.filter((a) => a.id !== 'stream' && a.id !== 'admin').map((app) => ({
+            path: `${app.path}/*`,
+            element: <ComingSoon app={app} />,
+          })),
+          { path: '*', element: <NotFound /> },
+        ],
+      },
     ],
   },
 ];

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: String,
+    pub organization_id: Option<String>,
     /// The acting user, when known.
     pub actor_id: Option<String>,
     /// The API token the actor used, if any.
@@ -52,6 +53,7 @@ fn view(e: AuditEntry) -> AuditView {
             .and_then(|d| serde_json::from_str(d).ok()),
         created_at: rfc3339(e.created_at),
         id: e.id,
+        organization_id: e.organization_id,
         actor_id: e.actor_id,
         api_token_id: e.api_token_id,
         action: e.action,
@@ -233,7 +235,7 @@ pub fn spawn_maintenance(state: AppState) {
             state.identity.limiter.prune();
             state.identity.throttle.prune();
             // Database purges hourly (and at start).
-            if n % 60 == 0 {
+            if n.is_multiple_of(60) {
                 let now = lunora_store::now_ms();
                 let cutoff = now - state.auth.audit_retention.as_millis() as i64;
                 match state.db.purge_audit(cutoff).await {

@@ -6,6 +6,9 @@ use lunora_store::{Db, NewUser};
 use crate::auth::password::{self, Realm};
 use crate::error::ApiError;
 
+/// Where the hash of the one-time setup token is kept (`instance_settings`).
+pub const SETUP_TOKEN_KEY: &str = "setup_token_hash";
+
 /// What start-up did about the first administrator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bootstrap {
@@ -13,7 +16,8 @@ pub enum Bootstrap {
     Existing,
     /// Created from the configured email and password.
     Created { email: String },
-    /// No credentials configured and no accounts: sign-in needs an administrator first.
+    /// No credentials configured and no accounts: a one-time setup token was logged; sign-in
+    /// needs an administrator first (`POST /api/v1/setup`).
     NoAdministrator,
 }
 
@@ -29,6 +33,18 @@ pub async fn first_admin(
         return Ok(Bootstrap::Existing);
     }
     let (Some(email), Some(pw)) = (email, password) else {
+        // A one-time setup token, replaced at every start until an administrator exists.
+        let token = lunora_store::crypto::random_secret("setup_");
+        db.ensure_organization("default", "Default organization")
+            .await?;
+        db.set_setting(SETUP_TOKEN_KEY, &lunora_store::crypto::hash_secret(&token))
+            .await?;
+        tracing::warn!(
+            setup_path = %format!("/setup?token={token}"),
+            "no accounts yet: create the first administrator once with POST /api/v1/setup \
+             {{\"token\": \"{token}\", \"email\": …, \"password\": …}}, or set \
+             LUNORA_ADMIN_EMAIL and LUNORA_ADMIN_PASSWORD and restart"
+        );
         return Ok(Bootstrap::NoAdministrator);
     };
     let email = email.trim();

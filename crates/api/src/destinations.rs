@@ -157,6 +157,17 @@ pub fn validate_url(url: &str) -> ApiResult<String> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
+/// A destination's preset must be a built-in or one of the organization's presets.
+async fn validate_preset(state: &AppState, who: &Principal, id: &str) -> ApiResult<()> {
+    match crate::presets::resolve(state, &who.organization_id, id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid(
+            "preset_id",
+            format!("no such preset: {id} (see GET /api/v1/presets)"),
+        )),
+    }
+}
+
 fn validate_key(key: &str) -> ApiResult<()> {
     if key.is_empty() || key.len() > 512 || key.chars().any(|c| c.is_whitespace() || c.is_control())
     {
@@ -227,6 +238,9 @@ async fn create_destination(
             })?,
     };
     validate_key(&req.stream_key)?;
+    if let Some(preset) = &req.preset_id {
+        validate_preset(&state, &who, preset).await?;
+    }
     let dest = state
         .db
         .create_destination(
@@ -331,6 +345,9 @@ async fn update_destination(
         };
     if let Some(k) = &req.stream_key {
         validate_key(k)?;
+    }
+    if let Some(Some(preset)) = &req.preset_id {
+        validate_preset(&state, &who, preset).await?;
     }
     let patch = DestinationPatch {
         name: req.name.as_deref().map(validate_name).transpose()?,

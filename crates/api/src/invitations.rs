@@ -376,5 +376,5 @@ async fn accept_invitation(
     audit.actor(&user.id, &user.organization_id);
     audit.resource_id(&inv.id);
     tracing::info!(user = %user.id, invitation = %inv.id, "invitation accepted");
-    Ok((StatusCode::CREATED, axum::Json(user_view(user))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(user_view(*user))).into_response())
 }

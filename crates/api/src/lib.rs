@@ -8,6 +8,8 @@
 
 mod api_tokens;
 mod audit;
+pub mod alerts;
+mod analytics;
 pub mod auth;
 pub mod cameras;
 pub mod bootstrap;
@@ -24,8 +26,10 @@ pub mod mail;
 mod middleware;
 mod observability;
 mod organizations;
+mod presets;
 pub mod recordings;
 mod secrets;
+pub mod sources;
 mod state;
 pub mod streaming;
 mod ui;
@@ -70,13 +74,17 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "auth", description = "Sign-in, sessions, tokens and the permission table"),
         (name = "channels", description = "Live channels and their inputs"),
         (name = "destinations", description = "Restream destinations: YouTube, X, LinkedIn, any RTMP(S) server"),
+        (name = "alerts", description = "Alerts raised by Lunora's rules, and webhooks that receive them"),
+        (name = "analytics", description = "Streaming figures over a time range and the server right now"),
         (name = "cameras", description = "IP cameras: registration, keys, status, CSV import, bulk operations"),
         (name = "events", description = "WebSocket of real-time events"),
         (name = "recordings", description = "Recordings of live channels: files, download, HLS VOD playback, settings"),
         (name = "streaming", description = "Start and stop streaming sessions, live status, history"),
+        (name = "sources", description = "Source redundancy: primary/secondary inputs (RTMP, SRT), failover settings, status, switching"),
         (name = "users", description = "Accounts, invitations and the e-mail outbox"),
         (name = "api-tokens", description = "Named, scoped API tokens"),
         (name = "organizations", description = "Tenants and their policies"),
+        (name = "presets", description = "Encoding presets: built-in platform presets and the organization's own"),
         (name = "audit", description = "The audit log"),
     )
 )]
@@ -111,12 +119,16 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(recordings::router())
         .merge(destinations::router())
         .merge(streaming::router())
+        .merge(sources::router())
         .merge(events::router())
         .merge(cameras::router())
+        .merge(alerts::router())
+        .merge(analytics::router())
         .merge(users::router())
         .merge(invitations::router())
         .merge(api_tokens::router())
         .merge(organizations::router())
+        .merge(presets::router())
         .merge(audit::router())
         .merge(mail::router())
         .merge(secrets::router());

@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 use std::io::SeekFrom;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;

@@ -65,12 +65,16 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     /// Abuse counters and the mailer.
     pub identity: Arc<crate::auth::Identity>,
+    /// Outbound HTTP (webhooks), with a timeout.
+    pub http_client: reqwest::Client,
     /// Cameras online/offline, kept by the camera monitor.
     pub presence: Arc<crate::cameras::Presence>,
     /// Real-time events for the WebSocket.
     pub events: Arc<crate::events::EventHub>,
     /// Running streaming sessions.
     pub streaming: Arc<crate::streaming::Streaming>,
+    /// Source redundancy at run time (SRT callers, the SRT port).
+    pub sources: Arc<crate::sources::SourcesRuntime>,
     /// Live HLS packagers and thumbnails.
     pub hls: Arc<crate::hls::HlsService>,
     /// Recorders of the recorded channels.
@@ -100,10 +104,16 @@ impl AppState {
             secrets,
             identity: Arc::new(crate::auth::Identity::new(&config.auth)),
             streaming: Arc::new(crate::streaming::Streaming::new(config.push.clone())),
+            sources: Arc::default(),
             hls,
             recordings: Arc::new(crate::recordings::Recordings::new(&config.data_dir)),
             events: Arc::new(crate::events::EventHub::default()),
             presence: Arc::new(crate::cameras::Presence::default()),
+            http_client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
             tls: config.push_tls.clone(),
             auth: Arc::new(config.auth.clone()),
             config: Arc::new(config),

@@ -77,8 +77,29 @@ impl Streaming {
             .engine
             .open_channel(uuid)
             .map_err(|e| ApiError::unavailable("engine_stopped", e.to_string()))?;
+        // With a preset the destination gets the channel's rendition for it (shared by every
+        // destination whose preset encodes the same way); without, the channel as it is.
+        let source: push::PushSource = match &d.preset_id {
+            None => channel.into(),
+            Some(preset_id) => {
+                let preset = crate::presets::resolve(state, &d.organization_id, preset_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::conflict(format!(
+                            "destination `{}` uses preset {preset_id}, which no longer exists; choose another",
+                            d.name
+                        ))
+                        .with_code("preset_missing")
+                    })?;
+                state
+                    .engine
+                    .rendition(uuid, &preset)
+                    .map_err(|e| ApiError::unavailable("engine_stopped", e.to_string()))?
+                    .into()
+            }
+        };
         let handle = push::spawn(
-            channel,
+            source,
             PushTarget {
                 url: d.rtmp_url.clone(),
                 stream_key: key,
@@ -223,6 +244,11 @@ pub struct DestinationStatus {
     pub reconnects: u64,
     pub connected_seconds: f64,
     pub live_since: Option<String>,
+    /// The encode this destination gets when it has a preset: passthrough or transcoding,
+    /// FFmpeg's state, last error, fps, speed, bitrate, dropped frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub transcode: Option<lunora_media::RenditionStatus>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -314,6 +340,7 @@ async fn build_status(state: &AppState, channel_id: &str) -> StreamingStatus {
                         .map(|t| (lunora_store::now_ms() - t).max(0) as f64 / 1000.0)
                         .unwrap_or(0.0),
                 live_since: s.live_since.map(rfc3339),
+                transcode: s.transcode,
             }
         })
         .collect();

@@ -136,6 +136,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     lunora_api::recordings::spawn(&state, stop_media.subscribe());
 
     let camera_monitor = lunora_api::cameras::spawn_monitor(state.clone());
+    let alert_rules = lunora_api::alerts::spawn_evaluator(state.clone());
     let http = bind(config.http_addr, "http").await?;
     let shutdown = CancellationToken::new();
     let app = lunora_api::app(state.clone());
@@ -165,6 +166,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
     }
     camera_monitor.abort();
+    alert_rules.abort();
     state.streaming.stop_all(&state, "server_stopped").await;
     state
         .recordings

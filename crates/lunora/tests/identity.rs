@@ -26,6 +26,7 @@ db_tests!(
     rate_limits_and_ip_allowlist,
     secrets_never_appear_in_clear,
     master_key_rotation_reseals_everything,
+    first_administrator_from_the_logged_setup_token,
 );
 
 const PASSWORD: &str = "Staff-Password-42!";
@@ -1580,4 +1581,40 @@ async fn master_key_rotation_reseals_everything(db: DbKind) {
     let out = cmd.output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no master key"));
+}
+
+async fn first_administrator_from_the_logged_setup_token(db: DbKind) {
+    let server = Server::start(
+        bin(),
+        lunora_testkit::ServerOptions::new(db).env("LUNORA_AUTH_STAFF_MFA", "optional"),
+    )
+    .await
+    .unwrap();
+    let logs = server.logs();
+    let token = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| {
+            v["setup_path"]
+                .as_str()
+                .and_then(|p| p.split("token=").nth(1))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no setup link in the log:\n{logs}"));
+    let setup = |token: &str, password: &str| {
+        let server = &server;
+        let body = json!({ "token": token, "email": "first@example.com", "password": password });
+        async move { call(server, "POST", "/api/v1/setup", None, Some(&body)).await }
+    };
+    let a = setup("setup_wrong", PASSWORD).await;
+    assert_eq!((a.status, a.code()), (400, "invalid_token"), "{a:?}");
+    let a = setup(&token, "weak").await;
+    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("password")), "{a:?}");
+    let a = setup(&token, PASSWORD).await;
+    assert_eq!(a.status, 201, "{a:?}");
+    assert_eq!((a.body["role"].as_str(), a.body["superadmin"].as_bool()), (Some("admin"), Some(true)));
+    let a = setup(&token, PASSWORD).await;
+    assert_eq!((a.status, a.code()), (409, "already_set_up"), "{a:?}");
+    let t = token_for(&server, "first@example.com", PASSWORD).await;
+    assert_eq!(call(&server, "GET", "/api/v1/organizations", Some(&t), None).await.status, 200);
 }

@@ -221,6 +221,16 @@ async fn restreams_to_two_servers_and_rides_out_an_outage_of_one() {
         detail["events"].as_array().unwrap().iter().any(|e| e["kind"] == "destination_error"),
         "the error log records A's outage: {detail}"
     );
+
+    // Analytics over the last hour count this session and both destinations' bytes.
+    let dash = api.get("/api/v1/analytics/dashboard").await;
+    assert_eq!(dash["sessions"], 1, "{dash}");
+    assert_eq!(dash["peak_concurrent_streams"], 1, "{dash}");
+    assert!(dash["streaming_hours"].as_f64().unwrap() > 0.0, "{dash}");
+    assert!(dash["platforms"]["custom"]["bytes_sent"].as_i64().unwrap() > 200_000, "{dash}");
+    assert!(dash["peak_bandwidth_bps"].as_u64().unwrap() > 500_000, "{dash}");
+    let (s, bad) = api.post("/api/v1/channels/x/streaming/stop", json!({})).await;
+    assert_eq!(s, 404, "{bad}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,17 +1,21 @@
 //! A channel: one live stream, its inputs (through the switch), its bus and its status.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::{Serialize, Serializer};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::bus::{self, Bus, BusConfig, SubscribeOptions, Subscription};
-use crate::frame::{Codec, Frame, Track};
+use crate::failover::{
+    ChannelEvent, RedundancyConfig, SourcesStatus, SwitchError, TransportStats,
+};
+use crate::frame::{Codec, Frame};
 use crate::switch::Switch;
 
 /// How [`Channel::attach_input`] treats an input name that is already attached.
@@ -110,6 +114,10 @@ pub struct Channel {
     id: Uuid,
     bus: Bus,
     inner: Mutex<Inner>,
+    /// Where switch events go (the engine's event stream).
+    events: Option<broadcast::Sender<ChannelEvent>>,
+    /// The health watchdog task runs.
+    watchdog: AtomicBool,
 }
 
 struct Inner {
@@ -122,19 +130,32 @@ struct Inner {
 }
 
 impl Channel {
+    #[cfg(test)]
     pub(crate) fn new(id: Uuid, config: BusConfig) -> Self {
+        Self::with_sources(id, config, RedundancyConfig::default(), None)
+    }
+
+    /// A channel whose switch follows `sources` and reports to `events`.
+    pub(crate) fn with_sources(
+        id: Uuid,
+        config: BusConfig,
+        sources: RedundancyConfig,
+        events: Option<broadcast::Sender<ChannelEvent>>,
+    ) -> Self {
         let (sender, bus) = bus::bus(config);
         Self {
             id,
             bus,
             inner: Mutex::new(Inner {
-                switch: Switch::new(sender),
+                switch: Switch::new(id, sender, sources),
                 meter: RateMeter::default(),
                 live: false,
                 started_at: None,
                 video: None,
                 audio: None,
             }),
+            events,
+            watchdog: AtomicBool::new(false),
         }
     }
 
@@ -164,8 +185,14 @@ impl Channel {
         name: &str,
         mode: AttachMode,
     ) -> Result<InputHandle, AttachError> {
-        let (generation, cancelled) = self.inner.lock().switch.attach(name, mode)?;
+        let (generation, cancelled, events) = {
+            let mut inner = self.inner.lock();
+            let (generation, cancelled) = inner.switch.attach(name, mode, Instant::now())?;
+            (generation, cancelled, inner.switch.take_events())
+        };
         tracing::info!(channel = %self.id, input = name, generation, ?mode, "input attached");
+        self.publish(events);
+        self.start_watchdog();
         Ok(InputHandle {
             channel: self.clone(),
             name: name.to_owned(),
@@ -214,13 +241,119 @@ impl Channel {
     }
 
     fn detach(&self, name: &str, generation: u64) {
-        let mut inner = self.inner.lock();
-        if inner.switch.detach(generation) {
+        let events = {
+            let mut inner = self.inner.lock();
+            if !inner.switch.detach(generation, Instant::now()) {
+                return;
+            }
             tracing::info!(channel = %self.id, input = name, generation, "input detached");
             if !inner.switch.has_inputs() {
                 inner.go_idle();
             }
+            inner.switch.take_events()
+        };
+        self.publish(events);
+    }
+
+    /// Applies new redundancy settings at once (mode, threshold, configured inputs, ...).
+    pub fn set_redundancy(&self, config: RedundancyConfig) {
+        let events = {
+            let mut inner = self.inner.lock();
+            inner.switch.set_config(config, Instant::now());
+            inner.switch.take_events()
+        };
+        self.publish(events);
+    }
+
+    pub fn redundancy(&self) -> RedundancyConfig {
+        self.inner.lock().switch.config().clone()
+    }
+
+    /// Makes `input` the active input: at once when the active one is lost, otherwise on
+    /// `input`'s next keyframe (the active input is forwarded until then, so there is no gap).
+    pub fn switch_to(&self, input: &str) -> Result<(), SwitchError> {
+        let events = {
+            let mut inner = self.inner.lock();
+            inner.switch.switch_to(input, Instant::now())?;
+            inner.switch.take_events()
+        };
+        self.publish(events);
+        Ok(())
+    }
+
+    /// Each input's state, rates and transport figures, and the last switch.
+    pub fn sources_status(&self) -> SourcesStatus {
+        self.inner.lock().switch.status(Instant::now())
+    }
+
+    /// Re-checks input health (the watchdog calls it between frames).
+    pub(crate) fn tick(&self) {
+        let events = {
+            let mut inner = self.inner.lock();
+            inner.switch.tick(Instant::now());
+            inner.switch.take_events()
+        };
+        self.publish(events);
+    }
+
+    /// Logs, counts and broadcasts what the switch did.
+    fn publish(&self, events: Vec<ChannelEvent>) {
+        for event in events {
+            match &event {
+                ChannelEvent::Switched {
+                    from, to, reason, ..
+                } => {
+                    metrics::counter!(
+                        "lunora_failovers_total",
+                        "channel" => self.id.to_string(),
+                        "reason" => reason.as_str()
+                    )
+                    .increment(1);
+                    tracing::warn!(
+                        channel = %self.id,
+                        from = from.as_deref().unwrap_or("-"),
+                        to = %to,
+                        reason = reason.as_str(),
+                        "input switched"
+                    );
+                }
+                ChannelEvent::InputState { input, state, .. } => {
+                    tracing::info!(channel = %self.id, %input, ?state, "input state");
+                }
+            }
+            if let Some(tx) = &self.events {
+                let _ = tx.send(event);
+            }
         }
+    }
+
+    /// Starts the task that notices silent inputs between frames (needs a tokio runtime; without
+    /// one, health is re-checked on every frame and status call only).
+    fn start_watchdog(self: &Arc<Self>) {
+        if self.watchdog.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.watchdog.store(false, Ordering::Release);
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                let period = {
+                    let Some(channel) = weak.upgrade() else { break };
+                    if channel.is_closed() {
+                        break;
+                    }
+                    channel.tick();
+                    let config = channel.redundancy();
+                    (config.failover_threshold / 5)
+                        .min(config.health_check_interval)
+                        .clamp(Duration::from_millis(20), Duration::from_secs(1))
+                };
+                tokio::time::sleep(period).await;
+            }
+        });
     }
 }
 
@@ -246,21 +379,32 @@ impl InputHandle {
     /// error tells the connection to stop.
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
         let now = Instant::now();
-        let mut inner = self.channel.inner.lock();
-        let Some(sent) = inner.switch.forward(self.generation, frame)? else {
-            return Ok(());
-        };
-        if !sent.config {
-            if !inner.live {
-                inner.live = true;
-                inner.started_at = Some(SystemTime::now());
-                tracing::info!(channel = %self.channel.id, input = %self.name, "channel live");
+        let events = {
+            let mut inner = self.channel.inner.lock();
+            let sent = inner.switch.forward(self.generation, frame, now)?;
+            if sent.media > 0 {
+                if !inner.live {
+                    inner.live = true;
+                    inner.started_at = Some(SystemTime::now());
+                    tracing::info!(channel = %self.channel.id, input = %self.name, "channel live");
+                }
+                inner.meter.record_many(now, sent.bytes, sent.video);
             }
-            inner
-                .meter
-                .record(now, sent.data.len(), sent.track == Track::Video);
+            inner.switch.take_events()
+        };
+        if !events.is_empty() {
+            self.channel.publish(events);
         }
         Ok(())
+    }
+
+    /// Records the connection's transport figures (SRT statistics) for the input's status.
+    pub fn set_transport_stats(&self, stats: TransportStats) {
+        self.channel
+            .inner
+            .lock()
+            .switch
+            .set_transport(self.generation, stats);
     }
 
     pub fn name(&self) -> &str {
@@ -307,7 +451,7 @@ impl Drop for InputHandle {
 }
 
 /// Bytes and video frames over a sliding window of time buckets.
-struct RateMeter {
+pub(crate) struct RateMeter {
     origin: Option<Instant>,
     first_at: Option<Instant>,
     /// (bucket index since `origin`, bytes, video frames), oldest first.
@@ -343,11 +487,14 @@ impl RateMeter {
         }
     }
 
-    fn record(&mut self, now: Instant, bytes: usize, video: bool) {
+    pub(crate) fn record(&mut self, now: Instant, bytes: usize, video: bool) {
+        self.record_many(now, bytes, u64::from(video));
+    }
+
+    pub(crate) fn record_many(&mut self, now: Instant, bytes: usize, frames: u64) {
         self.first_at.get_or_insert(now);
         let i = self.index(now);
         self.expire(i);
-        let frames = u64::from(video);
         match self.buckets.back_mut() {
             Some(last) if last.0 == i => {
                 last.1 += bytes as u64;
@@ -358,7 +505,7 @@ impl RateMeter {
     }
 
     /// (bits per second, video frames per second).
-    fn rates(&mut self, now: Instant) -> (u64, f64) {
+    pub(crate) fn rates(&mut self, now: Instant) -> (u64, f64) {
         let (Some(origin), Some(first_at)) = (self.origin, self.first_at) else {
             return (0, 0.0);
         };

@@ -37,6 +37,8 @@ pub struct Engine {
     state: RwLock<State>,
     /// Channels re-encoded to presets (see [`crate::transcode`]).
     pub(crate) renditions: crate::transcode::Renditions,
+    /// Source redundancy: switch events of every channel, and settings by channel.
+    pub(crate) sources: crate::failover::EngineSources,
 }
 
 struct State {
@@ -53,6 +55,7 @@ impl Engine {
                 channels: HashMap::new(),
             }),
             renditions: Default::default(),
+            sources: Default::default(),
         }
     }
 
@@ -64,7 +67,7 @@ impl Engine {
         }
         let channel = state.channels.entry(id).or_insert_with(|| {
             tracing::info!(channel = %id, "channel opened");
-            Arc::new(Channel::new(id, self.config.bus.clone()))
+            Arc::new(self.sources.new_channel(id, self.config.bus.clone()))
         });
         Ok(channel.clone())
     }

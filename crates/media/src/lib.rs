@@ -16,13 +16,16 @@
 pub mod bus;
 pub mod channel;
 pub mod engine;
+pub mod failover;
 pub mod flv;
 pub mod frame;
 pub mod hls;
 pub mod push;
 pub mod recorder;
 pub mod rtmp_server;
+pub mod srt_server;
 mod switch;
+pub mod ts_ingest;
 pub mod transcode;
 
 pub use bus::{Bus, BusConfig, BusSender, StartAt, SubscribeOptions, Subscription};
@@ -31,6 +34,10 @@ pub use channel::{
     VideoInfo,
 };
 pub use engine::{Engine, EngineConfig, EngineError, EngineHealth};
+pub use failover::{
+    ChannelEvent, RedundancyConfig, RedundancyMode, SourceState, SourcesStatus, SwitchError,
+    SwitchReason, TransportStats,
+};
 pub use frame::{Codec, Frame, Track, WireCache, WireKey, TIMESCALE};
 pub use transcode::{
     Rendition, RenditionMode, RenditionState, RenditionStatus, TranscodeConfig,

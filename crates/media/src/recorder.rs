@@ -187,7 +187,6 @@ pub fn spawn(
 
 struct OpenFile {
     id: Uuid,
-    path: PathBuf,
     file: File,
     len: u64,
     duration: f64,
@@ -419,7 +418,7 @@ impl Recording {
             error: e.to_string(),
             disk_full: false,
         })?;
-        let (file, path) = match opened {
+        let (file, _path) = match opened {
             Ok(x) => x,
             Err(e) => {
                 // Nothing usable was written: leave no empty file behind.
@@ -432,7 +431,6 @@ impl Recording {
         self.file = Some((
             OpenFile {
                 id,
-                path,
                 file,
                 len,
                 duration: 0.0,

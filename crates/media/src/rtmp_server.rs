@@ -79,6 +79,14 @@ pub trait Authorizer: Send + Sync + 'static {
     fn authorize_publish(&self, req: PublishRequest) -> AuthFuture<Result<PublishGrant, Denied>>;
     fn authorize_play(&self, req: PlayRequest) -> AuthFuture<Result<Uuid, Denied>>;
     fn event(&self, _event: IngestEvent) {}
+    /// Judges an SRT publisher (the key comes from its stream id; see
+    /// [`crate::srt_server`]). Refused unless implemented.
+    fn authorize_srt_publish(
+        &self,
+        _req: crate::srt_server::SrtPublishRequest,
+    ) -> AuthFuture<Result<crate::srt_server::SrtGrant, Denied>> {
+        crate::srt_server::srt_not_enabled()
+    }
 }
 
 /// Limits of the RTMP server.

@@ -50,7 +50,7 @@ pub struct NewInvitation<'a> {
 /// What accepting an invitation did.
 #[derive(Debug, Clone)]
 pub enum AcceptOutcome {
-    Accepted(User),
+    Accepted(Box<User>),
     /// Unknown, spent, revoked or expired.
     Invalid,
 }
@@ -344,7 +344,7 @@ impl Db {
             .await?;
         tx.commit().await?;
         let user = self.user(&user_id).await?.ok_or(StoreError::NotFound)?;
-        Ok(AcceptOutcome::Accepted(user))
+        Ok(AcceptOutcome::Accepted(Box::new(user)))
     }
 
     // --- one-time e-mail links -------------------------------------------------------------

@@ -357,6 +357,37 @@ impl Db {
         self.organization(id).await?.ok_or(StoreError::NotFound)
     }
 
+    /// A value of `instance_settings`.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let q = self.sql("SELECT value FROM instance_settings WHERE key = ?");
+        let row = self
+            .timed("setting_get", sqlx::query(&q).bind(key).fetch_optional(self.pool()))
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let q = self.sql(
+            "INSERT INTO instance_settings (key, value, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        );
+        self.execute(
+            "setting_set",
+            sqlx::query(&q).bind(key).bind(value).bind(now_ms()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes `key` if it holds `value`; true when it did (an atomic claim of a one-time value).
+    pub async fn take_setting(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let q = self.sql("DELETE FROM instance_settings WHERE key = ? AND value = ?");
+        let r = self
+            .execute("setting_take", sqlx::query(&q).bind(key).bind(value))
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     pub async fn count_users(&self) -> Result<i64, StoreError> {
         let row = self
             .timed(

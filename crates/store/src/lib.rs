@@ -21,6 +21,7 @@ mod error;
 mod identity;
 mod presets;
 mod recordings;
+mod sources;
 pub mod rekey;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
@@ -36,6 +37,9 @@ pub use destinations::{
 };
 pub use error::StoreError;
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
+pub use sources::{
+    PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate,
+};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
 pub use identity::{
     new_id, AuthSession, NewUser, Organization, OrganizationPatch, RefreshOutcome, SessionAuth,

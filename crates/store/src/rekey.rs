@@ -17,6 +17,7 @@ pub const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
     ("users", "id", "totp_secret_sealed"),
     ("users", "id", "totp_pending_sealed"),
     ("outbox", "id", "body_sealed"),
+    ("source_inputs", "input_id", "passphrase_sealed"),
 ];
 
 /// 32 fresh random bytes for a master key.

@@ -18,7 +18,7 @@ export class ApiError extends Error {
 
   /** The request field at fault, when the server named one. */
   get field(): string | undefined {
-    return this.problem.field;
+    return this.problem.field ?? undefined;
   }
 }
 

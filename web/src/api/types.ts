@@ -1,39 +1,98 @@
-// Shapes of the /api/v1 answers the UI reads.
+// Shapes of the /api/v1 answers the UI reads, named after the server's schemas.
 //
-// Hand-written for now; to be replaced by types generated from /api/v1/openapi.json so the UI and
-// the server cannot drift. Field names are the server's (snake_case).
+// Everything here comes from schema.d.ts, which `npm run gen:api` generates from the server's
+// OpenAPI document (snapshot in openapi.json; crates/lunora/tests/console.rs fails when the
+// snapshot and the server disagree). Only values the server documents as free-form JSON (the
+// engine's input status) are described by hand, below.
 
-/** `healthy` and `unhealthy` today; `degraded` and anything else are shown as given. */
-export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy' | (string & {});
+import type { components } from './schema';
 
-export interface ComponentHealth {
-  status: HealthStatus;
-  /** Optional human explanation, shown under the status when present. */
-  detail?: string;
+type S = components['schemas'];
+
+/** A problem answer; partial because the client also makes its own (network errors). */
+export type Problem = Partial<S['Problem']>;
+export type HealthStatus = S['HealthStatus'] | (string & {});
+export type ComponentHealth = S['ComponentHealth'];
+export type OverallHealth = S['OverallHealth'];
+export type EngineReport = S['EngineReport'];
+export type DestinationsReport = S['DestinationsReport'];
+
+export type LoginRequest = S['LoginRequest'];
+export type TokenPair = S['TokenPair'];
+export type Me = S['Me'];
+export type Permission = S['Permission'];
+export type Role = S['Role'];
+export type MfaStatus = S['MfaStatus'];
+export type MfaEnrolment = S['TotpEnrolment'];
+export type RecoveryCodes = S['RecoveryCodes'];
+
+export type Channel = S['ChannelView'];
+export type ChannelList = S['ChannelList'];
+export type CreateChannelBody = S['CreateChannel'];
+
+export type Destination = S['DestinationView'];
+export type DestinationList = S['DestinationList'];
+export type CreateDestinationBody = S['CreateDestination'];
+export type UpdateDestinationBody = S['UpdateDestination'];
+export type DestinationTestResult = S['TestResult'];
+
+export type StreamingStatus = S['StreamingStatus'];
+export type DestinationStatus = S['DestinationStatus'];
+export type SessionDestination = S['SessionDestinationView'];
+export type SessionEvent = S['SessionEventView'];
+
+/**
+ * A streaming session (`GET /api/v1/streaming/sessions[/{id}]`). Written out by hand because the
+ * server's document loses it: the sign-in session schema is also called `SessionView`, and the
+ * generator keeps only one of the two (reported; remove this once the server renames one).
+ */
+export interface SessionView {
+  id: string;
+  channel_id: string;
+  started_by?: string | null;
+  started_at: string;
+  ended_at?: string | null;
+  end_reason?: string | null;
+  duration_seconds: number;
+  destinations: SessionDestination[];
+  events: SessionEvent[];
 }
 
-/** `GET /api/v1/health/overall` (200 when healthy, 503 with the same body when not). */
-export interface OverallHealth {
-  status: HealthStatus;
-  version?: string;
-  components: Record<string, ComponentHealth>;
+export interface SessionList {
+  items: SessionView[];
+  next_cursor?: string | null;
 }
 
-/** `POST /api/v1/auth/login` request body. */
-export interface LoginRequest {
-  email: string;
-  password: string;
-  /** 6-digit TOTP code; sent only once the server has answered `code: "mfa_required"`. */
-  totp?: string;
-}
+export type User = S['UserView'];
+export type UserList = S['UserList'];
+export type UpdateUserBody = S['UpdateUser'];
+export type Invitation = S['InvitationView'];
+export type InvitationList = S['InvitationList'];
+export type CreateInvitationBody = S['CreateInvitation'];
 
-/** RFC 9457 `application/problem+json`, with Lunora's stable machine `code` and the `field` at fault. */
-export interface Problem {
-  type?: string;
-  title?: string;
-  status?: number;
-  detail?: string;
-  code?: string;
-  field?: string;
-  instance?: string;
+export type ApiToken = S['ApiTokenView'];
+export type ApiTokenList = S['ApiTokenList'];
+export type ApiTokenCreated = S['CreatedApiToken'];
+export type CreateApiTokenBody = S['CreateApiToken'];
+
+export type AuditEntry = S['AuditView'];
+export type AuditList = S['AuditList'];
+
+/**
+ * The media engine's view of a channel's input (`ChannelView.status`, `StreamingStatus.input`),
+ * documented by the server as a free-form object.
+ */
+export interface InputStatus {
+  input_state: 'idle' | 'live' | (string & {});
+  /** The input whose frames reach the outputs. */
+  active_input?: string | null;
+  inputs?: string[];
+  /** Payload bits per second over the last few seconds. */
+  bitrate_bps?: number;
+  fps?: number;
+  video?: { codec: string; width: number; height: number } | null;
+  audio?: { codec: string; sample_rate: number; channels: number } | null;
+  /** Unix milliseconds; absent while idle. */
+  started_at?: number | null;
+  last_frame_age_ms?: number | null;
 }

@@ -6,10 +6,12 @@ import { useSession } from './session';
 
 interface Props {
   /** Every one of these is needed; none means "signed in". */
-  permissions?: readonly Permission[];
+  permissions?: readonly Permission[] | undefined;
   /** What the page is, for the access-denied message. */
-  what?: string;
+  what?: string | undefined;
   children: ReactNode;
+  /** Wraps the access-denied page (e.g. in the signed-in frame when the guard sits above it). */
+  frame?: ((content: ReactNode) => ReactNode) | undefined;
 }
 
 export function Loading({ label = 'Loading…' }: { label?: string }) {
@@ -26,7 +28,7 @@ export function Loading({ label = 'Loading…' }: { label?: string }) {
  * permission see the access-denied page, sessions that must enrol MFA go to enrolment first.
  * The API refuses these calls anyway; this only keeps the screens honest.
  */
-export function RequireAuth({ permissions = [], what, children }: Props) {
+export function RequireAuth({ permissions = [], what, children, frame }: Props) {
   const { status, me } = useSession();
   const location = useLocation();
 
@@ -40,6 +42,9 @@ export function RequireAuth({ permissions = [], what, children }: Props) {
     return <Navigate to="/account/security" replace />;
   }
   const missing = permissions.filter((p) => !me.permissions.includes(p));
-  if (missing.length) return <AccessDenied what={what} missing={missing} />;
+  if (missing.length) {
+    const denied = <AccessDenied what={what} missing={missing} />;
+    return <>{frame ? frame(denied) : denied}</>;
+  }
   return <>{children}</>;
 }

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { Link, NavLink, Outlet, useLocation, useNavigate } from 'react-router';
 import type { Permission } from '../api/types';
 import { useSession } from '../auth/session';
@@ -145,7 +145,7 @@ function UserMenu() {
 }
 
 /** The signed-in frame: app switcher, the app's sections, the user menu. */
-export function ConsoleLayout({ app }: { app: ConsoleApp['id'] }) {
+export function ConsoleLayout({ app, children }: { app: ConsoleApp['id']; children?: ReactNode }) {
   const { me, can } = useSession();
   const location = useLocation();
   const current = CONSOLE_APPS.find((a) => a.id === app) ?? CONSOLE_APPS[0]!;
@@ -201,7 +201,7 @@ export function ConsoleLayout({ app }: { app: ConsoleApp['id'] }) {
           </ul>
         </nav>
         <main id="main" tabIndex={-1} className="console-main" ref={mainRef}>
-          <Outlet />
+          {children ?? <Outlet />}
         </main>
       </div>
     </div>

@@ -1,9 +1,11 @@
 import { Link, NavLink, Outlet } from 'react-router';
 import { APPS } from '../apps';
+import { homeFor, useSession } from '../auth/session';
 import { LogoMark } from './Icons';
 
 /** Frame for every page but sign-in: skip link, header with the app navigation, footer. */
 export function Layout() {
+  const { me } = useSession();
   return (
     <div className="shell">
       <a className="skip-link" href="#main">
@@ -24,9 +26,15 @@ export function Layout() {
               ))}
             </ul>
           </nav>
-          <Link to="/login" className="button button-secondary header-signin">
-            Sign in
-          </Link>
+          {me ? (
+            <Link to={homeFor(me)} className="button button-primary header-signin">
+              Open console
+            </Link>
+          ) : (
+            <Link to="/login" className="button button-secondary header-signin">
+              Sign in
+            </Link>
+          )}
         </div>
       </header>
       <main id="main" tabIndex={-1} className="container site-main">

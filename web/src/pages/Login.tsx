@@ -2,16 +2,23 @@ import { useId, useRef, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { ApiError, login } from '../api/client';
 import type { LoginRequest } from '../api/types';
+import { homeFor, useSession } from '../auth/session';
 import { LogoMark } from '../components/Icons';
 import { useDocumentTitle } from '../useDocumentTitle';
 
 type Field = 'email' | 'password' | 'totp';
 
 /** Only same-origin paths, so `?next=` cannot send anyone to another site. */
-function safeNext(next: string | null): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+function safeNext(next: string | null): string | null {
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return null;
+  if (next.startsWith('/login')) return null;
   return next;
 }
+
+const REASONS: Record<string, string> = {
+  expired: 'Your session ended. Sign in again to continue where you were.',
+  signed_out: 'You are signed out.',
+};
 
 function messageFor(err: unknown): string {
   if (!(err instanceof ApiError)) return 'Something went wrong while signing in. Please try again.';
@@ -30,7 +37,10 @@ function messageFor(err: unknown): string {
 export function Login() {
   useDocumentTitle('Sign in');
   const navigate = useNavigate();
+  const session = useSession();
   const [params] = useSearchParams();
+  const reason = REASONS[params.get('reason') ?? ''];
+  const [useRecovery, setUseRecovery] = useState(false);
   const ids = { email: useId(), password: useId(), totp: useId(), error: useId(), totpHint: useId() };
 
   const [email, setEmail] = useState('');
@@ -54,8 +64,11 @@ export function Login() {
     if (needTotp && totp) body.totp = totp;
 
     try {
-      await login(body);
-      navigate(safeNext(params.get('next')), { replace: true });
+      const pair = await login(body);
+      const me = await session.reload();
+      const next = safeNext(params.get('next'));
+      if (pair.next_step === 'mfa_enrolment') navigate('/account/security', { replace: true });
+      else navigate(next ?? homeFor(me), { replace: true });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'mfa_required') {
         // The password was right; the account also needs a code from its authenticator app.
@@ -88,6 +101,11 @@ export function Login() {
         <h1>Sign in</h1>
         <p className="muted auth-intro">Use the account your Lunora administrator gave you.</p>
 
+        {reason && !error && (
+          <div className="notice notice-info" role="status">
+            {reason}
+          </div>
+        )}
         {error && (
           <div className="notice notice-error" role="alert" id={ids.error}>
             {error}
@@ -140,26 +158,40 @@ export function Login() {
 
           {needTotp && (
             <div className="field">
-              <label htmlFor={ids.totp}>Authentication code</label>
+              <label htmlFor={ids.totp}>{useRecovery ? 'Recovery code' : 'Authentication code'}</label>
               <input
                 ref={totpRef}
                 id={ids.totp}
                 name="totp"
-                className="totp"
+                className={useRecovery ? 'mono' : 'totp'}
                 type="text"
-                inputMode="numeric"
+                inputMode={useRecovery ? 'text' : 'numeric'}
                 autoComplete="one-time-code"
-                pattern="[0-9]{6}"
-                maxLength={6}
+                maxLength={useRecovery ? 64 : 6}
                 required
-                placeholder="123456"
+                placeholder={useRecovery ? 'xxxx-xxxx' : '123456'}
                 value={totp}
-                onChange={(e) => setTotp(e.target.value.replace(/\D/g, '').slice(0, 6))}
+                onChange={(e) =>
+                  setTotp(useRecovery ? e.target.value.trim() : e.target.value.replace(/\D/g, '').slice(0, 6))
+                }
                 aria-invalid={badField === 'totp' || undefined}
                 aria-describedby={[ids.totpHint, describedBy('totp')].filter(Boolean).join(' ')}
               />
               <p className="hint" id={ids.totpHint}>
-                Two-step verification is on for this account. Enter the 6-digit code from your authenticator app.
+                {useRecovery
+                  ? 'Enter one of the recovery codes you saved when you turned on two-step verification.'
+                  : 'Two-step verification is on for this account. Enter the 6-digit code from your authenticator app.'}{' '}
+                <button
+                  type="button"
+                  className="link-button"
+                  onClick={() => {
+                    setUseRecovery((v) => !v);
+                    setTotp('');
+                    requestAnimationFrame(() => totpRef.current?.focus());
+                  }}
+                >
+                  {useRecovery ? 'Use the app instead' : 'Use a recovery code'}
+                </button>
               </p>
             </div>
           )}
@@ -170,7 +202,7 @@ export function Login() {
         </form>
 
         <p className="auth-foot muted small">
-          Forgot your password? Ask an administrator to reset it. · <Link to="/">Back to home</Link>
+          <Link to="/reset-password">Forgot your password?</Link> · <Link to="/">Back to home</Link>
         </p>
       </main>
     </div>

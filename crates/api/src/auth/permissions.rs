@@ -103,10 +103,13 @@ pub enum Permission {
     OutboxRead,
     /// Change the organization's policies (MFA, IP allow-list).
     OrganizationManage,
+    /// Create, change, delete and import the organization's encoding presets (seed 000
+    /// "Preset Management (Admin Only)").
+    PresetsManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
@@ -117,6 +120,7 @@ impl Permission {
         Permission::AuditRead,
         Permission::OutboxRead,
         Permission::OrganizationManage,
+        Permission::PresetsManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +135,7 @@ impl Permission {
             Permission::AuditRead => "audit_read",
             Permission::OutboxRead => "outbox_read",
             Permission::OrganizationManage => "organization_manage",
+            Permission::PresetsManage => "presets_manage",
         }
     }
 
@@ -154,6 +159,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             AuditRead,
             OutboxRead,
             OrganizationManage,
+            PresetsManage,
         ],
         Role::Operator => &[
             ChannelsRead,
@@ -295,6 +301,7 @@ pub const ROUTES: &[RouteRule] = &[
         "permissions.read",
     ),
     auth_rule("POST", "/api/v1/auth/signup", "auth.signup"),
+    auth_rule("POST", "/api/v1/setup", "auth.setup"),
     auth_rule("POST", "/api/v1/auth/verify-email", "auth.verify_email"),
     auth_rule(
         "POST",
@@ -541,6 +548,16 @@ pub const ROUTES: &[RouteRule] = &[
     rule("POST", "/api/v1/cameras/{id}/rotate-key", perm(P::ChannelsWrite), "camera.rotate_key"),
     rule("POST", "/api/v1/cameras/import", perm(P::ChannelsWrite), "camera.import"),
     rule("POST", "/api/v1/cameras/bulk", perm(P::ChannelsWrite), "camera.bulk"),
+    // alerts and webhooks
+    rule("GET", "/api/v1/alerts", perm(P::ChannelsRead), "alert.list"),
+    rule("POST", "/api/v1/alerts/{id}/acknowledge", perm(P::ChannelsWrite), "alert.acknowledge"),
+    rule("POST", "/api/v1/alerts/{id}/resolve", perm(P::ChannelsWrite), "alert.resolve"),
+    rule("POST", "/api/v1/webhooks", perm(P::OrganizationManage), "webhook.create"),
+    rule("DELETE", "/api/v1/webhooks/{id}", perm(P::OrganizationManage), "webhook.delete"),
+    // analytics
+    rule("GET", "/api/v1/analytics/dashboard", perm(P::ChannelsRead), "analytics.dashboard"),
+    rule("GET", "/api/v1/analytics/system", perm(P::ChannelsRead), "analytics.system"),
+    rule("GET", "/api/v1/analytics/cameras/{id}", perm(P::ChannelsRead), "analytics.camera"),
     // real-time events
     unlimited(rule("GET", "/api/v1/events", Authenticated, "events.subscribe")),
     // destinations and stream control
@@ -622,6 +639,11 @@ pub const ROUTES: &[RouteRule] = &[
         perm(P::ChannelsRead),
         "streaming.session_read",
     ),
+    // source redundancy (settings: administrators; switching: whoever runs the channel)
+    rule("GET", "/api/v1/channels/{id}/sources/config", perm(P::ChannelsRead), "sources.config_read"),
+    rule("PUT", "/api/v1/channels/{id}/sources/config", perm(P::ChannelsManageAll), "sources.config_update"),
+    rule("GET", "/api/v1/channels/{id}/sources/status", perm(P::ChannelsRead), "sources.status"),
+    rule("POST", "/api/v1/channels/{id}/sources/switch", perm(P::ChannelsWrite), "sources.switch"),
     // recordings and thumbnails (live HLS at /hls is outside /api/v1: see crate::hls)
     rule("GET", "/api/v1/channels/{id}/thumbnail.jpg", perm(P::ChannelsRead), "channel.thumbnail"),
     rule("GET", "/api/v1/channels/{id}/recording", perm(P::ChannelsRead), "recording.settings_read"),
@@ -631,6 +653,16 @@ pub const ROUTES: &[RouteRule] = &[
     rule("DELETE", "/api/v1/recordings/{id}", perm(P::ChannelsWrite), "recording.delete"),
     rule("GET", "/api/v1/recordings/{id}/download", perm(P::ChannelsRead), "recording.download"),
     rule("GET", "/api/v1/recordings/{id}/index.m3u8", perm(P::ChannelsRead), "recording.playlist"),
+    // encoding presets: everyone who sees channels reads them; admins manage them
+    rule("GET", "/api/v1/presets", perm(P::ChannelsRead), "preset.list"),
+    rule("POST", "/api/v1/presets", perm(P::PresetsManage), "preset.create"),
+    rule("GET", "/api/v1/presets/platform/{platform}", perm(P::ChannelsRead), "preset.list_platform"),
+    rule("GET", "/api/v1/presets/export", perm(P::ChannelsRead), "preset.export"),
+    rule("POST", "/api/v1/presets/import", perm(P::PresetsManage), "preset.import"),
+    rule("GET", "/api/v1/presets/{id}", perm(P::ChannelsRead), "preset.read"),
+    rule("PUT", "/api/v1/presets/{id}", perm(P::PresetsManage), "preset.update"),
+    rule("DELETE", "/api/v1/presets/{id}", perm(P::PresetsManage), "preset.delete"),
+    rule("POST", "/api/v1/presets/{id}/clone", perm(P::PresetsManage), "preset.clone"),
 ];
 
 /// Routes served outside the OpenAPI document (the document itself and its viewer).

@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify_email))
         .routes(routes!(password_reset_request))
         .routes(routes!(password_reset_confirm))
+        .routes(routes!(setup))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -988,4 +989,77 @@ async fn password_reset_confirm(
     state.db.mark_email_verified(&user.id).await?;
     tracing::info!(user = %user.id, "password reset");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The one-time token printed in the server log at start.
+    pub token: String,
+    pub email: String,
+    /// Staff policy: 12+ characters with upper and lower case, a digit and a special character.
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// Create the first administrator (also the platform superadmin) with the one-time token the
+/// server logged on a first start without `LUNORA_ADMIN_EMAIL` / `LUNORA_ADMIN_PASSWORD`.
+#[utoipa::path(
+    post, path = "/setup", tag = "auth",
+    request_body = SetupRequest,
+    responses(
+        (status = 201, body = crate::users::UserView),
+        (status = 400, description = "Invalid token or weak password", body = crate::Problem),
+        (status = 409, description = "Set up already", body = crate::Problem),
+    )
+)]
+async fn setup(
+    State(state): State<AppState>,
+    audit: AuditSlot,
+    Json(req): Json<SetupRequest>,
+) -> ApiResult<Response> {
+    if state.db.count_users().await? > 0 {
+        return Err(ApiError::conflict("an administrator exists already; sign in")
+            .with_code("already_set_up"));
+    }
+    let email = valid_email(&req.email)?;
+    password::check_policy(Realm::Staff, &req.password)?;
+    let display_name = valid_display_name(
+        req.display_name.as_deref().unwrap_or("Administrator"),
+        "display_name",
+    )?;
+    let hash = password::hash_blocking(&req.password).await?;
+    if req.token.len() > 128
+        || !state
+            .db
+            .take_setting(
+                crate::bootstrap::SETUP_TOKEN_KEY,
+                &hash_secret(req.token.trim()),
+            )
+            .await?
+    {
+        return Err(ApiError::invalid("token", "the setup token is not valid or was used")
+            .with_code("invalid_token"));
+    }
+    let org = state
+        .db
+        .ensure_organization("default", "Default organization")
+        .await?;
+    let user = state
+        .db
+        .create_user(&NewUser {
+            organization_id: &org.id,
+            email: &email,
+            display_name: &display_name,
+            realm: Realm::Staff.as_str(),
+            role: Role::Admin.as_str(),
+            password_hash: Some(&hash),
+            superadmin: true,
+            email_verified: true,
+        })
+        .await?;
+    audit.actor(&user.id, &user.organization_id);
+    tracing::info!(user = %user.id, "created the first administrator from the setup token");
+    Ok((StatusCode::CREATED, axum::Json(crate::users::user_view(user))).into_response())
 }

@@ -167,7 +167,12 @@ fn feed_skips_to_the_next_keyframe_when_the_queue_is_full() {
     let (tx, mut rx) = mpsc::channel(2);
     let mut feed = Feed::default();
     let frames = source_frames();
-    let media: Vec<Arc<Frame>> = frames.iter().filter(|f| !f.config).map(|f| Arc::new(f.clone())).collect();
+    let media: Vec<Arc<Frame>> = frames
+        .iter()
+        .filter(|f| !f.config)
+        .skip_while(|f| !f.is_video_keyframe())
+        .map(|f| Arc::new(f.clone()))
+        .collect();
     for f in &media[..10] {
         feed.push(f, &tx);
     }
