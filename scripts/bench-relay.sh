@@ -17,8 +17,11 @@
 #   BENCH_DURATION    measured seconds per run (20; 10 when quick)
 #   BENCH_RAMP_RATE   new connections per second while ramping up (200)
 #   BENCH_SERVER_CPU / BENCH_GEN_CPU   cores for the server and the generator (0 / 1)
+#   BENCH_NICE        scheduling priority of both (default -20 as root, so that other work on a
+#                     shared machine, e.g. a build, does not eat into the measurement; 0 to not)
 #   BENCH_OUT         directory for results (a new one under /tmp)
 #   BENCH_NO_BUILD=1  use the release binaries already built
+#   BENCH_LUNORA_BIN  another lunora binary to measure (e.g. a build from before a change)
 # Test files are encoded once with FFmpeg into ~/.cache/lunora-bench (LUNORA_BENCH_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +36,7 @@ if [ "$quick" = 1 ]; then duration=${BENCH_DURATION:-10}; else duration=${BENCH_
 scenarios=${BENCH_SCENARIOS:-"fanout fanout-max many max"}
 servers=${BENCH_SERVERS:-"lunora nginx-rtmp"}
 ramp=${BENCH_RAMP_RATE:-200}
+if [ "$(id -u)" -eq 0 ]; then nice_level=${BENCH_NICE:--20}; else nice_level=${BENCH_NICE:-0}; fi
 server_cpu=${BENCH_SERVER_CPU:-0}
 gen_cpu=${BENCH_GEN_CPU:-1}
 out=${BENCH_OUT:-$(mktemp -d /tmp/lunora-bench-results.XXXXXX)}
@@ -52,7 +56,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   [ -d web/dist ] || scripts/web.sh
   cargo build --release --locked -p lunora -p lunora-bench
 fi
-lunora="$target_dir/release/lunora"
+lunora=${BENCH_LUNORA_BIN:-$target_dir/release/lunora}
 bench="$target_dir/release/lunora-bench"
 
 # Thousands of sockets on both sides.
@@ -92,7 +96,7 @@ start_lunora() {
   LUNORA_ADMIN_PASSWORD="$admin_password" \
   LUNORA_AUTH_STAFF_MFA=optional \
   LUNORA_RATELIMIT_STAFF_PER_MINUTE=0 \
-    taskset -c "$server_cpu" "$lunora" serve >"$server_dir/server.log" 2>&1 &
+    nice -n "$nice_level" taskset -c "$server_cpu" "$lunora" serve >"$server_dir/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 200); do
     curl -fsS "http://127.0.0.1:$http/api/v1/health/overall" >/dev/null 2>&1 && break
@@ -125,7 +129,7 @@ rtmp {
   }
 }
 EOF
-  taskset -c "$server_cpu" nginx -p "$server_dir" -c "$server_dir/nginx.conf" &
+  nice -n "$nice_level" taskset -c "$server_cpu" nginx -p "$server_dir" -c "$server_dir/nginx.conf" &
   server_pid=$!
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -143,7 +147,7 @@ run_one() { # scenario server publishers players profile
     *) echo "bench: unknown server $server" >&2; exit 2 ;;
   esac
   echo "== $scenario on $server: $n publisher(s) of $profile × $m player(s); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-  taskset -c "$gen_cpu" "$bench" run "${target_args[@]}" \
+  nice -n "$nice_level" taskset -c "$gen_cpu" "$bench" run "${target_args[@]}" \
     --server-pid "$server_pid" --server-name "$server" --scenario "$scenario" \
     -n "$n" -m "$m" --profile "$profile" --duration "$duration" --ramp-rate "$ramp" \
     --json "$results" >/dev/null || echo "bench: $scenario on $server failed" >&2

@@ -175,7 +175,11 @@ fn not_live() -> ApiError {
 
 /// Checks access to a channel's HLS. Answers the channel id and the token to carry into
 /// playlist URIs (private channels only).
-async fn admit(state: &AppState, channel: &str, token: Option<&str>) -> ApiResult<(Uuid, Option<String>)> {
+async fn admit(
+    state: &AppState,
+    channel: &str,
+    token: Option<&str>,
+) -> ApiResult<(Uuid, Option<String>)> {
     let id = Uuid::parse_str(channel).map_err(|_| hidden())?;
     let cached = state
         .hls
@@ -276,7 +280,9 @@ async fn master_inner(state: &AppState, channel: &str, q: &HlsQuery) -> ApiResul
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
     })?;
     let suffix = token_suffix(&token);
-    Ok(playlist_response(rewrite_uris(&text, |u| format!("{u}{suffix}"))))
+    Ok(playlist_response(rewrite_uris(&text, |u| {
+        format!("{u}{suffix}")
+    })))
 }
 
 fn parse_number<T: std::str::FromStr>(field: &str, v: &Option<String>) -> ApiResult<Option<T>> {
@@ -315,9 +321,9 @@ async fn media_inner(
         ));
     }
     let live = live(state, id)?;
-    let r = live
-        .rendition(rendition)
-        .ok_or_else(|| ApiError::not_found(format!("no rendition `{rendition}` on this channel")))?;
+    let r = live.rendition(rendition).ok_or_else(|| {
+        ApiError::not_found(format!("no rendition `{rendition}` on this channel"))
+    })?;
     // Blocking reload: hold the request up to three target durations.
     let hold = Duration::from_secs(3 * r.target_duration());
     match msn {
@@ -461,7 +467,11 @@ async fn thumbnail_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
         let streams = state.hls.hls.streams();
         {
             let live: Vec<Uuid> = streams.iter().map(|s| s.channel_id()).collect();
-            state.hls.thumbnails.lock().retain(|id, _| live.contains(id));
+            state
+                .hls
+                .thumbnails
+                .lock()
+                .retain(|id, _| live.contains(id));
         }
         for s in streams {
             let id = s.channel_id();

@@ -288,13 +288,16 @@ async fn report_usage(state: &AppState) {
     } else {
         state.config.data_dir.clone()
     };
-    if let Ok(Ok(st)) = tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&probe)).await
+    if let Ok(Ok(st)) =
+        tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&probe)).await
     {
         let free = st.blocks_available() as f64 * st.fragment_size() as f64;
         let total = st.blocks() as f64 * st.fragment_size() as f64;
         metrics::gauge!("lunora_recordings_disk_free_bytes", "tier" => "hot").set(free);
         metrics::gauge!("lunora_recordings_disk_total_bytes", "tier" => "hot").set(total);
-        if free < state.config.disk_min_free_bytes as f64 && !state.recordings.running.lock().is_empty() {
+        if free < state.config.disk_min_free_bytes as f64
+            && !state.recordings.running.lock().is_empty()
+        {
             tracing::warn!(
                 alert = "recording_disk_low",
                 free_bytes = free as u64,
@@ -495,7 +498,9 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -554,7 +559,10 @@ async fn list_recordings(
     }
     if let Some(t) = q.tier.as_deref() {
         if !matches!(t, "hot" | "warm" | "cold") {
-            return Err(ApiError::invalid("tier", "tier must be `hot`, `warm` or `cold`"));
+            return Err(ApiError::invalid(
+                "tier",
+                "tier must be `hot`, `warm` or `cold`",
+            ));
         }
     }
     if let Some(s) = q.status.as_deref() {
@@ -565,7 +573,11 @@ async fn list_recordings(
             ));
         }
     }
-    let from = q.from.as_deref().map(|v| parse_time("from", v)).transpose()?;
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?;
     let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
@@ -607,7 +619,10 @@ async fn visible(state: &AppState, who: &Principal, id: &str) -> ApiResult<Recor
     if who.can(Permission::ChannelsManageAll) {
         return Ok(r);
     }
-    let channel = state.db.channel(&who.organization_id, &r.channel_id).await?;
+    let channel = state
+        .db
+        .channel(&who.organization_id, &r.channel_id)
+        .await?;
     match channel {
         Some(c) if c.owner_id.as_deref() == Some(&who.user_id) => Ok(r),
         _ => Err(not_found()),
@@ -661,7 +676,10 @@ async fn delete_recording(
             Err(e) => return Err(ApiError::internal(format!("cannot delete {}: {e}", r.path))),
         }
     }
-    state.db.delete_recording(&who.organization_id, &r.id).await?;
+    state
+        .db
+        .delete_recording(&who.organization_id, &r.id)
+        .await?;
     tracing::info!(recording = %r.id, user = %who.user_id, "recording deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -722,18 +740,17 @@ async fn download(
     who.require(Permission::ChannelsRead)?;
     let r = visible(&state, &who, &id).await?;
     let path = state.recordings.path_of(&r).ok_or_else(|| {
-        ApiError::conflict(format!("this recording is in the {} tier and cannot be read here", r.tier))
-            .with_code("recording_unavailable")
+        ApiError::conflict(format!(
+            "this recording is in the {} tier and cannot be read here",
+            r.tier
+        ))
+        .with_code("recording_unavailable")
     })?;
     let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::warn!(recording = %r.id, error = %e, "recording file missing");
         ApiError::not_found("the file of this recording is missing").with_code("file_missing")
     })?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(ApiError::internal)?
-        .len();
+    let len = file.metadata().await.map_err(ApiError::internal)?.len();
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -763,7 +780,10 @@ async fn download(
         |(mut rd, mut buf)| async move {
             match rd.read(&mut buf).await {
                 Ok(0) => None,
-                Ok(n) => Some((Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(&buf[..n])), (rd, buf))),
+                Ok(n) => Some((
+                    Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(&buf[..n])),
+                    (rd, buf),
+                )),
                 Err(e) => Some((Err(e), (rd, buf))),
             }
         },
@@ -785,7 +805,10 @@ async fn download(
     if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     Ok(res)
 }
 
@@ -808,21 +831,32 @@ async fn playlist(
     who.require(Permission::ChannelsRead)?;
     let r = visible(&state, &who, &id).await?;
     let path = state.recordings.path_of(&r).ok_or_else(|| {
-        ApiError::conflict(format!("this recording is in the {} tier and cannot be read here", r.tier))
-            .with_code("recording_unavailable")
+        ApiError::conflict(format!(
+            "this recording is in the {} tier and cannot be read here",
+            r.tier
+        ))
+        .with_code("recording_unavailable")
     })?;
     let index = tokio::task::spawn_blocking(move || recorder::index_file(&path))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|_| ApiError::not_found("the file of this recording is missing").with_code("file_missing"))?
+        .map_err(|_| {
+            ApiError::not_found("the file of this recording is missing").with_code("file_missing")
+        })?
         .ok_or_else(|| {
             ApiError::not_found("this recording holds no media yet").with_code("file_empty")
         })?;
     let text = index.playlist("download", r.status != "recording");
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.apple.mpegurl"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            ),
         ],
         text,
     )
@@ -848,7 +882,11 @@ pub struct PutRecordingSettings {
     pub segment_minutes: Option<i64>,
 }
 
-async fn owned_channel(state: &AppState, who: &Principal, id: &str) -> ApiResult<lunora_store::Channel> {
+async fn owned_channel(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<lunora_store::Channel> {
     state
         .db
         .channel(&who.organization_id, id)
@@ -859,7 +897,11 @@ async fn owned_channel(state: &AppState, who: &Principal, id: &str) -> ApiResult
         .ok_or_else(|| ApiError::not_found("no such channel"))
 }
 
-fn settings_view(state: &AppState, channel_id: &str, s: RecordingSettings) -> RecordingSettingsView {
+fn settings_view(
+    state: &AppState,
+    channel_id: &str,
+    s: RecordingSettings,
+) -> RecordingSettingsView {
     RecordingSettingsView {
         channel_id: channel_id.to_string(),
         enabled: s.enabled,
@@ -957,7 +999,10 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2024-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
-        assert_eq!(parse_time("from", "1709214301250").unwrap(), 1_709_214_301_250);
+        assert_eq!(
+            parse_time("from", "1709214301250").unwrap(),
+            1_709_214_301_250
+        );
         assert!(parse_time("from", "soon").is_err());
     }
 }

@@ -119,7 +119,10 @@ async fn ll_hls_plays_validates_across_reloads_and_blocks_for_the_next_part() {
     let _publisher = Publisher::start(&publish_url(&server, &ch));
     let master_path = format!("/hls/{id}/index.m3u8");
     let master = wait_master(&server, &master_path, Duration::from_secs(20)).await;
-    assert_eq!(master.header("content-type"), "application/vnd.apple.mpegurl");
+    assert_eq!(
+        master.header("content-type"),
+        "application/vnd.apple.mpegurl"
+    );
     assert_eq!(master.header("access-control-allow-origin"), "*");
     assert!(master.header("cache-control").contains("no-cache"));
     let text = master.text();
@@ -134,6 +137,18 @@ async fn ll_hls_plays_validates_across_reloads_and_blocks_for_the_next_part() {
         .to_string();
     assert_eq!(media_uri, "source/media.m3u8");
     let media_path = join(&master_path, &media_uri);
+
+    // Blocking reloads, segment after segment, until three exist.
+    loop {
+        let g = get(&server, &media_path).await;
+        assert_eq!(g.status, 200, "{}", g.text());
+        let p = validate::validate(&g.text()).unwrap();
+        if p.segments.len() >= 3 {
+            break;
+        }
+        let g = get(&server, &format!("{media_path}?_HLS_msn={}", p.open_msn())).await;
+        assert_eq!(g.status, 200, "{}", g.text());
+    }
 
     // Several successive playlists: each valid, each a valid successor of the previous.
     let mut prev: Option<validate::MediaPlaylist> = None;
@@ -196,15 +211,30 @@ async fn ll_hls_plays_validates_across_reloads_and_blocks_for_the_next_part() {
     assert!(seg.header("cache-control").contains("immutable"));
     assert_eq!(seg.header("access-control-allow-origin"), "*");
     assert_eq!(&seg.body[4..8], b"styp");
-    let part_uri = next.open_parts.first().map(|p| p.uri.clone()).unwrap_or_else(|| {
-        next.segments.last().unwrap().parts.first().unwrap().uri.clone()
-    });
+    let part_uri = next
+        .open_parts
+        .first()
+        .map(|p| p.uri.clone())
+        .unwrap_or_else(|| {
+            next.segments
+                .last()
+                .unwrap()
+                .parts
+                .first()
+                .unwrap()
+                .uri
+                .clone()
+        });
     let part = get(&server, &join(&media_path, &part_uri)).await;
     assert_eq!(part.status, 200);
     assert_eq!(&part.body[4..8], b"moof");
 
     // Bad and unknown requests.
-    let missing = get(&server, &join(&media_path, &seg_uri.replace("seg-", "seg-9999"))).await;
+    let missing = get(
+        &server,
+        &join(&media_path, &seg_uri.replace("seg-", "seg-9999")),
+    )
+    .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["code"], "segment_not_found");
     let expired = get(&server, &join(&media_path, "0000000000/seg-0.m4s")).await;
@@ -225,10 +255,7 @@ async fn ll_hls_plays_validates_across_reloads_and_blocks_for_the_next_part() {
         .await
         .unwrap();
     assert_eq!(preflight.status(), 204);
-    assert_eq!(
-        preflight.headers()["access-control-allow-origin"],
-        "*"
-    );
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 
     // ffprobe plays the live master playlist: both tracks, as published.
     let url = server.url(&master_path);
@@ -291,12 +318,15 @@ async fn private_channels_need_a_playback_token_and_leak_nothing() {
     let master = wait_master(&server, &master_path, Duration::from_secs(20)).await;
     // The token travels into the media playlist URI…
     assert!(
-        master.text().contains(&format!("source/media.m3u8?token={play}")),
+        master
+            .text()
+            .contains(&format!("source/media.m3u8?token={play}")),
         "{}",
         master.text()
     );
     let media_path = format!("/hls/{id}/source/media.m3u8?token={play}");
-    let media = get(&server, &media_path).await;
+    // Wait (blocking reload) until two segments are complete.
+    let media = get(&server, &with_query(&media_path, "_HLS_msn=1")).await;
     assert_eq!(media.status, 200);
     let p = validate::validate(&media.text()).unwrap();
     // …and into every file URI of it.
@@ -308,18 +338,29 @@ async fn private_channels_need_a_playback_token_and_leak_nothing() {
     let file = get(&server, &join(&format!("/hls/{id}/source/media.m3u8"), seg)).await;
     assert_eq!(file.status, 200);
     // The blocking reload parameters go after the token.
-    let g = get(&server, &with_query(&media_path, &format!("_HLS_msn={}", p.open_msn()))).await;
+    let g = get(
+        &server,
+        &with_query(&media_path, &format!("_HLS_msn={}", p.open_msn())),
+    )
+    .await;
     assert_eq!(g.status, 200);
 
     // Without a token, with a forged or another channel's token: the same 404 as a channel
     // that does not exist.
-    let unknown = get(&server, "/hls/0190b6a2-0000-7000-8000-000000000000/index.m3u8").await;
+    let unknown = get(
+        &server,
+        "/hls/0190b6a2-0000-7000-8000-000000000000/index.m3u8",
+    )
+    .await;
     assert_eq!(unknown.status, 404);
     let other = channel(&server, &token, "other", "private").await;
     let other_tok: Value = call(
         &server,
         "POST",
-        &format!("/api/v1/channels/{}/play-token", other["id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/channels/{}/play-token",
+            other["id"].as_str().unwrap()
+        ),
         Some(&token),
         None,
     )
@@ -354,7 +395,8 @@ async fn hls_js_plays_the_live_stream_in_chromium() {
     lunora_testkit::require("chromium", "chromium").unwrap();
     let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
     assert!(
-        web.join("node_modules/hls.js").is_dir() && web.join("node_modules/playwright-core").is_dir(),
+        web.join("node_modules/hls.js").is_dir()
+            && web.join("node_modules/playwright-core").is_dir(),
         "run `npm ci` in web/ first (scripts/test.sh does it)"
     );
     let server = start(DbKind::Sqlite).await;
@@ -445,14 +487,35 @@ async fn bench_hls_latency_and_time_to_first_media() {
         let next = validate::validate(&text).unwrap();
         // The part asked for: fetch it and time its arrival against its last frame.
         let (seg_start, uri, end_offset, whole) = if next.open_msn() == msn {
-            let Some(last) = p.segments.last() else { p = next; continue };
+            let Some(last) = p.segments.last() else {
+                p = next;
+                continue;
+            };
             let start = pdt_ms(last.program_date_time.as_deref().unwrap()) + last.duration * 1000.0;
-            let end: f64 = next.open_parts[..=part.min(next.open_parts.len() - 1)].iter().map(|x| x.duration).sum();
-            (start, next.open_parts[part.min(next.open_parts.len() - 1)].uri.clone(), end, None)
+            let end: f64 = next.open_parts[..=part.min(next.open_parts.len() - 1)]
+                .iter()
+                .map(|x| x.duration)
+                .sum();
+            (
+                start,
+                next.open_parts[part.min(next.open_parts.len() - 1)]
+                    .uri
+                    .clone(),
+                end,
+                None,
+            )
         } else {
             let s = next.segment(msn).unwrap();
             let start = pdt_ms(s.program_date_time.as_deref().unwrap());
-            (start, s.parts.last().map(|x| x.uri.clone()).unwrap_or(s.uri.clone()), s.duration, Some(s.uri.clone()))
+            (
+                start,
+                s.parts
+                    .last()
+                    .map(|x| x.uri.clone())
+                    .unwrap_or(s.uri.clone()),
+                s.duration,
+                Some(s.uri.clone()),
+            )
         };
         let f = get(&server, &join(&media, &uri)).await;
         assert_eq!(f.status, 200);
@@ -476,7 +539,13 @@ async fn bench_hls_latency_and_time_to_first_media() {
         let init = pl.segments.last().and_then(|s| s.map.clone()).unwrap();
         assert_eq!(get(&server, &join(&media, &init)).await.status, 200);
         let last = pl.segments.last().unwrap();
-        let first = last.parts.iter().rev().find(|x| x.independent).map(|x| x.uri.clone()).unwrap_or(last.uri.clone());
+        let first = last
+            .parts
+            .iter()
+            .rev()
+            .find(|x| x.independent)
+            .map(|x| x.uri.clone())
+            .unwrap_or(last.uri.clone());
         assert_eq!(get(&server, &join(&media, &first)).await.status, 200);
         ttfm.push(t0.elapsed().as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(300)).await;

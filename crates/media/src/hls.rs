@@ -414,7 +414,10 @@ impl PackagerFeed {
 
     fn stream_config(&self) -> StreamConfig {
         StreamConfig {
-            video: self.video.clone().map(|record| VideoConfig::H264 { record }),
+            video: self
+                .video
+                .clone()
+                .map(|record| VideoConfig::H264 { record }),
             audio: self.audio.clone().map(|asc| AudioConfig { asc }),
         }
     }
@@ -680,11 +683,18 @@ pub(crate) mod tests {
         let hls = Hls::new(engine.clone(), HlsConfig::default());
         let id = Uuid::new_v4();
         let channel = engine.open_channel(id).unwrap();
-        let input = channel.attach_input("primary", AttachMode::Exclusive).unwrap();
-        input.send(Frame::video_config(Codec::H264, avc_record())).unwrap();
+        let input = channel
+            .attach_input("primary", AttachMode::Exclusive)
+            .unwrap();
+        input
+            .send(Frame::video_config(Codec::H264, avc_record()))
+            .unwrap();
         input.send(Frame::audio_config(asc())).unwrap();
         let live = hls.start(&channel);
-        assert!(Arc::ptr_eq(&live, &hls.start(&channel)), "one task per channel");
+        assert!(
+            Arc::ptr_eq(&live, &hls.start(&channel)),
+            "one task per channel"
+        );
         let source = live.rendition(SOURCE_RENDITION).unwrap();
 
         // A reload for the first segment waits until it exists.
@@ -715,7 +725,9 @@ pub(crate) mod tests {
         // The next part: waits, then times out when nothing comes.
         let next = p.open_msn();
         assert_eq!(
-            source.wait_for(next + 1, Some(0), Duration::from_millis(100)).await,
+            source
+                .wait_for(next + 1, Some(0), Duration::from_millis(100))
+                .await,
             Reload::TimedOut
         );
 
@@ -742,7 +754,9 @@ pub(crate) mod tests {
             .unwrap()
             .open_msn();
         assert_eq!(
-            source.wait_for(open + 1, None, Duration::from_secs(5)).await,
+            source
+                .wait_for(open + 1, None, Duration::from_secs(5))
+                .await,
             Reload::Gone
         );
     }

@@ -659,7 +659,11 @@ impl FileIndex {
 }
 
 /// Box header: (type, header length, total length). `None` when the header is cut.
-fn box_header(r: &mut (impl Read + Seek), at: u64, file_len: u64) -> io::Result<Option<([u8; 4], u64, u64)>> {
+fn box_header(
+    r: &mut (impl Read + Seek),
+    at: u64,
+    file_len: u64,
+) -> io::Result<Option<([u8; 4], u64, u64)>> {
     if at + 8 > file_len {
         return Ok(None);
     }
@@ -801,7 +805,8 @@ fn children(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         if at + 8 > body.len() {
             return None;
         }
-        let size = u32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]) as usize;
+        let size =
+            u32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]) as usize;
         if size < 8 || at + size > body.len() {
             return None;
         }
@@ -928,8 +933,12 @@ mod tests {
         let engine = Arc::new(Engine::new(EngineConfig::default()));
         let id = Uuid::new_v4();
         let channel = engine.open_channel(id).unwrap();
-        let input = channel.attach_input("primary", AttachMode::Exclusive).unwrap();
-        input.send(Frame::video_config(Codec::H264, avc_record())).unwrap();
+        let input = channel
+            .attach_input("primary", AttachMode::Exclusive)
+            .unwrap();
+        input
+            .send(Frame::video_config(Codec::H264, avc_record()))
+            .unwrap();
         input.send(Frame::audio_config(asc())).unwrap();
         let (tx, mut rx) = mpsc::channel(256);
         let mut config = RecorderConfig::new(dir.path().to_path_buf());
@@ -971,7 +980,10 @@ mod tests {
         assert_eq!(closed[0].0, started[0].0);
         assert!((closed[0].1 - 8000).abs() <= 40, "{closed:?}");
         assert_eq!(closed[0].3, 1);
-        assert!(started[0].1.starts_with(&format!("{}/", &lunora_hls::program_date_time(unix_ms())[0..4])));
+        assert!(started[0].1.starts_with(&format!(
+            "{}/",
+            &lunora_hls::program_date_time(unix_ms())[0..4]
+        )));
         assert!(started[0].1.contains(&format!("/{id}/")));
 
         let path = dir.path().join(&started[0].1);
@@ -1010,10 +1022,18 @@ mod tests {
         std::fs::write(&blocker, b"x").unwrap();
         let engine = Arc::new(Engine::new(EngineConfig::default()));
         let channel = engine.open_channel(Uuid::new_v4()).unwrap();
-        let input = channel.attach_input("primary", AttachMode::Exclusive).unwrap();
-        input.send(Frame::video_config(Codec::H264, avc_record())).unwrap();
+        let input = channel
+            .attach_input("primary", AttachMode::Exclusive)
+            .unwrap();
+        input
+            .send(Frame::video_config(Codec::H264, avc_record()))
+            .unwrap();
         let (tx, mut rx) = mpsc::channel(16);
-        let rec = spawn(channel.clone(), RecorderConfig::new(blocker.join("sub")), tx);
+        let rec = spawn(
+            channel.clone(),
+            RecorderConfig::new(blocker.join("sub")),
+            tx,
+        );
         feed(&input, 0, 3);
         for _ in 0..100 {
             if rec.is_finished() {
@@ -1024,7 +1044,14 @@ mod tests {
         assert!(rec.is_finished());
         let events = collect(&mut rx).await;
         assert!(
-            matches!(events.last(), Some(RecorderEvent::Failed { disk_full: false, id: None, .. })),
+            matches!(
+                events.last(),
+                Some(RecorderEvent::Failed {
+                    disk_full: false,
+                    id: None,
+                    ..
+                })
+            ),
             "{events:?}"
         );
         assert!(is_disk_full(&io::Error::from_raw_os_error(28)));

@@ -108,9 +108,8 @@ impl Db {
         &self,
         channel_id: &str,
     ) -> Result<RecordingSettings, StoreError> {
-        let q = self.sql(
-            "SELECT enabled, segment_minutes FROM recording_settings WHERE channel_id = ?",
-        );
+        let q = self
+            .sql("SELECT enabled, segment_minutes FROM recording_settings WHERE channel_id = ?");
         let row = self
             .timed(
                 "recording_settings_get",
@@ -133,9 +132,8 @@ impl Db {
     pub async fn recording_enabled_channels(
         &self,
     ) -> Result<Vec<(String, RecordingSettings)>, StoreError> {
-        let q = self.sql(
-            "SELECT channel_id, segment_minutes FROM recording_settings WHERE enabled = 1",
-        );
+        let q = self
+            .sql("SELECT channel_id, segment_minutes FROM recording_settings WHERE enabled = 1");
         let rows = self
             .timed(
                 "recording_settings_enabled",
@@ -355,7 +353,8 @@ impl Db {
 
     /// Bytes and count of recordings per tier: (tier, files, bytes).
     pub async fn recording_usage(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let q = "SELECT tier, COUNT(*) AS n, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes \
+        let q =
+            "SELECT tier, COUNT(*) AS n, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes \
                  FROM recordings GROUP BY tier ORDER BY tier";
         let rows = self
             .timed("recording_usage", sqlx::query(q).fetch_all(self.pool()))

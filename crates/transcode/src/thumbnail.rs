@@ -42,14 +42,23 @@ pub async fn thumbnail(
     timeout: Duration,
 ) -> Result<Bytes, ThumbnailError> {
     let mut cmd = std::process::Command::new(ffmpeg);
-    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-f", "h264", "-i", "pipe:0"])
-        .args(["-frames:v", "1", "-vf"])
-        .arg(format!("scale='min({max_width},iw)':-2"))
-        .args(["-q:v", "5", "-f", "mjpeg", "pipe:1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-f",
+        "h264",
+        "-i",
+        "pipe:0",
+    ])
+    .args(["-frames:v", "1", "-vf"])
+    .arg(format!("scale='min({max_width},iw)':-2"))
+    .args(["-q:v", "5", "-f", "mjpeg", "pipe:1"])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|source| ThumbnailError::Spawn {
@@ -122,7 +131,10 @@ mod tests {
                 Duration::from_secs(10),
             )
             .await;
-            assert!(matches!(garbage, Err(ThumbnailError::Failed(_))), "{garbage:?}");
+            assert!(
+                matches!(garbage, Err(ThumbnailError::Failed(_))),
+                "{garbage:?}"
+            );
         }
     }
 
@@ -133,7 +145,14 @@ mod tests {
         }
         // One 320x240 IDR picture from FFmpeg's own encoder.
         let out = std::process::Command::new("/usr/bin/ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=1"])
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=1",
+            ])
             .args(["-frames:v", "1", "-c:v", "libx264", "-f", "h264", "pipe:1"])
             .output()
             .unwrap();

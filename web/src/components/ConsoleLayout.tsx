@@ -132,8 +132,9 @@ function UserMenu() {
             className="user-panel-item"
             onClick={async () => {
               setOpen(false);
-              await signOut();
+              // Leave the guarded page first, so its guard does not redirect on its own.
               navigate('/login?reason=signed_out', { replace: true });
+              await signOut();
             }}
           >
             <Icon name="logout" /> Sign out
