@@ -236,10 +236,10 @@ const checks = [
       await form.getByLabel('Name').fill('Main');
       // Bad URL: the server's answer lands under the URL field.
       await form.getByLabel('Server URL').fill('http://not-rtmp.example');
-      await form.getByLabel('Stream key').fill('main-key');
-      if ((await form.getByLabel('Stream key').getAttribute('type')) !== 'password') fail('the key is not masked');
+      await form.getByLabel('Stream key', { exact: true }).fill('main-key');
+      if ((await form.getByLabel('Stream key', { exact: true }).getAttribute('type')) !== 'password') fail('the key is not masked');
       await form.getByRole('button', { name: 'Show stream key' }).click();
-      if ((await form.getByLabel('Stream key').getAttribute('type')) !== 'text') fail('"Show" does not reveal the key');
+      if ((await form.getByLabel('Stream key', { exact: true }).getAttribute('type')) !== 'text') fail('"Show" does not reveal the key');
       await form.getByRole('button', { name: 'Add destination' }).click();
       await visible(form.locator('.field-error'), 'the inline URL error');
       const err = await text(form.locator('.field-error'));
@@ -261,7 +261,7 @@ const checks = [
       await form2.getByText('Custom RTMP', { exact: true }).click();
       await form2.getByLabel('Name').fill('Backup');
       await form2.getByLabel('Server URL').fill(nginxUrl);
-      await form2.getByLabel('Stream key').fill('backup-key');
+      await form2.getByLabel('Stream key', { exact: true }).fill('backup-key');
       await form2.getByRole('button', { name: 'Add destination' }).click();
       await visible(page.locator('li[data-destination="Backup"]'), 'the second destination');
       await screenshot(page, 'wizard-2-destinations');
@@ -349,7 +349,7 @@ const checks = [
       await screenshot(page, 'stop-all-confirm');
       await dialog.getByRole('button', { name: 'Stop all destinations' }).click();
       await visible(page.getByTestId('off-air'), 'the Off air state');
-      await page.getByRole('link', { name: 'History' }).click();
+      await page.getByRole('link', { name: 'History', exact: true }).click();
       await visible(page.getByRole('heading', { name: 'Session history' }), 'the history page');
       const row = page.locator('tbody tr').first();
       await visible(row, 'a session row');
@@ -393,12 +393,12 @@ const checks = [
       await signIn(page, admin);
       await visible(page.getByRole('heading', { name: 'System overview' }), 'the admin overview');
       await visible(page.locator('[data-component="database"] .badge[data-status="healthy"]'), 'a healthy database');
-      await until('the channel count', async () => (await text(page.getByTestId('stat-channels'))).match(/Channels\s*1\b/));
+      await until('the channel count', async () => (await text(page.getByTestId("stat-channels"))).match(/Channels\s*1\b/i));
       await screenshot(page, 'admin-overview');
       await page.getByRole('navigation', { name: 'Admin sections' }).getByRole('link', { name: 'Users' }).click();
       await visible(page.locator(`tr[data-user="${operator.email}"]`), 'the operator in the user list');
-      const row = await text(page.locator(`tr[data-user="${operator.email}"]`));
-      if (!/On/.test(row)) fail(`the operator row does not show MFA on: "${row}"`);
+      const mfa = await text(page.locator(`tr[data-user="${operator.email}"] td`).nth(3));
+      if (mfa !== 'On') fail(`the operator's MFA cell reads "${mfa}", expected "On"`);
       await screenshot(page, 'admin-users');
       await page.getByRole('link', { name: 'Audit log' }).first().click();
       await visible(page.getByRole('heading', { name: 'Audit log' }), 'the audit log');

@@ -112,7 +112,7 @@ const routes: RouteObject[] = [
                 title="Source redundancy"
                 icon="split"
                 summary="Primary and backup encoders per channel, failover mode and threshold, live input status and a force-failover button."
-                comingWith="the sources and failover API"
+                comingWith="the next console release (the sources API is in place)"
               />
             ),
           },
@@ -123,7 +123,7 @@ const routes: RouteObject[] = [
                 title="Encoding presets"
                 icon="sliders"
                 summary="Platform presets (YouTube HD, X optimised, LinkedIn HD) and your own: edit, clone, import and export."
-                comingWith="the presets API"
+                comingWith="the next console release (the presets API is in place)"
               />
             ),
           },
@@ -134,7 +134,7 @@ const routes: RouteObject[] = [
                 title="Analytics"
                 icon="chart"
                 summary="Streaming hours, concurrent streams, bandwidth, failovers and platform distribution over a chosen time range."
-                comingWith="the analytics API"
+                comingWith="the next console release (the analytics API is in place)"
               />
             ),
           },
@@ -145,7 +145,7 @@ const routes: RouteObject[] = [
                 title="Cameras"
                 icon="camera"
                 summary="A live grid of every camera with status badges, CSV import, recordings and playback."
-                comingWith="the cameras and recordings API"
+                comingWith="the next console release (the cameras and recordings APIs are in place)"
               />
             ),
           },

@@ -76,7 +76,8 @@ async fn announce(state: &AppState, kind: &'static str, alert: Alert) {
     let view = AlertView::from(alert);
     let data = serde_json::to_value(&view).unwrap_or_default();
     state.events.publish(&org, "org".into(), kind, data.clone());
-    metrics::counter!("lunora_alerts_total", "type" => kind, "rule" => view.rule.clone()).increment(1);
+    metrics::counter!("lunora_alerts_total", "type" => kind, "rule" => view.rule.clone())
+        .increment(1);
     let hooks = match state.db.webhooks_with_secrets(&org, &state.secrets).await {
         Ok(h) => h,
         Err(e) => {
@@ -114,7 +115,9 @@ async fn deliver(client: reqwest::Client, url: String, secret: String, body: Str
                 metrics::counter!("lunora_webhook_deliveries_total", "result" => "ok").increment(1);
                 return;
             }
-            Ok(r) => tracing::warn!(%url, status = %r.status(), attempt, "webhook refused the alert"),
+            Ok(r) => {
+                tracing::warn!(%url, status = %r.status(), attempt, "webhook refused the alert")
+            }
             Err(e) => tracing::warn!(%url, error = %e, attempt, "webhook delivery failed"),
         }
         tokio::time::sleep(wait).await;
@@ -138,8 +141,19 @@ pub fn spawn_evaluator(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn raise(state: &AppState, org: &str, rule: &str, severity: &str, subject: &str, message: String) -> ApiResult<()> {
-    if let Some(a) = state.db.raise_alert(org, rule, severity, subject, &message).await? {
+async fn raise(
+    state: &AppState,
+    org: &str,
+    rule: &str,
+    severity: &str,
+    subject: &str,
+    message: String,
+) -> ApiResult<()> {
+    if let Some(a) = state
+        .db
+        .raise_alert(org, rule, severity, subject, &message)
+        .await?
+    {
         tracing::warn!(rule, subject, %message, "alert raised");
         announce(state, "alert.raised", a).await;
     }
@@ -154,7 +168,10 @@ async fn clear(state: &AppState, org: &str, rule: &str, subject: &str) -> ApiRes
     Ok(())
 }
 
-async fn evaluate(state: &AppState, not_live_since: &mut HashMap<String, Instant>) -> ApiResult<()> {
+async fn evaluate(
+    state: &AppState,
+    not_live_since: &mut HashMap<String, Instant>,
+) -> ApiResult<()> {
     // Cameras: offline once they have been seen online.
     for cam in state.db.all_cameras().await? {
         let subject = format!("camera:{}", cam.id);
@@ -195,10 +212,20 @@ async fn evaluate(state: &AppState, not_live_since: &mut HashMap<String, Instant
             }
             PushState::Failed => {
                 let why = s.last_error.unwrap_or_default();
-                raise(state, &org, "destination_failed", "critical", &subject, format!("destination failed: {why}")).await?;
+                raise(
+                    state,
+                    &org,
+                    "destination_failed",
+                    "critical",
+                    &subject,
+                    format!("destination failed: {why}"),
+                )
+                .await?;
             }
             PushState::Retrying | PushState::Connecting => {
-                let since = *not_live_since.entry(destination.clone()).or_insert_with(Instant::now);
+                let since = *not_live_since
+                    .entry(destination.clone())
+                    .or_insert_with(Instant::now);
                 if since.elapsed() >= RETRYING_ALERT_AFTER {
                     let why = s.last_error.unwrap_or_default();
                     raise(
@@ -207,7 +234,10 @@ async fn evaluate(state: &AppState, not_live_since: &mut HashMap<String, Instant
                         "destination_retrying",
                         "warning",
                         &subject,
-                        format!("destination retrying for {} s: {why}", since.elapsed().as_secs()),
+                        format!(
+                            "destination retrying for {} s: {why}",
+                            since.elapsed().as_secs()
+                        ),
                     )
                     .await?;
                 }
@@ -250,7 +280,12 @@ async fn list_alerts(
         "active" => Some(true),
         "history" => Some(false),
         "all" => None,
-        _ => return Err(ApiError::invalid("state", "state must be active, history or all")),
+        _ => {
+            return Err(ApiError::invalid(
+                "state",
+                "state must be active, history or all",
+            ))
+        }
     };
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -279,10 +314,16 @@ async fn acknowledge(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<AlertView>> {
     who.require(Permission::ChannelsWrite)?;
-    match state.db.acknowledge_alert(&who.organization_id, &id, &who.user_id).await? {
+    match state
+        .db
+        .acknowledge_alert(&who.organization_id, &id, &who.user_id)
+        .await?
+    {
         Some(a) => Ok(axum::Json(a.into())),
         None => match state.db.alert(&who.organization_id, &id).await? {
-            Some(_) => Err(ApiError::conflict("only an active alert can be acknowledged")),
+            Some(_) => Err(ApiError::conflict(
+                "only an active alert can be acknowledged",
+            )),
             None => Err(ApiError::not_found("no such alert")),
         },
     }
@@ -344,9 +385,15 @@ async fn create_webhook(
     let url = req.url.trim();
     let ok = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= 2048
-        && url.split("://").nth(1).is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+        && url
+            .split("://")
+            .nth(1)
+            .is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
     if !ok {
-        return Err(ApiError::invalid("url", "url must be an http(s):// address with a host"));
+        return Err(ApiError::invalid(
+            "url",
+            "url must be an http(s):// address with a host",
+        ));
     }
     let secret = lunora_store::crypto::random_secret("whsec_");
     let hook = state

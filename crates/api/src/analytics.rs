@@ -36,7 +36,10 @@ fn range(q: &RangeQuery) -> ApiResult<(i64, i64)> {
         return Err(ApiError::invalid("from", "from must be before to"));
     }
     if to - from > 366 * 86_400_000 {
-        return Err(ApiError::invalid("from", "the range may span at most 366 days"));
+        return Err(ApiError::invalid(
+            "from",
+            "the range may span at most 366 days",
+        ));
     }
     Ok((from, to))
 }
@@ -135,7 +138,9 @@ async fn dashboard(
         for d in state.db.session_destinations(&s.id).await? {
             out.egress_bytes += d.bytes_sent;
             out.destination_reconnects += d.reconnects;
-            *out.egress_by_destination.entry(d.destination_id.clone()).or_default() += d.bytes_sent;
+            *out.egress_by_destination
+                .entry(d.destination_id.clone())
+                .or_default() += d.bytes_sent;
             let p = out.platforms.entry(d.platform.clone()).or_default();
             p.sessions += 1;
             p.bytes_sent += d.bytes_sent;

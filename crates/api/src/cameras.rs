@@ -214,7 +214,11 @@ fn status_of(state: &AppState, cam: &Camera) -> CameraStatus {
     CameraStatus {
         online,
         since,
-        bitrate_bps: st.as_ref().filter(|_| online).map(|s| s.bitrate_bps).unwrap_or(0),
+        bitrate_bps: st
+            .as_ref()
+            .filter(|_| online)
+            .map(|s| s.bitrate_bps)
+            .unwrap_or(0),
         fps: st.as_ref().filter(|_| online).map(|s| s.fps).unwrap_or(0.0),
         width: st.as_ref().and_then(|s| s.video.map(|v| v.width)),
         height: st.as_ref().and_then(|s| s.video.map(|v| v.height)),
@@ -278,7 +282,8 @@ fn validate_tags(tags: &[String]) -> ApiResult<Vec<String>> {
             let t = t.trim();
             let ok = !t.is_empty()
                 && t.len() <= 40
-                && t.chars().all(|c| c.is_alphanumeric() || " _-.:/".contains(c));
+                && t.chars()
+                    .all(|c| c.is_alphanumeric() || " _-.:/".contains(c));
             if ok {
                 Ok(t.to_string())
             } else {
@@ -306,11 +311,17 @@ fn validate_new(req: &CreateCamera) -> ApiResult<NewCamera> {
     if name.is_empty() {
         return Err(ApiError::invalid("name", "name must be 1–100 characters"));
     }
-    let pull_url = match req.pull_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+    let pull_url = match req
+        .pull_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
         Some(u) => {
-            let ok = (u.starts_with("rtsp://") || u.starts_with("rtsps://") || u.starts_with("srt://"))
-                && u.len() <= 1024
-                && u.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+            let ok =
+                (u.starts_with("rtsp://") || u.starts_with("rtsps://") || u.starts_with("srt://"))
+                    && u.len() <= 1024
+                    && u.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
             if !ok {
                 return Err(ApiError::invalid(
                     "pull_url",
@@ -367,12 +378,22 @@ async fn create_camera(
     let key = random_secret("cam_");
     let cam = state
         .db
-        .create_camera(&who.organization_id, Some(&who.user_id), &new, &key, &state.secrets)
+        .create_camera(
+            &who.organization_id,
+            Some(&who.user_id),
+            &new,
+            &key,
+            &state.secrets,
+        )
         .await?;
     let version = cam.version;
     let location = format!("/api/v1/cameras/{}", cam.id);
     let base = rtmp_base(&state, &headers);
-    let mut res = (StatusCode::CREATED, axum::Json(view(&state, &base, cam, Some(&key)))).into_response();
+    let mut res = (
+        StatusCode::CREATED,
+        axum::Json(view(&state, &base, cam, Some(&key))),
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
@@ -486,16 +507,32 @@ async fn update_camera(
     };
     let patch = CameraPatch {
         name,
-        brand: req.brand.as_deref().map(|v| text_field("brand", Some(v), 100)).transpose()?,
-        model: req.model.as_deref().map(|v| text_field("model", Some(v), 100)).transpose()?,
+        brand: req
+            .brand
+            .as_deref()
+            .map(|v| text_field("brand", Some(v), 100))
+            .transpose()?,
+        model: req
+            .model
+            .as_deref()
+            .map(|v| text_field("model", Some(v), 100))
+            .transpose()?,
         serial_number: req
             .serial_number
             .as_deref()
             .map(|v| text_field("serial_number", Some(v), 100))
             .transpose()?,
-        location: req.location.as_deref().map(|v| text_field("location", Some(v), 200)).transpose()?,
+        location: req
+            .location
+            .as_deref()
+            .map(|v| text_field("location", Some(v), 200))
+            .transpose()?,
         tags: req.tags.as_deref().map(validate_tags).transpose()?,
-        recording_policy: req.recording_policy.as_deref().map(validate_policy).transpose()?,
+        recording_policy: req
+            .recording_policy
+            .as_deref()
+            .map(validate_policy)
+            .transpose()?,
         enabled: req.enabled,
     };
     let cam = state
@@ -510,7 +547,10 @@ async fn update_camera(
         })?;
     let version = cam.version;
     let base = rtmp_base(&state, &headers);
-    Ok(with_etag(axum::Json(view(&state, &base, cam, None)).into_response(), version))
+    Ok(with_etag(
+        axum::Json(view(&state, &base, cam, None)).into_response(),
+        version,
+    ))
 }
 
 /// Delete a camera and its channel; a live camera is disconnected.
@@ -532,7 +572,10 @@ async fn delete_camera(
 }
 
 async fn remove(state: &AppState, who: &Principal, cam: &Camera) -> ApiResult<()> {
-    state.db.delete_camera(&who.organization_id, &cam.id).await?;
+    state
+        .db
+        .delete_camera(&who.organization_id, &cam.id)
+        .await?;
     if let Ok(uuid) = uuid::Uuid::parse_str(&cam.channel_id) {
         state.engine.close_channel(uuid);
     }
@@ -647,11 +690,19 @@ async fn import_cameras(
         .from_reader(body.as_ref());
     let header_row = reader
         .headers()
-        .map_err(|e| ApiError::bad_request("malformed_csv", format!("the CSV header cannot be read: {e}")))?
+        .map_err(|e| {
+            ApiError::bad_request(
+                "malformed_csv",
+                format!("the CSV header cannot be read: {e}"),
+            )
+        })?
         .clone();
     let columns: Vec<String> = header_row.iter().map(|h| h.to_ascii_lowercase()).collect();
     if !columns.iter().any(|c| c == "name") {
-        return Err(ApiError::bad_request("malformed_csv", "the CSV needs a `name` column"));
+        return Err(ApiError::bad_request(
+            "malformed_csv",
+            "the CSV needs a `name` column",
+        ));
     }
     if let Some(bad) = columns.iter().find(|c| !CSV_COLUMNS.contains(&c.as_str())) {
         return Err(ApiError::bad_request(
@@ -664,10 +715,14 @@ async fn import_cameras(
     for (i, record) in reader.records().enumerate() {
         let row = i + 1;
         if row > 5000 {
-            return Err(ApiError::bad_request("too_many_rows", "import at most 5000 cameras at once"));
+            return Err(ApiError::bad_request(
+                "too_many_rows",
+                "import at most 5000 cameras at once",
+            ));
         }
         let outcome = async {
-            let record = record.map_err(|e| ApiError::bad_request("malformed_csv", e.to_string()))?;
+            let record =
+                record.map_err(|e| ApiError::bad_request("malformed_csv", e.to_string()))?;
             let get = |name: &str| {
                 columns
                     .iter()
@@ -680,7 +735,12 @@ async fn import_cameras(
                 None => None,
                 Some("true" | "yes" | "1") => Some(true),
                 Some("false" | "no" | "0") => Some(false),
-                Some(_) => return Err(ApiError::invalid("enabled", "enabled must be true or false")),
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "enabled",
+                        "enabled must be true or false",
+                    ))
+                }
             };
             let req = CreateCamera {
                 name: get("name").unwrap_or_default(),
@@ -697,7 +757,13 @@ async fn import_cameras(
             let key = random_secret("cam_");
             let cam = state
                 .db
-                .create_camera(&who.organization_id, Some(&who.user_id), &new, &key, &state.secrets)
+                .create_camera(
+                    &who.organization_id,
+                    Some(&who.user_id),
+                    &new,
+                    &key,
+                    &state.secrets,
+                )
                 .await?;
             Ok::<_, ApiError>((cam.id, format!("{base}/live/{key}")))
         }

@@ -69,7 +69,13 @@ impl Default for EventHub {
 
 impl EventHub {
     /// Publishes an event to every subscriber of `topic` in `organization_id`.
-    pub fn publish(&self, organization_id: &str, topic: String, kind: &str, data: serde_json::Value) {
+    pub fn publish(
+        &self,
+        organization_id: &str,
+        topic: String,
+        kind: &str,
+        data: serde_json::Value,
+    ) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let event = Arc::new(Event {
             kind: kind.to_string(),
@@ -162,7 +168,9 @@ async fn client(state: AppState, who: Principal, mut socket: WebSocket) {
     let mut awaiting_pong = false;
     metrics::gauge!("lunora_event_clients").increment(1.0);
     let _ = socket
-        .send(text(serde_json::json!({"type": "hello", "user_id": who.user_id})))
+        .send(text(
+            serde_json::json!({"type": "hello", "user_id": who.user_id}),
+        ))
         .await;
     loop {
         tokio::select! {

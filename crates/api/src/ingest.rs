@@ -63,11 +63,7 @@ pub struct DbAuthorizer {
 }
 
 impl DbAuthorizer {
-    pub fn new(
-        db: Db,
-        play_tokens: PlayTokens,
-        events: Arc<crate::events::EventHub>,
-    ) -> Arc<Self> {
+    pub fn new(db: Db, play_tokens: PlayTokens, events: Arc<crate::events::EventHub>) -> Arc<Self> {
         Arc::new(DbAuthorizer {
             db,
             play_tokens,

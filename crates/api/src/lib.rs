@@ -6,13 +6,13 @@
 //! `/api`. It reaches the database through `lunora-store` and the media engine through
 //! `lunora-media`'s small API; it never touches sockets of the media path.
 
-mod api_tokens;
-mod audit;
 pub mod alerts;
 mod analytics;
+mod api_tokens;
+mod audit;
 pub mod auth;
-pub mod cameras;
 pub mod bootstrap;
+pub mod cameras;
 mod channels;
 mod destinations;
 pub mod error;

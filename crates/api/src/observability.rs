@@ -49,8 +49,7 @@ pub(crate) async fn collect_engine_metrics(state: &crate::AppState) {
         metrics::gauge!("lunora_channel_input_bitrate_bps", "channel" => id.clone())
             .set(st.bitrate_bps as f64);
         metrics::gauge!("lunora_channel_input_fps", "channel" => id.clone()).set(st.fps);
-        metrics::gauge!("lunora_channel_subscribers", "channel" => id)
-            .set(st.subscribers as f64);
+        metrics::gauge!("lunora_channel_subscribers", "channel" => id).set(st.subscribers as f64);
     }
     for (channel, destination, platform, s) in state.streaming.snapshot().await {
         let labels = [

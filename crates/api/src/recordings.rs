@@ -48,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_recordings))
         .routes(routes!(get_recording, delete_recording))
         .routes(routes!(download))
+        .routes(routes!(media))
         .routes(routes!(playlist))
         .routes(routes!(get_settings, put_settings))
 }
@@ -812,6 +813,28 @@ async fn download(
     Ok(res)
 }
 
+/// The same file as `download` under a name with a media extension, which the HLS playlist
+/// points at (players such as FFmpeg only fetch segments whose names look like media).
+#[utoipa::path(
+    get, path = "/recordings/{id}/media.mp4", tag = "recordings",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "video/mp4", description = "the whole file"),
+        (status = 206, content_type = "video/mp4", description = "the requested range"),
+        (status = 404, body = crate::Problem),
+        (status = 416, body = crate::Problem),
+    )
+)]
+async fn media(
+    state: State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    id: Path<String>,
+) -> ApiResult<Response> {
+    download(state, who, headers, id).await
+}
+
 /// HLS VOD playlist of the recording (byte ranges into `download`; an `EVENT` playlist while
 /// it is being recorded).
 #[utoipa::path(
@@ -846,7 +869,7 @@ async fn playlist(
         .ok_or_else(|| {
             ApiError::not_found("this recording holds no media yet").with_code("file_empty")
         })?;
-    let text = index.playlist("download", r.status != "recording");
+    let text = index.playlist("media.mp4", r.status != "recording");
     Ok((
         [
             (

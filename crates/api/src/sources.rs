@@ -389,8 +389,7 @@ fn seconds_ms(field: &str, v: f64, min: f64, max: f64) -> ApiResult<i64> {
 fn valid_host(a: &str) -> bool {
     !a.is_empty()
         && a.len() <= 253
-        && a
-            .chars()
+        && a.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
 }
 
@@ -426,10 +425,7 @@ fn input_update(
     srt_only("address", req.address.is_some())?;
     srt_only("port", req.port.is_some())?;
     srt_only("stream_id", req.stream_id.is_some())?;
-    let latency_ms = req
-        .latency
-        .or(current.map(|c| c.latency_ms))
-        .unwrap_or(120);
+    let latency_ms = req.latency.or(current.map(|c| c.latency_ms)).unwrap_or(120);
     if !(20..=8000).contains(&latency_ms) {
         return Err(ApiError::invalid(
             f("latency"),
@@ -574,7 +570,10 @@ async fn apply(state: &AppState, channel_id: &str) -> Result<(), StoreError> {
     }
     let mut callers = state.sources.callers.lock();
     callers.retain(|(channel, role), handle| {
-        channel != channel_id || wanted.iter().any(|t| same_target(t, handle.target()) && &t.input == role)
+        channel != channel_id
+            || wanted
+                .iter()
+                .any(|t| same_target(t, handle.target()) && &t.input == role)
     });
     for target in wanted {
         let key = (channel_id.to_string(), target.input.clone());
@@ -697,7 +696,10 @@ async fn put_config(
 
     let mut updates = Vec::new();
     let mut fresh = HashMap::new();
-    for (role, field) in [("primary", "primary_source"), ("secondary", "secondary_source")] {
+    for (role, field) in [
+        ("primary", "primary_source"),
+        ("secondary", "secondary_source"),
+    ] {
         let existing = inputs.iter().find(|i| i.role == role);
         let wanted: Option<&SourceRequest> = match role {
             "primary" => req.primary_source.as_ref(),
@@ -895,7 +897,10 @@ async fn switch(
     who.require(Permission::ChannelsWrite)?;
     let channel = visible_channel(&state, &who, &id).await?;
     if !ROLES.contains(&req.to.as_str()) {
-        return Err(ApiError::invalid("to", "to must be `primary` or `secondary`"));
+        return Err(ApiError::invalid(
+            "to",
+            "to must be `primary` or `secondary`",
+        ));
     }
     let live = Uuid::parse_str(&channel.id)
         .ok()
@@ -986,7 +991,10 @@ async fn relay_events(state: AppState) {
                         "at": rfc3339(at_ms as i64),
                     }),
                 );
-                let message = format!("input switched from {from_name} to {to}: {}", reason.as_str());
+                let message = format!(
+                    "input switched from {from_name} to {to}: {}",
+                    reason.as_str()
+                );
                 if let Ok(page) = state
                     .db
                     .list_streaming_sessions(&org, Some(&id.to_string()), None, 1)
@@ -1074,10 +1082,13 @@ impl Authorizer for SourcesAuthorizer {
         let db = self.db.clone();
         let secrets = self.secrets.clone();
         Box::pin(async move {
-            let found = db.source_input_by_publish_key(&req.key).await.map_err(|e| {
-                tracing::error!(error = %e, "stream key lookup failed");
-                Denied("the server cannot check stream keys right now".into())
-            })?;
+            let found = db
+                .source_input_by_publish_key(&req.key)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "stream key lookup failed");
+                    Denied("the server cannot check stream keys right now".into())
+                })?;
             let Some((input, _org)) = found else {
                 tracing::warn!(
                     peer = %req.peer,

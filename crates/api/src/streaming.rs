@@ -456,7 +456,13 @@ async fn start(
         .get(&channel.id)
         .map(|s| s.id.clone())
     {
-        session_event(&state, &who.organization_id, &channel.id, "session.started", &session_id);
+        session_event(
+            &state,
+            &who.organization_id,
+            &channel.id,
+            "session.started",
+            &session_id,
+        );
     }
     tracing::info!(channel = %channel.id, user = %who.user_id, "streaming started");
     Ok(axum::Json(build_status(&state, &channel.id).await))
@@ -492,7 +498,13 @@ async fn stop(
         .db
         .add_session_event(&session.id, None, "session_stopped", "streaming stopped")
         .await;
-    session_event(&state, &who.organization_id, &channel.id, "session.stopped", &session.id);
+    session_event(
+        &state,
+        &who.organization_id,
+        &channel.id,
+        "session.stopped",
+        &session.id,
+    );
     tracing::info!(channel = %channel.id, user = %who.user_id, "streaming stopped");
     Ok(axum::Json(build_status(&state, &channel.id).await))
 }

@@ -72,7 +72,12 @@ struct RunArgs {
     lunora_url: Option<String>,
     #[arg(long, env = "LUNORA_ADMIN_EMAIL", default_value = "")]
     admin_email: String,
-    #[arg(long, env = "LUNORA_ADMIN_PASSWORD", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "LUNORA_ADMIN_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
     admin_password: String,
     /// Lunora: the RTMP address `rtmp://host:port/live` if the API answers another one.
     #[arg(long)]

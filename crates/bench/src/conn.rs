@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::media::{video_payload, frame_key, Clip, Kind};
+use crate::media::{frame_key, video_payload, Clip, Kind};
 
 /// Milliseconds on one clock shared by every task of the run.
 #[derive(Debug, Clone, Copy)]
@@ -285,10 +285,9 @@ pub async fn play(
             while let Some(ev) = conn.session.poll_event() {
                 if let ClientEvent::Video { payload, .. } = ev {
                     state.video_frames.fetch_add(1, Ordering::Relaxed);
-                    state.last_video_ms.store(
-                        shared.clock.ms(received_at) + 1,
-                        Ordering::Relaxed,
-                    );
+                    state
+                        .last_video_ms
+                        .store(shared.clock.ms(received_at) + 1, Ordering::Relaxed);
                     state.started.store(true, Ordering::Relaxed);
                     if !shared.measuring.load(Ordering::Relaxed) {
                         continue;

@@ -389,7 +389,11 @@ mod tests {
     fn clip_rebases_loops_and_drops_ambiguous_keys() {
         let raw = vec![
             (Kind::Video, 1000, video(true, true, 0, 4)),
-            (Kind::Audio, 1000, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])),
+            (
+                Kind::Audio,
+                1000,
+                Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+            ),
             (Kind::Video, 1000, video(true, false, 1, 100)),
             (Kind::Video, 1033, video(false, false, 2, 100)),
             (Kind::Video, 1066, video(false, false, 2, 100)),

@@ -60,8 +60,8 @@ impl RunResult {
     /// Names what held the run back: the generator's CPU, the server's CPU, or nothing.
     pub fn judge_limit(&self) -> String {
         let mut why = Vec::new();
-        let gen_share = (self.generator_cores / self.generator_cpus.max(1) as f64)
-            .max(self.generator_cpu_busy);
+        let gen_share =
+            (self.generator_cores / self.generator_cpus.max(1) as f64).max(self.generator_cpu_busy);
         if gen_share >= 0.9 {
             why.push(format!(
                 "generator CPU ({:.0}% of {} core{})",
@@ -78,7 +78,11 @@ impl RunResult {
         }
         if let (Some(c), Some(n)) = (self.server_cores, self.server_cpus) {
             if c / n.max(1) as f64 >= 0.9 {
-                why.push(format!("server CPU ({:.0}% of {n} core{})", c / n as f64 * 100.0, if n == 1 { "" } else { "s" }));
+                why.push(format!(
+                    "server CPU ({:.0}% of {n} core{})",
+                    c / n as f64 * 100.0,
+                    if n == 1 { "" } else { "s" }
+                ));
             }
         }
         if let (Some(c), Some(n), Some(busy)) =
@@ -204,8 +208,19 @@ pub fn table(results: &[RunResult]) -> String {
         }
     }
     let header = [
-        "scenario", "server", "pubs", "players", "Mb/s", "cores", "cores/Gbit", "RSS MiB",
-        "stalled", "p50 ms", "p99 ms", "gen cores", "limited by",
+        "scenario",
+        "server",
+        "pubs",
+        "players",
+        "Mb/s",
+        "cores",
+        "cores/Gbit",
+        "RSS MiB",
+        "stalled",
+        "p50 ms",
+        "p99 ms",
+        "gen cores",
+        "limited by",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     let opt = |v: Option<f64>, prec: usize| match v {
@@ -312,15 +327,26 @@ mod tests {
     fn json_lines_round_trip_and_table_has_the_ratio() {
         let dir = std::env::temp_dir().join(format!("lunora-bench-test-{}", std::process::id()));
         let _ = std::fs::remove_file(&dir);
-        result("one-to-500", "lunora", 0.06).append_to(&dir).unwrap();
-        result("one-to-500", "nginx-rtmp", 0.16).append_to(&dir).unwrap();
+        result("one-to-500", "lunora", 0.06)
+            .append_to(&dir)
+            .unwrap();
+        result("one-to-500", "nginx-rtmp", 0.16)
+            .append_to(&dir)
+            .unwrap();
         let back = read_results(&std::fs::read_to_string(&dir).unwrap()).unwrap();
         let _ = std::fs::remove_file(&dir);
         assert_eq!(back.len(), 2);
         assert_eq!(back[0], result("one-to-500", "lunora", 0.06));
         let t = table(&back);
-        assert!(t.contains("lunora / nginx-rtmp cores per Gbit = 0.060 / 0.160 = 0.38"), "{t}");
-        assert_eq!(t.lines().filter(|l| l.starts_with("one-to-500")).count(), 3, "{t}");
+        assert!(
+            t.contains("lunora / nginx-rtmp cores per Gbit = 0.060 / 0.160 = 0.38"),
+            "{t}"
+        );
+        assert_eq!(
+            t.lines().filter(|l| l.starts_with("one-to-500")).count(),
+            3,
+            "{t}"
+        );
         assert!(read_results("{not json").is_err());
     }
 

@@ -61,7 +61,11 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
         cfg.clip_name,
         cfg.clip.mbps()
     );
-    let specs = cfg.target.prepare(n, &tag).await.context("preparing streams")?;
+    let specs = cfg
+        .target
+        .prepare(n, &tag)
+        .await
+        .context("preparing streams")?;
     let shared = Arc::new(Shared {
         clock: Clock {
             base: Instant::now(),
@@ -170,7 +174,11 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
             let last = p.state.last_video_ms.load(Ordering::Relaxed);
             let starving = last == 0 || now.saturating_sub(last - 1) > stall_ms;
             // A player that never got video is stalled from the start of the window.
-            if starving && (last != 0 || start.elapsed() >= cfg.stall_after || p.state.ended.load(Ordering::Relaxed)) {
+            if starving
+                && (last != 0
+                    || start.elapsed() >= cfg.stall_after
+                    || p.state.ended.load(Ordering::Relaxed))
+            {
                 if !stalled[i] {
                     stalled[i] = true;
                     ever_stalled[i] = true;

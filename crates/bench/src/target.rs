@@ -187,7 +187,9 @@ impl LunoraTarget {
                     .json(&json!({ "ttl_seconds": 86_400 })),
             )
             .await?;
-            let t = t["token"].as_str().context("play token answer without token")?;
+            let t = t["token"]
+                .as_str()
+                .context("play token answer without token")?;
             format!("{id}?token={t}")
         } else {
             id
@@ -228,7 +230,9 @@ async fn send(rb: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         }
         return Ok(body);
     }
-    bail!("still rate limited after a minute (set LUNORA_RATELIMIT_STAFF_PER_MINUTE=0 on the server)")
+    bail!(
+        "still rate limited after a minute (set LUNORA_RATELIMIT_STAFF_PER_MINUTE=0 on the server)"
+    )
 }
 
 #[cfg(test)]
@@ -238,7 +242,10 @@ mod tests {
     #[test]
     fn publish_urls_split_into_server_and_key() {
         let (s, k) = split_publish_url("rtmp://127.0.0.1:1935/live/abcdef123456").unwrap();
-        assert_eq!((s.as_str(), k.as_str()), ("rtmp://127.0.0.1:1935/live", "abcdef123456"));
+        assert_eq!(
+            (s.as_str(), k.as_str()),
+            ("rtmp://127.0.0.1:1935/live", "abcdef123456")
+        );
         assert!(split_publish_url("rtmp://127.0.0.1:1935/live/").is_err());
         assert!(split_publish_url("nothing").is_err());
         assert_eq!(mask("rtmp://h/live/abcdef123456"), "rtmp://h/live/****3456");
@@ -253,7 +260,10 @@ mod tests {
         let keys = vec!["a".to_string(), "b".to_string()];
         let plays = vec!["pa".to_string()];
         let s = rtmp_streams("rtmp://h/live", &keys, &plays, "", 2, "").unwrap();
-        assert_eq!((s[0].play_name.as_str(), s[1].play_name.as_str()), ("pa", "b"));
+        assert_eq!(
+            (s[0].play_name.as_str(), s[1].play_name.as_str()),
+            ("pa", "b")
+        );
         assert!(rtmp_streams("rtmp://h/live", &keys, &[], "", 3, "").is_err());
         assert!(rtmp_streams("http://h/live", &[], &[], "", 1, "").is_err());
     }

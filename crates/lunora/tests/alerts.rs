@@ -30,9 +30,11 @@ async fn receiver() -> (String, Received) {
                             .unwrap_or("")
                             .to_string()
                     };
-                    got.lock()
-                        .unwrap()
-                        .push((h("x-lunora-timestamp"), h("x-lunora-signature"), body));
+                    got.lock().unwrap().push((
+                        h("x-lunora-timestamp"),
+                        h("x-lunora-signature"),
+                        body,
+                    ));
                     "ok"
                 }
             }
@@ -62,7 +64,10 @@ async fn wait_hook(got: &Received, kind: &str, secs: u64) -> (String, String, Va
         {
             return (ts, sig, serde_json::from_str(&body).unwrap());
         }
-        assert!(tokio::time::Instant::now() < deadline, "no {kind} webhook within {secs}s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {kind} webhook within {secs}s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -106,18 +111,36 @@ async fn a_dead_camera_raises_and_resolves_an_alert_with_a_signed_webhook() {
         .json()
         .await
         .unwrap();
-    let key = cam["publish_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let key = cam["publish_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     let url = format!("rtmp://{}/live/{key}", server.rtmp_addr().unwrap());
     let mut publisher = Publisher::start(&url);
     let cam_id = cam["id"].as_str().unwrap().to_string();
     let status_url = server.url(&format!("/api/v1/cameras/{cam_id}/status"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let s: Value = server.client.get(&status_url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let s: Value = server
+            .client
+            .get(&status_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if s["online"] == true {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "camera never online");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "camera never online"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
@@ -134,7 +157,11 @@ async fn a_dead_camera_raises_and_resolves_an_alert_with_a_signed_webhook() {
         .2
         .clone();
     let expected = hmac_sha256::HMAC::mac(format!("{ts}.{raw}").as_bytes(), secret.as_bytes());
-    assert_eq!(sig, format!("sha256={}", hex(&expected)), "webhook signature");
+    assert_eq!(
+        sig,
+        format!("sha256={}", hex(&expected)),
+        "webhook signature"
+    );
 
     let active: Value = server
         .client
@@ -147,7 +174,11 @@ async fn a_dead_camera_raises_and_resolves_an_alert_with_a_signed_webhook() {
         .await
         .unwrap();
     let alert = &active["items"][0];
-    assert_eq!((alert["rule"].as_str(), alert["state"].as_str()), (Some("camera_offline"), Some("active")), "{active}");
+    assert_eq!(
+        (alert["rule"].as_str(), alert["state"].as_str()),
+        (Some("camera_offline"), Some("active")),
+        "{active}"
+    );
     let id = alert["id"].as_str().unwrap();
     let acked: Value = server
         .client

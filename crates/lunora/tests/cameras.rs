@@ -28,7 +28,10 @@ async fn get(server: &Server, token: &str, path: &str) -> (u16, Value) {
         .send()
         .await
         .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
 }
 
 async fn post(server: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
@@ -40,7 +43,10 @@ async fn post(server: &Server, token: &str, path: &str, body: Value) -> (u16, Va
         .send()
         .await
         .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,10 +75,21 @@ async fn csv_onboarding_status_and_offline_detection() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let report: Value = res.json().await.unwrap();
-    assert_eq!((report["created"].as_u64(), report["failed"].as_u64()), (Some(6), Some(2)), "{report}");
+    assert_eq!(
+        (report["created"].as_u64(), report["failed"].as_u64()),
+        (Some(6), Some(2)),
+        "{report}"
+    );
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!((rows[4]["row"].as_u64(), rows[4]["field"].as_str()), (Some(5), Some("name")));
-    assert!(rows[5]["error"].as_str().unwrap().contains("serial number"), "{}", rows[5]);
+    assert_eq!(
+        (rows[4]["row"].as_u64(), rows[4]["field"].as_str()),
+        (Some(5), Some("name"))
+    );
+    assert!(
+        rows[5]["error"].as_str().unwrap().contains("serial number"),
+        "{}",
+        rows[5]
+    );
     // A failed row left nothing behind: six cameras, six channels.
     let (_, list) = get(&server, &token, "/api/v1/cameras?limit=200").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 6);
@@ -90,9 +107,13 @@ async fn csv_onboarding_status_and_offline_detection() {
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    ws.send(Message::Text(json!({"type": "subscribe", "topics": ["org"]}).to_string().into()))
-        .await
-        .unwrap();
+    ws.send(Message::Text(
+        json!({"type": "subscribe", "topics": ["org"]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
 
     let ok_rows: Vec<&Value> = rows.iter().filter(|r| r["ok"] == true).collect();
     let mut publishers: Vec<Publisher> = ok_rows
@@ -117,9 +138,17 @@ async fn csv_onboarding_status_and_offline_detection() {
             }
         }
     }
-    let (_, status) = get(&server, &token, &format!("/api/v1/cameras/{watched}/status")).await;
+    let (_, status) = get(
+        &server,
+        &token,
+        &format!("/api/v1/cameras/{watched}/status"),
+    )
+    .await;
     assert_eq!(status["online"], true, "{status}");
-    assert_eq!((status["width"].as_u64(), status["height"].as_u64()), (Some(1280), Some(720)));
+    assert_eq!(
+        (status["width"].as_u64(), status["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
     assert_eq!(status["codec"], "h264");
 
     // One camera dies: offline within the documented bound (3 s without frames, checked
@@ -141,9 +170,17 @@ async fn csv_onboarding_status_and_offline_detection() {
         }
     }
     assert!(killed_at.elapsed() < Duration::from_secs(10));
-    let (_, status) = get(&server, &token, &format!("/api/v1/cameras/{watched}/status")).await;
+    let (_, status) = get(
+        &server,
+        &token,
+        &format!("/api/v1/cameras/{watched}/status"),
+    )
+    .await;
     assert_eq!(status["online"], false);
-    publishers[0] = Publisher::start(&rtmp_url(&server, ok_rows[0]["publish_url"].as_str().unwrap()));
+    publishers[0] = Publisher::start(&rtmp_url(
+        &server,
+        ok_rows[0]["publish_url"].as_str().unwrap(),
+    ));
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await
@@ -161,16 +198,44 @@ async fn csv_onboarding_status_and_offline_detection() {
 
     // Bulk: rotate the watched camera's key (its old key stops working) and disable another.
     let second = ok_rows[1]["camera_id"].as_str().unwrap().to_string();
-    let (s, res) = post(&server, &token, "/api/v1/cameras/bulk", json!({"action": "rotate_keys", "ids": [watched, "nope"]})).await;
+    let (s, res) = post(
+        &server,
+        &token,
+        "/api/v1/cameras/bulk",
+        json!({"action": "rotate_keys", "ids": [watched, "nope"]}),
+    )
+    .await;
     assert_eq!(s, 200);
-    assert_eq!((res[0]["ok"].as_bool(), res[1]["ok"].as_bool()), (Some(true), Some(false)), "{res}");
-    let mut old = Publisher::start(&rtmp_url(&server, ok_rows[0]["publish_url"].as_str().unwrap()));
-    assert!(old.wait_exit(Duration::from_secs(15)).is_some(), "the old key still publishes");
+    assert_eq!(
+        (res[0]["ok"].as_bool(), res[1]["ok"].as_bool()),
+        (Some(true), Some(false)),
+        "{res}"
+    );
+    let mut old = Publisher::start(&rtmp_url(
+        &server,
+        ok_rows[0]["publish_url"].as_str().unwrap(),
+    ));
+    assert!(
+        old.wait_exit(Duration::from_secs(15)).is_some(),
+        "the old key still publishes"
+    );
     let _new = Publisher::start(&rtmp_url(&server, res[0]["publish_url"].as_str().unwrap()));
-    let (s, _) = post(&server, &token, "/api/v1/cameras/bulk", json!({"action": "disable", "ids": [second]})).await;
+    let (s, _) = post(
+        &server,
+        &token,
+        "/api/v1/cameras/bulk",
+        json!({"action": "disable", "ids": [second]}),
+    )
+    .await;
     assert_eq!(s, 200);
-    let mut disabled = Publisher::start(&rtmp_url(&server, ok_rows[1]["publish_url"].as_str().unwrap()));
-    assert!(disabled.wait_exit(Duration::from_secs(15)).is_some(), "a disabled camera publishes");
+    let mut disabled = Publisher::start(&rtmp_url(
+        &server,
+        ok_rows[1]["publish_url"].as_str().unwrap(),
+    ));
+    assert!(
+        disabled.wait_exit(Duration::from_secs(15)).is_some(),
+        "a disabled camera publishes"
+    );
 }
 
 async fn cameras_are_validated_and_scoped(db: DbKind) {
@@ -179,12 +244,25 @@ async fn cameras_are_validated_and_scoped(db: DbKind) {
     for (body, field) in [
         (json!({"name": ""}), "name"),
         (json!({"name": "a", "tags": ["ok", "bad,tag"]}), "tags[1]"),
-        (json!({"name": "a", "recording_policy": "sometimes"}), "recording_policy"),
-        (json!({"name": "a", "pull_url": "http://cam/stream"}), "pull_url"),
-        (json!({"name": "a", "serial_number": "x".repeat(101)}), "serial_number"),
+        (
+            json!({"name": "a", "recording_policy": "sometimes"}),
+            "recording_policy",
+        ),
+        (
+            json!({"name": "a", "pull_url": "http://cam/stream"}),
+            "pull_url",
+        ),
+        (
+            json!({"name": "a", "serial_number": "x".repeat(101)}),
+            "serial_number",
+        ),
     ] {
         let (s, p) = post(&server, &token, "/api/v1/cameras", body.clone()).await;
-        assert_eq!((s, p["field"].as_str()), (400, Some(field)), "{body} -> {p}");
+        assert_eq!(
+            (s, p["field"].as_str()),
+            (400, Some(field)),
+            "{body} -> {p}"
+        );
     }
     let (s, cam) = post(
         &server,
@@ -196,9 +274,18 @@ async fn cameras_are_validated_and_scoped(db: DbKind) {
     assert_eq!(s, 201, "{cam}");
     assert!(cam["publish_url"].as_str().unwrap().contains("/live/cam_"));
     assert_eq!(cam["has_pull_url"], true);
-    assert!(!cam.to_string().contains("10.0.0.5"), "pull URL leaked: {cam}");
+    assert!(
+        !cam.to_string().contains("10.0.0.5"),
+        "pull URL leaked: {cam}"
+    );
     let id = cam["id"].as_str().unwrap();
-    let (s, dup) = post(&server, &token, "/api/v1/cameras", json!({"name": "Other", "serial_number": "SN-9"})).await;
+    let (s, dup) = post(
+        &server,
+        &token,
+        "/api/v1/cameras",
+        json!({"name": "Other", "serial_number": "SN-9"}),
+    )
+    .await;
     assert_eq!((s, dup["code"].as_str()), (409, Some("conflict")), "{dup}");
     // Editing with a stale ETag is refused.
     let res = server
@@ -211,7 +298,12 @@ async fn cameras_are_validated_and_scoped(db: DbKind) {
         .await
         .unwrap();
     assert_eq!(res.status(), 412);
-    let (s, _) = get(&server, &token, "/api/v1/cameras/0190c3a4-0000-7000-8000-000000000000").await;
+    let (s, _) = get(
+        &server,
+        &token,
+        "/api/v1/cameras/0190c3a4-0000-7000-8000-000000000000",
+    )
+    .await;
     assert_eq!(s, 404);
     let res = server
         .client

@@ -71,7 +71,10 @@ async fn operator_runs_the_wizard_to_nginx_and_controls_the_stream_in_chromium()
         let mut publisher = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(key) = line.strip_prefix("@@publish ") {
-                publisher = Some(Publisher::start(&format!("rtmp://{rtmp}/live/{}", key.trim())));
+                publisher = Some(Publisher::start(&format!(
+                    "rtmp://{rtmp}/live/{}",
+                    key.trim()
+                )));
                 continue;
             }
             println!("{line}");
@@ -94,12 +97,22 @@ async fn operator_runs_the_wizard_to_nginx_and_controls_the_stream_in_chromium()
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 
     // What the pages showed is what the server recorded.
-    let a = call(&server, "GET", "/api/v1/streaming/sessions", Some(&admin), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/streaming/sessions",
+        Some(&admin),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     let sessions = a.body["items"].as_array().unwrap();
     assert_eq!(sessions.len(), 1, "{a:?}");
     let s = &sessions[0];
-    assert!(s["ended_at"].is_string(), "the session was stopped from the page: {s}");
+    assert!(
+        s["ended_at"].is_string(),
+        "the session was stopped from the page: {s}"
+    );
     let mut names: Vec<&str> = s["destinations"]
         .as_array()
         .unwrap()
@@ -116,7 +129,10 @@ async fn operator_runs_the_wizard_to_nginx_and_controls_the_stream_in_chromium()
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(files.iter().any(|f| f.ends_with("live-control-390px.png")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("live-control-390px.png")),
+        "{files:?}"
+    );
     assert!(files.len() >= 15, "{files:?}");
 }
 
@@ -125,7 +141,11 @@ async fn operator_runs_the_wizard_to_nginx_and_controls_the_stream_in_chromium()
 #[test]
 fn web_api_snapshot_matches_the_server() {
     let out = Command::new(bin()).arg("openapi").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let live: Value = serde_json::from_slice(&out.stdout).unwrap();
     let snapshot_path = web().join("src/api/openapi.json");
     let snapshot: Value =
@@ -152,7 +172,11 @@ fn web_api_snapshot_matches_the_server() {
         .current_dir(web())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let committed = std::fs::read_to_string(web().join("src/api/schema.d.ts")).unwrap();
     assert!(
         std::fs::read_to_string(&fresh).unwrap() == committed,

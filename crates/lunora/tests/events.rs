@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(server: &Server, token: &str) -> Ws {
     let mut req = format!("ws://{}/api/v1/events", server.http)
@@ -55,10 +56,15 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     let token = admin_token(&server).await;
 
     // Without credentials the upgrade is refused.
-    let anon = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", server.http)).await;
+    let anon =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", server.http)).await;
     assert!(anon.is_err(), "anonymous WebSocket accepted");
 
-    let ch: Value = create_channel(&server, &token, "events").await.json().await.unwrap();
+    let ch: Value = create_channel(&server, &token, "events")
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = ch["id"].as_str().unwrap().to_string();
     let mut ws = connect(&server, &token).await;
     next_of(&mut ws, "hello", 5).await;
@@ -68,12 +74,25 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     )
     .await;
     let sub = next_of(&mut ws, "subscribed", 5).await;
-    assert_eq!(sub["topics"], json!(["org", format!("channel:{id}")]), "{sub}");
+    assert_eq!(
+        sub["topics"],
+        json!(["org", format!("channel:{id}")]),
+        "{sub}"
+    );
     assert_eq!(sub["refused"].as_array().unwrap().len(), 2, "{sub}");
 
     // The encoder goes live: channel.input.
-    let key = ch["publish_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    let _publisher = Publisher::start(&format!("rtmp://{}/live/{key}", server.rtmp_addr().unwrap()));
+    let key = ch["publish_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let _publisher = Publisher::start(&format!(
+        "rtmp://{}/live/{key}",
+        server.rtmp_addr().unwrap()
+    ));
     let ev = next_of(&mut ws, "channel.input", 15).await;
     assert_eq!(ev["topic"], format!("channel:{id}"));
     assert_eq!(ev["data"]["state"], "live");
@@ -121,7 +140,11 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     assert_eq!(res.status(), 200);
     let mut ws = connect(&server, &token).await;
     next_of(&mut ws, "hello", 5).await;
-    send(&mut ws, json!({"type": "subscribe", "topics": [format!("channel:{id}")]})).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "topics": [format!("channel:{id}")]}),
+    )
+    .await;
     next_of(&mut ws, "subscribed", 5).await;
     send(&mut ws, json!({"type": "resume", "after": seq_live})).await;
     let stopped = next_of(&mut ws, "session.stopped", 5).await;

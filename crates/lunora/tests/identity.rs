@@ -43,7 +43,9 @@ fn quiet(db: DbKind) -> lunora_testkit::ServerOptions {
 }
 
 async fn start_quiet(db: DbKind) -> Server {
-    Server::start(bin(), quiet(db)).await.expect("server starts")
+    Server::start(bin(), quiet(db))
+        .await
+        .expect("server starts")
 }
 
 /// A caller of the route-table test.
@@ -185,7 +187,11 @@ async fn every_route_allows_exactly_the_roles_the_table_names(db: DbKind) {
                 );
             } else {
                 let want = if c.token.is_none() { 401 } else { 403 };
-                assert_eq!(a.status, want, "{} must be refused {method} {path}: {a:?}", c.label);
+                assert_eq!(
+                    a.status, want,
+                    "{} must be refused {method} {path}: {a:?}",
+                    c.label
+                );
             }
             checked += 1;
         }
@@ -248,7 +254,14 @@ async fn foreign_ids_answer_404_for_every_resource_type(db: DbKind) {
     let me = call(&server, "GET", "/api/v1/auth/me", Some(&root), None).await;
     let user_id = me.body["id"].as_str().unwrap();
     let session_id = me.body["session_id"].as_str().unwrap();
-    let audit = call(&server, "GET", "/api/v1/audit-logs?limit=1", Some(&root), None).await;
+    let audit = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?limit=1",
+        Some(&root),
+        None,
+    )
+    .await;
     let audit_id = audit.body["items"][0]["id"].as_str().unwrap();
 
     let probes: Vec<(&str, String)> = vec![
@@ -256,12 +269,18 @@ async fn foreign_ids_answer_404_for_every_resource_type(db: DbKind) {
         ("PATCH", format!("/api/v1/channels/{channel_id}")),
         ("DELETE", format!("/api/v1/channels/{channel_id}")),
         ("POST", format!("/api/v1/channels/{channel_id}/play-token")),
-        ("POST", format!("/api/v1/channels/{channel_id}/inputs/{input_id}/reveal")),
+        (
+            "POST",
+            format!("/api/v1/channels/{channel_id}/inputs/{input_id}/reveal"),
+        ),
         ("GET", format!("/api/v1/users/{user_id}")),
         ("PATCH", format!("/api/v1/users/{user_id}")),
         ("DELETE", format!("/api/v1/users/{user_id}/mfa")),
         ("GET", format!("/api/v1/users/{user_id}/sessions")),
-        ("DELETE", format!("/api/v1/users/{user_id}/sessions/{session_id}")),
+        (
+            "DELETE",
+            format!("/api/v1/users/{user_id}/sessions/{session_id}"),
+        ),
         ("DELETE", format!("/api/v1/auth/sessions/{session_id}")),
         ("GET", format!("/api/v1/invitations/{inv_id}")),
         ("DELETE", format!("/api/v1/invitations/{inv_id}")),
@@ -286,10 +305,17 @@ async fn foreign_ids_answer_404_for_every_resource_type(db: DbKind) {
     ] {
         let a = call(&server, "GET", path, Some(&beta), None).await;
         assert_eq!(a.status, 200, "{path}: {a:?}");
-        assert!(!a.body.to_string().contains(id), "{path} leaks {id}: {}", a.body);
+        assert!(
+            !a.body.to_string().contains(id),
+            "{path} leaks {id}: {}",
+            a.body
+        );
     }
     let a = call(&server, "GET", "/api/v1/outbox", Some(&beta), None).await;
-    assert!(!a.body.to_string().contains("pending@alpha.example"), "{a:?}");
+    assert!(
+        !a.body.to_string().contains("pending@alpha.example"),
+        "{a:?}"
+    );
     // The tenant administrator does not manage organizations.
     for (method, path) in [
         ("GET", "/api/v1/organizations".to_string()),
@@ -299,9 +325,23 @@ async fn foreign_ids_answer_404_for_every_resource_type(db: DbKind) {
         assert_eq!(a.status, 403, "{path}: {a:?}");
     }
     // Nothing of the first tenant changed.
-    let a = call(&server, "GET", &format!("/api/v1/channels/{channel_id}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/channels/{channel_id}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200);
-    let a = call(&server, "GET", &format!("/api/v1/invitations/{inv_id}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/invitations/{inv_id}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.body["status"], "pending");
     let a = call(&server, "GET", "/api/v1/auth/me", Some(&root), None).await;
     assert_eq!(a.status, 200, "the session survived: {a:?}");
@@ -318,7 +358,11 @@ async fn foreign_ids_answer_404_for_every_resource_type(db: DbKind) {
     .await;
     assert_eq!(a.body["status"], "disabled", "{a:?}");
     let a = call(&server, "GET", "/api/v1/channels", Some(&beta), None).await;
-    assert_eq!((a.status, a.code()), (403, "organization_disabled"), "{a:?}");
+    assert_eq!(
+        (a.status, a.code()),
+        (403, "organization_disabled"),
+        "{a:?}"
+    );
 }
 
 async fn failed_logins_slow_down_then_lock_out_only_that_source(db: DbKind) {
@@ -398,7 +442,11 @@ async fn failed_logins_slow_down_then_lock_out_only_that_source(db: DbKind) {
     )
     .await;
     assert!(
-        a.body["items"].as_array().unwrap().iter().any(|e| e["status"] == 429),
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["status"] == 429),
         "{a:?}"
     );
 }
@@ -434,9 +482,18 @@ async fn refresh_reuse_and_expired_or_revoked_tokens_are_refused(db: DbKind) {
     let r2 = second.body["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(r1, r2);
     let a2 = second.body["access_token"].as_str().unwrap().to_string();
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&a2), None).await.status, 200);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/auth/me", Some(&a2), None)
+            .await
+            .status,
+        200
+    );
     let reuse = refresh(r1).await;
-    assert_eq!((reuse.status, reuse.code()), (401, "refresh_token_reused"), "{reuse:?}");
+    assert_eq!(
+        (reuse.status, reuse.code()),
+        (401, "refresh_token_reused"),
+        "{reuse:?}"
+    );
     let a = call(&server, "GET", "/api/v1/auth/me", Some(&a2), None).await;
     assert_eq!((a.status, a.code()), (401, "session_revoked"), "{a:?}");
     assert_eq!(refresh(r2).await.status, 401, "the family is revoked");
@@ -450,7 +507,12 @@ async fn refresh_reuse_and_expired_or_revoked_tokens_are_refused(db: DbKind) {
     let renewed = refresh(pair["refresh_token"].as_str().unwrap().to_string()).await;
     assert_eq!(renewed.status, 200);
     let access = renewed.body["access_token"].as_str().unwrap().to_string();
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&access), None).await.status, 200);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/auth/me", Some(&access), None)
+            .await
+            .status,
+        200
+    );
 
     // Revoked sessions: signed out, or revoked from another session.
     let other = login_pair().await;
@@ -470,8 +532,18 @@ async fn refresh_reuse_and_expired_or_revoked_tokens_are_refused(db: DbKind) {
     )
     .await;
     assert_eq!(a.status, 204, "{a:?}");
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(other_access), None).await.status, 401);
-    assert_eq!(call(&server, "POST", "/api/v1/auth/logout", Some(&access), None).await.status, 204);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/auth/me", Some(other_access), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        call(&server, "POST", "/api/v1/auth/logout", Some(&access), None)
+            .await
+            .status,
+        204
+    );
     let a = call(&server, "GET", "/api/v1/auth/me", Some(&access), None).await;
     assert_eq!((a.status, a.code()), (401, "session_revoked"), "{a:?}");
     assert_eq!(
@@ -481,7 +553,11 @@ async fn refresh_reuse_and_expired_or_revoked_tokens_are_refused(db: DbKind) {
         401
     );
     // Garbage and forged tokens.
-    for bad in ["garbage", "eyJhbGciOiJIUzI1NiJ9.e30.x", "lnr_not-a-real-token"] {
+    for bad in [
+        "garbage",
+        "eyJhbGciOiJIUzI1NiJ9.e30.x",
+        "lnr_not-a-real-token",
+    ] {
         let a = call(&server, "GET", "/api/v1/auth/me", Some(bad), None).await;
         assert_eq!((a.status, a.code()), (401, "invalid_token"), "{bad}: {a:?}");
     }
@@ -509,7 +585,12 @@ async fn refresh_reuse_and_expired_or_revoked_tokens_are_refused(db: DbKind) {
     };
     let (revoked_id, revoked) = mk("to-revoke").await;
     let (expired_id, expired) = mk("to-expire").await;
-    assert_eq!(call(&server, "GET", "/api/v1/channels", Some(&revoked), None).await.status, 200);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/channels", Some(&revoked), None)
+            .await
+            .status,
+        200
+    );
     let a = call(
         &server,
         "DELETE",
@@ -537,7 +618,10 @@ async fn refresh_reuse_and_expired_or_revoked_tokens_are_refused(db: DbKind) {
         .iter()
         .map(|t| t["status"].as_str().unwrap())
         .collect();
-    assert!(statuses.contains(&"revoked") && statuses.contains(&"expired"), "{statuses:?}");
+    assert!(
+        statuses.contains(&"revoked") && statuses.contains(&"expired"),
+        "{statuses:?}"
+    );
 }
 
 async fn mfa_is_enforced_with_enrolment_codes_once_and_recovery(db: DbKind) {
@@ -556,15 +640,33 @@ async fn mfa_is_enforced_with_enrolment_codes_once_and_recovery(db: DbKind) {
         ("GET", "/api/v1/auth/sessions"),
         ("POST", "/api/v1/api-tokens"),
     ] {
-        let a = call(&server, method, path, Some(&limited), Some(&json!({ "name": "x" }))).await;
-        assert_eq!((a.status, a.code()), (403, "mfa_enrolment_required"), "{path}: {a:?}");
+        let a = call(
+            &server,
+            method,
+            path,
+            Some(&limited),
+            Some(&json!({ "name": "x" })),
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (403, "mfa_enrolment_required"),
+            "{path}: {a:?}"
+        );
     }
     let me = call(&server, "GET", "/api/v1/auth/me", Some(&limited), None).await;
     assert_eq!(me.body["next_step"], "mfa_enrolment", "{me:?}");
     let status = call(&server, "GET", "/api/v1/auth/mfa", Some(&limited), None).await;
     assert_eq!(status.body["policy"], "required", "{status:?}");
 
-    let enrol = call(&server, "POST", "/api/v1/auth/mfa/totp/enrol", Some(&limited), None).await;
+    let enrol = call(
+        &server,
+        "POST",
+        "/api/v1/auth/mfa/totp/enrol",
+        Some(&limited),
+        None,
+    )
+    .await;
     assert_eq!(enrol.status, 200, "{enrol:?}");
     let secret = enrol.body["secret"].as_str().unwrap().to_string();
     assert!(enrol.body["otpauth_uri"]
@@ -599,7 +701,12 @@ async fn mfa_is_enforced_with_enrolment_codes_once_and_recovery(db: DbKind) {
         .collect();
     assert_eq!(recovery.len(), 10);
     // The same session has full access now.
-    assert_eq!(call(&server, "GET", "/api/v1/channels", Some(&limited), None).await.status, 200);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/channels", Some(&limited), None)
+            .await
+            .status,
+        200
+    );
 
     // Signing in now needs the code: a distinct answer without it.
     let a = call(
@@ -620,21 +727,54 @@ async fn mfa_is_enforced_with_enrolment_codes_once_and_recovery(db: DbKind) {
         Some(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": code })),
     )
     .await;
-    assert_eq!((a.status, a.code()), (401, "invalid_totp"), "replayed code: {a:?}");
+    assert_eq!(
+        (a.status, a.code()),
+        (401, "invalid_totp"),
+        "replayed code: {a:?}"
+    );
     // The next step's code works once.
     let next = totp_code(&secret, now + 30).unwrap();
     let with_code = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": next });
-    let a = call(&server, "POST", "/api/v1/auth/login", None, Some(&with_code)).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&with_code),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert!(a.body.get("next_step").is_none(), "{a:?}");
     let full = a.body["access_token"].as_str().unwrap().to_string();
-    let a = call(&server, "POST", "/api/v1/auth/login", None, Some(&with_code)).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&with_code),
+    )
+    .await;
     assert_eq!((a.status, a.code()), (401, "invalid_totp"), "replay: {a:?}");
     // A recovery code works once.
-    let with_recovery = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": recovery[0] });
-    let a = call(&server, "POST", "/api/v1/auth/login", None, Some(&with_recovery)).await;
+    let with_recovery =
+        json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp": recovery[0] });
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&with_recovery),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
-    let a = call(&server, "POST", "/api/v1/auth/login", None, Some(&with_recovery)).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&with_recovery),
+    )
+    .await;
     assert_eq!(a.status, 401, "spent recovery code: {a:?}");
     let status = call(&server, "GET", "/api/v1/auth/mfa", Some(&full), None).await;
     assert_eq!(status.body["recovery_codes_left"], 9, "{status:?}");
@@ -647,7 +787,11 @@ async fn mfa_is_enforced_with_enrolment_codes_once_and_recovery(db: DbKind) {
         Some(&json!({ "password": ADMIN_PASSWORD, "code": recovery[1] })),
     )
     .await;
-    assert_eq!((a.status, a.code()), (403, "mfa_required_by_policy"), "{a:?}");
+    assert_eq!(
+        (a.status, a.code()),
+        (403, "mfa_required_by_policy"),
+        "{a:?}"
+    );
 
     // A new staff member must enrol too; after an admin relaxes the organization's policy, not.
     invite_user(&server, &full, "op@example.com", "operator", PASSWORD).await;
@@ -662,12 +806,24 @@ async fn mfa_is_enforced_with_enrolment_codes_once_and_recovery(db: DbKind) {
         Some(&json!({ "staff_mfa": "optional" })),
     )
     .await;
-    assert_eq!((a.body["staff_mfa"].as_str(), a.body["staff_mfa_source"].as_str()), (Some("optional"), Some("organization")), "{a:?}");
+    assert_eq!(
+        (
+            a.body["staff_mfa"].as_str(),
+            a.body["staff_mfa_source"].as_str()
+        ),
+        (Some("optional"), Some("organization")),
+        "{a:?}"
+    );
     let res = login(&server, "op@example.com", PASSWORD).await;
     let pair: Value = res.json().await.unwrap();
     assert!(pair.get("next_step").is_none(), "{pair}");
     let op = pair["access_token"].as_str().unwrap();
-    assert_eq!(call(&server, "GET", "/api/v1/channels", Some(op), None).await.status, 200);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/channels", Some(op), None)
+            .await
+            .status,
+        200
+    );
     // Where optional, a user may turn MFA off with password and code; an admin can reset it.
     let a = call(
         &server,
@@ -719,8 +875,30 @@ async fn session_limits_and_timeouts_follow_the_configuration(db: DbKind) {
     for _ in 0..3 {
         admin_tokens.push(token_for(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await);
     }
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&admin_tokens[0]), None).await.status, 401);
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&admin_tokens[1]), None).await.status, 200);
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/api/v1/auth/me",
+            Some(&admin_tokens[0]),
+            None
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/api/v1/auth/me",
+            Some(&admin_tokens[1]),
+            None
+        )
+        .await
+        .status,
+        200
+    );
 
     // Idle timeout: 3 s without a request ends the session (and its refresh token).
     let res = login(&server, "op@example.com", PASSWORD).await;
@@ -753,11 +931,18 @@ async fn session_limits_and_timeouts_follow_the_configuration(db: DbKind) {
         let a = call(&server, "GET", "/api/v1/auth/me", Some(&busy), None).await;
         if a.status == 401 {
             assert_eq!(a.code(), "session_expired", "{a:?}");
-            assert!(started.elapsed() >= Duration::from_millis(4500), "{:?}", started.elapsed());
+            assert!(
+                started.elapsed() >= Duration::from_millis(4500),
+                "{:?}",
+                started.elapsed()
+            );
             break;
         }
         assert_eq!(a.status, 200, "{a:?}");
-        assert!(started.elapsed() < Duration::from_secs(8), "the session outlived its limit");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "the session outlived its limit"
+        );
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
 }
@@ -783,17 +968,46 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
     let accept = |password: &str| {
         let server = &server;
         let body = json!({ "token": token, "password": password, "display_name": "Olga" });
-        async move { call(server, "POST", "/api/v1/invitations/accept", None, Some(&body)).await }
+        async move {
+            call(
+                server,
+                "POST",
+                "/api/v1/invitations/accept",
+                None,
+                Some(&body),
+            )
+            .await
+        }
     };
     let a = accept("weakpassword").await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("password")), "{a:?}");
-    assert!(a.body["detail"].as_str().unwrap().contains("special character"), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("password")),
+        "{a:?}"
+    );
+    assert!(
+        a.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("special character"),
+        "{a:?}"
+    );
     let a = accept(PASSWORD).await;
     assert_eq!(a.status, 201, "{a:?}");
-    assert_eq!((a.body["role"].as_str(), a.body["realm"].as_str()), (Some("operator"), Some("staff")));
+    assert_eq!(
+        (a.body["role"].as_str(), a.body["realm"].as_str()),
+        (Some("operator"), Some("staff"))
+    );
     let a = accept(PASSWORD).await;
     assert_eq!((a.status, a.code()), (400, "invalid_token"), "spent: {a:?}");
-    let a = call(&server, "GET", &format!("/api/v1/invitations/{inv_id}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/invitations/{inv_id}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.body["status"], "accepted", "{a:?}");
     let op = token_for(&server, "ops@example.com", PASSWORD).await;
     // Operators do not invite; audience roles are not invited; revoked links stop working.
@@ -825,7 +1039,14 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
     .await;
     let late = a.body["id"].as_str().unwrap().to_string();
     let late_token = outbox_token(&server, &root, "late@example.com", "invitation").await;
-    let a = call(&server, "DELETE", &format!("/api/v1/invitations/{late}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/invitations/{late}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 204);
     let a = call(
         &server,
@@ -849,7 +1070,11 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
         Some(&json!({ "email": "weak@example.com", "password": "short" })),
     )
     .await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("password")), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("password")),
+        "{a:?}"
+    );
     let a = call(
         &server,
         "POST",
@@ -863,13 +1088,34 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
     let a = call(&server, "POST", "/api/v1/auth/signup", None, Some(&signup)).await;
     assert_eq!(a.status, 202);
     let verify = outbox_token(&server, &root, "fan@example.com", "verify_email").await;
-    let a = call(&server, "POST", "/api/v1/auth/verify-email", None, Some(&json!({ "token": verify }))).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/auth/verify-email",
+        None,
+        Some(&json!({ "token": verify })),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     let fan = token_for(&server, "fan@example.com", AUDIENCE_PASSWORD).await;
     let me = call(&server, "GET", "/api/v1/users/me", Some(&fan), None).await;
-    assert_eq!((me.body["role"].as_str(), me.body["realm"].as_str()), (Some("free"), Some("audience")));
-    let mail = call(&server, "GET", "/api/v1/outbox?recipient=fan@example.com", Some(&root), None).await;
-    assert!(mail.body["items"].as_array().unwrap().iter().any(|m| m["kind"] == "signup_existing"));
+    assert_eq!(
+        (me.body["role"].as_str(), me.body["realm"].as_str()),
+        (Some("free"), Some("audience"))
+    );
+    let mail = call(
+        &server,
+        "GET",
+        "/api/v1/outbox?recipient=fan@example.com",
+        Some(&root),
+        None,
+    )
+    .await;
+    assert!(mail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["kind"] == "signup_existing"));
 
     // Password reset by e-mailed one-time link.
     let a = call(
@@ -894,15 +1140,34 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
     let confirm = |password: &str| {
         let server = &server;
         let body = json!({ "token": reset, "password": password });
-        async move { call(server, "POST", "/api/v1/auth/password-reset/confirm", None, Some(&body)).await }
+        async move {
+            call(
+                server,
+                "POST",
+                "/api/v1/auth/password-reset/confirm",
+                None,
+                Some(&body),
+            )
+            .await
+        }
     };
     let a = confirm(PASSWORD).await;
     assert_eq!((a.status, a.code()), (400, "password_reused"), "{a:?}");
     let second = "Second-Password-42!";
     let a = confirm(second).await;
     assert_eq!(a.status, 204, "{a:?}");
-    assert_eq!(confirm("Third-Password-42!").await.status, 400, "a link works once");
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&op), None).await.status, 401, "sessions end");
+    assert_eq!(
+        confirm("Third-Password-42!").await.status,
+        400,
+        "a link works once"
+    );
+    assert_eq!(
+        call(&server, "GET", "/api/v1/auth/me", Some(&op), None)
+            .await
+            .status,
+        401,
+        "sessions end"
+    );
     let op = token_for(&server, "ops@example.com", second).await;
 
     // Staff history: none of the last 12 passwords again.
@@ -910,7 +1175,16 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
         let server = &server;
         let op = op.clone();
         let body = json!({ "current_password": current, "new_password": new });
-        async move { call(server, "POST", "/api/v1/users/me/password", Some(&op), Some(&body)).await }
+        async move {
+            call(
+                server,
+                "POST",
+                "/api/v1/users/me/password",
+                Some(&op),
+                Some(&body),
+            )
+            .await
+        }
     };
     let a = change("Not-The-Password-1!", "Fourth-Password-42!").await;
     assert_eq!((a.status, a.code()), (400, "invalid_credentials"), "{a:?}");
@@ -918,7 +1192,13 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
     assert_eq!((a.status, a.code()), (400, "password_reused"), "{a:?}");
     let a = change(second, "Fourth-Password-42!").await;
     assert_eq!(a.status, 204, "{a:?}");
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&op), None).await.status, 200, "own session kept");
+    assert_eq!(
+        call(&server, "GET", "/api/v1/auth/me", Some(&op), None)
+            .await
+            .status,
+        200,
+        "own session kept"
+    );
 
     // Expiry after 90 days: sign-in names the next step; `new_password` completes it.
     let pool = db_pool(&server).await;
@@ -932,7 +1212,10 @@ async fn invitations_signup_reset_and_password_rules(db: DbKind) {
     let creds = json!({ "email": "ops@example.com", "password": "Fourth-Password-42!" });
     let a = call(&server, "POST", "/api/v1/auth/login", None, Some(&creds)).await;
     assert_eq!((a.status, a.code()), (403, "password_expired"), "{a:?}");
-    assert!(a.body["detail"].as_str().unwrap().contains("new_password"), "{a:?}");
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("new_password"),
+        "{a:?}"
+    );
     let mut with_new = creds.clone();
     with_new["new_password"] = json!(second);
     let a = call(&server, "POST", "/api/v1/auth/login", None, Some(&with_new)).await;
@@ -958,36 +1241,132 @@ async fn users_api_lists_filters_changes_roles_and_disables(db: DbKind) {
     let list = call(&server, "GET", "/api/v1/users?limit=2", Some(&root), None).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 2, "{list:?}");
     let cursor = list.body["next_cursor"].as_str().unwrap();
-    let rest = call(&server, "GET", &format!("/api/v1/users?limit=2&cursor={cursor}"), Some(&root), None).await;
+    let rest = call(
+        &server,
+        "GET",
+        &format!("/api/v1/users?limit=2&cursor={cursor}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(rest.body["items"].as_array().unwrap().len(), 2, "{rest:?}");
-    let ops = call(&server, "GET", "/api/v1/users?role=operator", Some(&root), None).await;
+    let ops = call(
+        &server,
+        "GET",
+        "/api/v1/users?role=operator",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(ops.body["items"][0]["id"], op_id.as_str(), "{ops:?}");
-    let q = call(&server, "GET", "/api/v1/users?q=VIEW&realm=staff", Some(&root), None).await;
+    let q = call(
+        &server,
+        "GET",
+        "/api/v1/users?q=VIEW&realm=staff",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(q.body["items"].as_array().unwrap().len(), 1, "{q:?}");
-    let aud = call(&server, "GET", "/api/v1/users?realm=audience", Some(&root), None).await;
+    let aud = call(
+        &server,
+        "GET",
+        "/api/v1/users?realm=audience",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(aud.body["items"][0]["id"], fan_id.as_str());
-    assert_eq!(call(&server, "GET", "/api/v1/users?status=nope", Some(&root), None).await.status, 400);
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/api/v1/users?status=nope",
+            Some(&root),
+            None
+        )
+        .await
+        .status,
+        400
+    );
     // Operators see their own profile only.
-    assert_eq!(call(&server, "GET", "/api/v1/users", Some(&op), None).await.status, 403);
-    assert_eq!(call(&server, "GET", &format!("/api/v1/users/{op_id}"), Some(&op), None).await.status, 403);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/users", Some(&op), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            &format!("/api/v1/users/{op_id}"),
+            Some(&op),
+            None
+        )
+        .await
+        .status,
+        403
+    );
     let me = call(&server, "GET", "/api/v1/users/me", Some(&op), None).await;
     assert_eq!(me.body["email"], "op@example.com");
     assert!(me.body["password_expires_at"].is_string(), "{me:?}");
-    let a = call(&server, "PATCH", "/api/v1/users/me", Some(&op), Some(&json!({ "display_name": "Olga" }))).await;
+    let a = call(
+        &server,
+        "PATCH",
+        "/api/v1/users/me",
+        Some(&op),
+        Some(&json!({ "display_name": "Olga" })),
+    )
+    .await;
     assert_eq!(a.body["display_name"], "Olga", "{a:?}");
 
     // Role changes: same realm only, never beyond the caller's own permissions, never oneself.
     let path = format!("/api/v1/users/{op_id}");
-    let a = call(&server, "PATCH", &path, Some(&root), Some(&json!({ "role": "premium" }))).await;
+    let a = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&root),
+        Some(&json!({ "role": "premium" })),
+    )
+    .await;
     assert_eq!((a.status, a.code()), (400, "realm_mismatch"), "{a:?}");
-    let a = call(&server, "PATCH", &path, Some(&root), Some(&json!({ "role": "wizard" }))).await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("role")), "{a:?}");
-    let a = call(&server, "PATCH", &path, Some(&root), Some(&json!({ "role": "viewer" }))).await;
+    let a = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&root),
+        Some(&json!({ "role": "wizard" })),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("role")),
+        "{a:?}"
+    );
+    let a = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&root),
+        Some(&json!({ "role": "viewer" })),
+    )
+    .await;
     assert_eq!(a.body["role"], "viewer", "{a:?}");
     // The new role applies at once to the existing session.
-    let a = call(&server, "POST", "/api/v1/channels", Some(&op), Some(&json!({ "name": "x" }))).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/channels",
+        Some(&op),
+        Some(&json!({ "name": "x" })),
+    )
+    .await;
     assert_eq!(a.status, 403, "{a:?}");
-    let root_id = call(&server, "GET", "/api/v1/auth/me", Some(&root), None).await.body["id"]
+    let root_id = call(&server, "GET", "/api/v1/auth/me", Some(&root), None)
+        .await
+        .body["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1001,7 +1380,14 @@ async fn users_api_lists_filters_changes_roles_and_disables(db: DbKind) {
     .await;
     assert_eq!((a.status, a.code()), (409, "cannot_change_self"), "{a:?}");
     // Disable: sessions end at once and sign-in is refused; enable restores sign-in.
-    let a = call(&server, "PATCH", &path, Some(&root), Some(&json!({ "disabled": true }))).await;
+    let a = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&root),
+        Some(&json!({ "disabled": true })),
+    )
+    .await;
     assert_eq!(a.body["status"], "disabled", "{a:?}");
     let a = call(&server, "GET", "/api/v1/auth/me", Some(&op), None).await;
     assert_eq!(a.status, 401, "{a:?}");
@@ -1014,19 +1400,59 @@ async fn users_api_lists_filters_changes_roles_and_disables(db: DbKind) {
     )
     .await;
     assert_eq!((a.status, a.code()), (401, "account_disabled"), "{a:?}");
-    let disabled = call(&server, "GET", "/api/v1/users?status=disabled", Some(&root), None).await;
+    let disabled = call(
+        &server,
+        "GET",
+        "/api/v1/users?status=disabled",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(disabled.body["items"].as_array().unwrap().len(), 1);
-    let a = call(&server, "PATCH", &path, Some(&root), Some(&json!({ "disabled": false }))).await;
+    let a = call(
+        &server,
+        "PATCH",
+        &path,
+        Some(&root),
+        Some(&json!({ "disabled": false })),
+    )
+    .await;
     assert_eq!(a.body["status"], "active");
     let op = token_for(&server, "op@example.com", PASSWORD).await;
     // An admin sees and ends another user's sessions.
-    let sessions = call(&server, "GET", &format!("{path}/sessions"), Some(&root), None).await;
+    let sessions = call(
+        &server,
+        "GET",
+        &format!("{path}/sessions"),
+        Some(&root),
+        None,
+    )
+    .await;
     let sid = sessions.body[0]["id"].as_str().unwrap();
-    let a = call(&server, "DELETE", &format!("{path}/sessions/{sid}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("{path}/sessions/{sid}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 204);
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&op), None).await.status, 401);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/auth/me", Some(&op), None)
+            .await
+            .status,
+        401
+    );
     // Every change is audited.
-    let a = call(&server, "GET", "/api/v1/audit-logs?action=user.update", Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?action=user.update",
+        Some(&root),
+        None,
+    )
+    .await;
     assert!(a.body["items"].as_array().unwrap().len() >= 4, "{a:?}");
 }
 
@@ -1044,16 +1470,41 @@ async fn api_tokens_are_scoped_revocable_and_api_only_holds_nothing_else(db: DbK
     assert_eq!(a.status, 201, "{a:?}");
     let token = a.body["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("lnr_") && token.len() > 40, "{token}");
-    assert_eq!(a.body["token_masked"], format!("lnr_****{}", &token[token.len() - 4..]));
+    assert_eq!(
+        a.body["token_masked"],
+        format!("lnr_****{}", &token[token.len() - 4..])
+    );
     assert!(a.body["expires_at"].is_string());
-    assert_eq!(call(&server, "GET", "/api/v1/channels", Some(&token), None).await.status, 200);
-    let a = call(&server, "POST", "/api/v1/channels", Some(&token), Some(&json!({ "name": "x" }))).await;
+    assert_eq!(
+        call(&server, "GET", "/api/v1/channels", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/channels",
+        Some(&token),
+        Some(&json!({ "name": "x" })),
+    )
+    .await;
     assert_eq!(a.status, 403, "beyond the token's scope: {a:?}");
-    assert_eq!(call(&server, "GET", "/api/v1/users", Some(&token), None).await.status, 403);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/users", Some(&token), None)
+            .await
+            .status,
+        403
+    );
     let me = call(&server, "GET", "/api/v1/auth/me", Some(&token), None).await;
     assert_eq!(me.body["permissions"], json!(["channels_read"]), "{me:?}");
     // Superadmin powers never go to a token.
-    assert_eq!(call(&server, "GET", "/api/v1/organizations", Some(&token), None).await.status, 403);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/organizations", Some(&token), None)
+            .await
+            .status,
+        403
+    );
     // The list shows it masked only.
     let list = call(&server, "GET", "/api/v1/api-tokens", Some(&root), None).await;
     assert!(!list.body.to_string().contains(&token));
@@ -1071,16 +1522,37 @@ async fn api_tokens_are_scoped_revocable_and_api_only_holds_nothing_else(db: DbK
     )
     .await;
     assert_eq!((a.status, a.code()), (403, "scope_not_grantable"), "{a:?}");
-    let a = call(&server, "POST", "/api/v1/api-tokens", Some(&op), Some(&json!({ "name": "mine" }))).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/api-tokens",
+        Some(&op),
+        Some(&json!({ "name": "mine" })),
+    )
+    .await;
     assert_eq!(a.status, 201);
     let op_token_id = a.body["id"].as_str().unwrap().to_string();
     // Operators see and revoke their own tokens only.
     let mine = call(&server, "GET", "/api/v1/api-tokens", Some(&op), None).await;
     assert_eq!(mine.body["items"].as_array().unwrap().len(), 1, "{mine:?}");
     let reader_id = list.body["items"][0]["id"].as_str().unwrap();
-    let a = call(&server, "DELETE", &format!("/api/v1/api-tokens/{reader_id}"), Some(&op), None).await;
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/api-tokens/{reader_id}"),
+        Some(&op),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 404, "{a:?}");
-    let a = call(&server, "DELETE", &format!("/api/v1/api-tokens/{op_token_id}"), Some(&op), None).await;
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/api-tokens/{op_token_id}"),
+        Some(&op),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 204);
 
     // api_only: no password session, tokens only (created by an administrator).
@@ -1103,9 +1575,20 @@ async fn api_tokens_are_scoped_revocable_and_api_only_holds_nothing_else(db: DbK
     )
     .await;
     assert_eq!(a.status, 201, "{a:?}");
-    assert_eq!(a.body["permissions"], json!(["channels_read", "channels_write"]), "{a:?}");
+    assert_eq!(
+        a.body["permissions"],
+        json!(["channels_read", "channels_write"]),
+        "{a:?}"
+    );
     let bot_token = a.body["token"].as_str().unwrap().to_string();
-    let a = call(&server, "POST", "/api/v1/channels", Some(&bot_token), Some(&json!({ "name": "from-ci" }))).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/channels",
+        Some(&bot_token),
+        Some(&json!({ "name": "from-ci" })),
+    )
+    .await;
     assert_eq!(a.status, 201, "{a:?}");
     for (method, path) in [
         ("GET", "/api/v1/auth/sessions"),
@@ -1116,7 +1599,9 @@ async fn api_tokens_are_scoped_revocable_and_api_only_holds_nothing_else(db: DbK
         assert_eq!(a.status, 403, "{path}: {a:?}");
     }
     // Making someone api_only ends their sessions.
-    let op_id = call(&server, "GET", "/api/v1/auth/me", Some(&op), None).await.body["id"]
+    let op_id = call(&server, "GET", "/api/v1/auth/me", Some(&op), None)
+        .await
+        .body["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1129,13 +1614,20 @@ async fn api_tokens_are_scoped_revocable_and_api_only_holds_nothing_else(db: DbK
     )
     .await;
     assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(call(&server, "GET", "/api/v1/auth/me", Some(&op), None).await.status, 401);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/auth/me", Some(&op), None)
+            .await
+            .status,
+        401
+    );
 }
 
 async fn audit_log_records_every_change_with_filters_and_retention(db: DbKind) {
     let mut server = start_quiet(db).await;
     let root = admin_token(&server).await;
-    let root_id = call(&server, "GET", "/api/v1/auth/me", Some(&root), None).await.body["id"]
+    let root_id = call(&server, "GET", "/api/v1/auth/me", Some(&root), None)
+        .await
+        .body["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1158,7 +1650,14 @@ async fn audit_log_records_every_change_with_filters_and_retention(db: DbKind) {
     // A refused change is recorded too.
     invite_user(&server, &root, "view@example.com", "viewer", PASSWORD).await;
     let viewer = token_for(&server, "view@example.com", PASSWORD).await;
-    let a = call(&server, "DELETE", &format!("/api/v1/channels/{channel_id}"), Some(&viewer), None).await;
+    let a = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/channels/{channel_id}"),
+        Some(&viewer),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 403);
     // A reveal carries what was revealed, never the secret.
     let a = call(
@@ -1172,34 +1671,107 @@ async fn audit_log_records_every_change_with_filters_and_retention(db: DbKind) {
     assert_eq!(a.status, 200, "{a:?}");
     let key = a.body["publish_key"].as_str().unwrap().to_string();
 
-    let a = call(&server, "GET", "/api/v1/audit-logs?action=channel.create", Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?action=channel.create",
+        Some(&root),
+        None,
+    )
+    .await;
     let e = &a.body["items"][0];
     assert_eq!(e["actor_id"], root_id.as_str(), "{a:?}");
     assert_eq!(e["resource"], "/api/v1/channels");
     assert_eq!(e["resource_id"], channel_id);
-    assert_eq!((e["result"].as_str(), e["status"].as_i64()), (Some("success"), Some(201)));
+    assert_eq!(
+        (e["result"].as_str(), e["status"].as_i64()),
+        (Some("success"), Some(201))
+    );
     assert_eq!(e["ip"], "127.0.0.1");
     assert_eq!(e["user_agent"], "audit-test/1.0");
     assert_eq!(e["method"], "POST");
     assert!(e["request_id"].is_string());
-    let a = call(&server, "GET", "/api/v1/audit-logs?result=denied&action=channel.delete", Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?result=denied&action=channel.delete",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"].as_array().unwrap().len(), 1, "{a:?}");
-    let a = call(&server, "GET", "/api/v1/audit-logs?action=secret.reveal", Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?action=secret.reveal",
+        Some(&root),
+        None,
+    )
+    .await;
     let e = &a.body["items"][0];
     assert_eq!(e["details"]["secret"], "publish_key", "{a:?}");
     assert_eq!(e["resource_id"], input_id);
     assert!(!a.body.to_string().contains(&key));
     // Filters: actor, resource prefix, time range; paging.
-    let a = call(&server, "GET", &format!("/api/v1/audit-logs?actor_id={root_id}&resource=/api/v1/channels/"), Some(&root), None).await;
-    assert!(a.body["items"].as_array().unwrap().iter().all(|e| e["resource"].as_str().unwrap().starts_with("/api/v1/channels/")), "{a:?}");
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/audit-logs?actor_id={root_id}&resource=/api/v1/channels/"),
+        Some(&root),
+        None,
+    )
+    .await;
+    assert!(
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["resource"]
+                .as_str()
+                .unwrap()
+                .starts_with("/api/v1/channels/")),
+        "{a:?}"
+    );
     assert!(!a.body["items"].as_array().unwrap().is_empty());
     let future = "2999-01-01T00:00:00Z";
-    let a = call(&server, "GET", &format!("/api/v1/audit-logs?since={future}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/audit-logs?since={future}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"].as_array().unwrap().len(), 0);
-    let a = call(&server, "GET", "/api/v1/audit-logs?until=2000-01-01T00:00:00Z", Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?until=2000-01-01T00:00:00Z",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"].as_array().unwrap().len(), 0);
-    assert_eq!(call(&server, "GET", "/api/v1/audit-logs?since=yesterday", Some(&root), None).await.status, 400);
-    let all = call(&server, "GET", "/api/v1/audit-logs?limit=500", Some(&root), None).await;
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/api/v1/audit-logs?since=yesterday",
+            Some(&root),
+            None
+        )
+        .await
+        .status,
+        400
+    );
+    let all = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?limit=500",
+        Some(&root),
+        None,
+    )
+    .await;
     let total = all.body["items"].as_array().unwrap().len();
     assert!(total >= 5, "{all:?}");
     let mut seen = 0;
@@ -1219,9 +1791,21 @@ async fn audit_log_records_every_change_with_filters_and_retention(db: DbKind) {
     }
     assert!(seen >= total, "paged {seen} of {total}");
     // Reading is not recorded; only admins read.
-    assert_eq!(call(&server, "GET", "/api/v1/audit-logs", Some(&viewer), None).await.status, 403);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/audit-logs", Some(&viewer), None)
+            .await
+            .status,
+        403
+    );
     let id = all.body["items"][0]["id"].as_str().unwrap();
-    let one = call(&server, "GET", &format!("/api/v1/audit-logs/{id}"), Some(&root), None).await;
+    let one = call(
+        &server,
+        "GET",
+        &format!("/api/v1/audit-logs/{id}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(one.body["id"], id);
     let _ = t0;
 
@@ -1240,7 +1824,14 @@ async fn audit_log_records_every_change_with_filters_and_retention(db: DbKind) {
     let root = admin_token(&server).await;
     let mut purged = false;
     for _ in 0..50 {
-        let a = call(&server, "GET", "/api/v1/audit-logs?action=channel.create", Some(&root), None).await;
+        let a = call(
+            &server,
+            "GET",
+            "/api/v1/audit-logs?action=channel.create",
+            Some(&root),
+            None,
+        )
+        .await;
         if a.body["items"].as_array().unwrap().is_empty() {
             purged = true;
             break;
@@ -1248,8 +1839,19 @@ async fn audit_log_records_every_change_with_filters_and_retention(db: DbKind) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(purged, "old entries are purged");
-    let a = call(&server, "GET", "/api/v1/audit-logs?action=secret.reveal", Some(&root), None).await;
-    assert_eq!(a.body["items"].as_array().unwrap().len(), 1, "recent entries stay");
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/audit-logs?action=secret.reveal",
+        Some(&root),
+        None,
+    )
+    .await;
+    assert_eq!(
+        a.body["items"].as_array().unwrap().len(),
+        1,
+        "recent entries stay"
+    );
 }
 
 async fn rate_limits_and_ip_allowlist(db: DbKind) {
@@ -1274,10 +1876,22 @@ async fn rate_limits_and_ip_allowlist(db: DbKind) {
     let (i, a) = limited.expect("the staff limit applies");
     assert_eq!(a.code(), "rate_limited");
     assert!(i >= 7, "not before the limit: {i}");
-    assert!(a.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        a.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     // Health checks are never limited.
     for _ in 0..20 {
-        assert_eq!(call(&server, "GET", "/api/v1/health/overall", None, None).await.status, 200);
+        assert_eq!(
+            call(&server, "GET", "/api/v1/health/overall", None, None)
+                .await
+                .status,
+            200
+        );
     }
     // Sign-in routes have their own limit per address.
     let mut codes = Vec::new();
@@ -1308,7 +1922,14 @@ async fn rate_limits_and_ip_allowlist(db: DbKind) {
     // IP allow-list of the organization: staff and API tokens from listed addresses only.
     let server = start_quiet(db).await;
     let root = admin_token(&server).await;
-    let a = call(&server, "POST", "/api/v1/api-tokens", Some(&root), Some(&json!({ "name": "ci" }))).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/api-tokens",
+        Some(&root),
+        Some(&json!({ "name": "ci" })),
+    )
+    .await;
     let api_token = a.body["token"].as_str().unwrap().to_string();
     signup_user(&server, &root, "fan@example.com", AUDIENCE_PASSWORD).await;
     let a = call(
@@ -1328,7 +1949,11 @@ async fn rate_limits_and_ip_allowlist(db: DbKind) {
         Some(&json!({ "ip_allowlist": ["nonsense"] })),
     )
     .await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("ip_allowlist")), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("ip_allowlist")),
+        "{a:?}"
+    );
     let a = call(
         &server,
         "PATCH",
@@ -1338,11 +1963,32 @@ async fn rate_limits_and_ip_allowlist(db: DbKind) {
     )
     .await;
     assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(call(&server, "GET", "/api/v1/channels", Some(&api_token), None).await.status, 200);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/channels", Some(&api_token), None)
+            .await
+            .status,
+        200
+    );
     let outside = client_from([127, 0, 0, 9]);
-    let a = call_with(&outside, &server, "GET", "/api/v1/channels", Some(&api_token), None).await;
+    let a = call_with(
+        &outside,
+        &server,
+        "GET",
+        "/api/v1/channels",
+        Some(&api_token),
+        None,
+    )
+    .await;
     assert_eq!((a.status, a.code()), (403, "ip_not_allowed"), "{a:?}");
-    let a = call_with(&outside, &server, "GET", "/api/v1/channels", Some(&root), None).await;
+    let a = call_with(
+        &outside,
+        &server,
+        "GET",
+        "/api/v1/channels",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!((a.status, a.code()), (403, "ip_not_allowed"), "{a:?}");
     let a = call_with(
         &outside,
@@ -1377,9 +2023,23 @@ async fn secrets_never_appear_in_clear(db: DbKind) {
     assert!(key.starts_with("live_") && key.len() > 20, "{url}");
     let channel_id = created["id"].as_str().unwrap();
     let input_id = created["inputs"][0]["id"].as_str().unwrap();
-    let a = call(&server, "POST", "/api/v1/api-tokens", Some(&root), Some(&json!({ "name": "ci" }))).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/api-tokens",
+        Some(&root),
+        Some(&json!({ "name": "ci" })),
+    )
+    .await;
     let api_token = a.body["token"].as_str().unwrap().to_string();
-    let enrol = call(&server, "POST", "/api/v1/auth/mfa/totp/enrol", Some(&root), None).await;
+    let enrol = call(
+        &server,
+        "POST",
+        "/api/v1/auth/mfa/totp/enrol",
+        Some(&root),
+        None,
+    )
+    .await;
     let secret = enrol.body["secret"].as_str().unwrap().to_string();
     let code = totp_code(&secret, unix_now()).unwrap();
     let a = call(
@@ -1433,7 +2093,14 @@ async fn secrets_never_appear_in_clear(db: DbKind) {
             assert!(!text.contains(s), "{what} in the answer of {path}: {text}");
         }
     }
-    let a = call(&server, "GET", &format!("/api/v1/channels/{channel_id}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/channels/{channel_id}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(
         a.body["inputs"][0]["publish_key_masked"],
         format!("****{}", &key[key.len() - 4..])
@@ -1482,7 +2149,10 @@ async fn secrets_never_appear_in_clear(db: DbKind) {
                     dump.extend_from_slice(r.as_bytes());
                 }
             }
-            assert!(String::from_utf8_lossy(&dump).contains("secret-channel"), "read the rows");
+            assert!(
+                String::from_utf8_lossy(&dump).contains("secret-channel"),
+                "read the rows"
+            );
         }
     }
     let hay = |needle: &str| dump.windows(needle.len()).any(|w| w == needle.as_bytes());
@@ -1496,13 +2166,33 @@ async fn master_key_rotation_reseals_everything(db: DbKind) {
     let root = admin_token(&server).await;
     let res = create_channel(&server, &root, "rotated").await;
     let created: Value = res.json().await.unwrap();
-    let key = created["publish_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let key = created["publish_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     let channel_id = created["id"].as_str().unwrap().to_string();
     let input_id = created["inputs"][0]["id"].as_str().unwrap().to_string();
-    let enrol = call(&server, "POST", "/api/v1/auth/mfa/totp/enrol", Some(&root), None).await;
+    let enrol = call(
+        &server,
+        "POST",
+        "/api/v1/auth/mfa/totp/enrol",
+        Some(&root),
+        None,
+    )
+    .await;
     let secret = enrol.body["secret"].as_str().unwrap().to_string();
     let code = totp_code(&secret, unix_now()).unwrap();
-    let a = call(&server, "POST", "/api/v1/auth/mfa/totp/verify", Some(&root), Some(&json!({ "code": code }))).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/auth/mfa/totp/verify",
+        Some(&root),
+        Some(&json!({ "code": code })),
+    )
+    .await;
     assert_eq!(a.status, 200);
     let a = call(
         &server,
@@ -1527,20 +2217,31 @@ async fn master_key_rotation_reseals_everything(db: DbKind) {
     }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let count: u64 = stdout
         .split("re-encrypted ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(count >= 3, "stream key, TOTP secret and outbox mail: {stdout}");
+    assert!(
+        count >= 3,
+        "stream key, TOTP secret and outbox mail: {stdout}"
+    );
     let new_key = std::fs::read(&key_file).unwrap();
     assert_ne!(old_key, new_key);
     let backup = std::fs::read_dir(&server.data_dir)
         .unwrap()
         .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().starts_with("master.key.bak-"))
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("master.key.bak-")
+        })
         .expect("a backup of the old key");
     assert_eq!(std::fs::read(backup.path()).unwrap(), old_key);
     #[cfg(unix)]
@@ -1573,7 +2274,13 @@ async fn master_key_rotation_reseals_everything(db: DbKind) {
     .await;
     assert_eq!(a.body["publish_key"], key.as_str(), "{a:?}");
     let a = call(&server, "GET", "/api/v1/outbox", Some(&root), None).await;
-    assert!(a.body["items"][0]["body"].as_str().unwrap().contains("token="), "{a:?}");
+    assert!(
+        a.body["items"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("token="),
+        "{a:?}"
+    );
     // A second rotation works too; a missing key is refused.
     let out = cmd.output().unwrap();
     assert!(out.status.success());
@@ -1609,12 +2316,24 @@ async fn first_administrator_from_the_logged_setup_token(db: DbKind) {
     let a = setup("setup_wrong", PASSWORD).await;
     assert_eq!((a.status, a.code()), (400, "invalid_token"), "{a:?}");
     let a = setup(&token, "weak").await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("password")), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("password")),
+        "{a:?}"
+    );
     let a = setup(&token, PASSWORD).await;
     assert_eq!(a.status, 201, "{a:?}");
-    assert_eq!((a.body["role"].as_str(), a.body["superadmin"].as_bool()), (Some("admin"), Some(true)));
+    assert_eq!(
+        (a.body["role"].as_str(), a.body["superadmin"].as_bool()),
+        (Some("admin"), Some(true))
+    );
     let a = setup(&token, PASSWORD).await;
     assert_eq!((a.status, a.code()), (409, "already_set_up"), "{a:?}");
     let t = token_for(&server, "first@example.com", PASSWORD).await;
-    assert_eq!(call(&server, "GET", "/api/v1/organizations", Some(&t), None).await.status, 200);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/organizations", Some(&t), None)
+            .await
+            .status,
+        200
+    );
 }

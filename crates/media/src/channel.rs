@@ -12,9 +12,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::bus::{self, Bus, BusConfig, SubscribeOptions, Subscription};
-use crate::failover::{
-    ChannelEvent, RedundancyConfig, SourcesStatus, SwitchError, TransportStats,
-};
+use crate::failover::{ChannelEvent, RedundancyConfig, SourcesStatus, SwitchError, TransportStats};
 use crate::frame::{Codec, Frame};
 use crate::switch::Switch;
 

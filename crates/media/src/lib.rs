@@ -25,8 +25,8 @@ pub mod recorder;
 pub mod rtmp_server;
 pub mod srt_server;
 mod switch;
-pub mod ts_ingest;
 pub mod transcode;
+pub mod ts_ingest;
 
 pub use bus::{Bus, BusConfig, BusSender, StartAt, SubscribeOptions, Subscription};
 pub use channel::{
@@ -39,6 +39,4 @@ pub use failover::{
     SwitchReason, TransportStats,
 };
 pub use frame::{Codec, Frame, Track, WireCache, WireKey, TIMESCALE};
-pub use transcode::{
-    Rendition, RenditionMode, RenditionState, RenditionStatus, TranscodeConfig,
-};
+pub use transcode::{Rendition, RenditionMode, RenditionState, RenditionStatus, TranscodeConfig};

@@ -304,7 +304,12 @@ impl NoiseLog {
     }
 }
 
-async fn refuse(request: ConnectionRequest, peer: SocketAddr, reason: ServerRejectReason, why: &str) {
+async fn refuse(
+    request: ConnectionRequest,
+    peer: SocketAddr,
+    reason: ServerRejectReason,
+    why: &str,
+) {
     metrics::counter!("lunora_ingest_rejected_total", "reason" => srt_reason(reason)).increment(1);
     tracing::warn!(%peer, reason = %why, code = reason as i32, "SRT publish refused");
     let _ = request.reject(RejectReason::Server(reason)).await;
@@ -539,7 +544,9 @@ fn drain(
         }
         match handle.send(frame) {
             Ok(()) => {}
-            Err(SendError::Replaced) => return Err("another connection took over this input".into()),
+            Err(SendError::Replaced) => {
+                return Err("another connection took over this input".into())
+            }
             Err(SendError::ChannelClosed) => return Err("the channel was closed".into()),
         }
     }
@@ -686,7 +693,11 @@ impl Drop for CallerHandle {
 
 /// Calls the encoder at `target` and feeds the channel input from it; reconnects with backoff
 /// (0.5 s doubling to 10 s) for as long as the handle lives.
-pub fn spawn_caller(engine: Arc<Engine>, target: CallerTarget, config: SrtServerConfig) -> CallerHandle {
+pub fn spawn_caller(
+    engine: Arc<Engine>,
+    target: CallerTarget,
+    config: SrtServerConfig,
+) -> CallerHandle {
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(run_caller(engine, target.clone(), config, stopped));
     CallerHandle { stop, target }
@@ -739,8 +750,8 @@ async fn call_once(
     let mut builder = SrtSocket::builder().latency(target.latency);
     let mut key_length = None;
     if let Some(p) = &target.passphrase {
-        let passphrase =
-            Passphrase::try_from(p.clone()).map_err(|_| "the passphrase must be 10–79 characters")?;
+        let passphrase = Passphrase::try_from(p.clone())
+            .map_err(|_| "the passphrase must be 10–79 characters")?;
         let size = key_size(target.key_length).unwrap_or(KeySize::AES128);
         key_length = key_bits(size);
         builder = builder.with(Encryption {
@@ -762,7 +773,16 @@ async fn call_once(
         .attach_input(&target.input, AttachMode::Takeover)
         .map_err(|e| e.to_string())?;
     tracing::info!(channel = %target.channel_id, input = %target.input, %peer, "SRT caller connected");
-    Ok(publish(socket, &handle, peer, "caller", key_length, config.stats_interval, stop).await)
+    Ok(publish(
+        socket,
+        &handle,
+        peer,
+        "caller",
+        key_length,
+        config.stats_interval,
+        stop,
+    )
+    .await)
 }
 
 #[cfg(test)]
@@ -775,7 +795,10 @@ mod tests {
         assert_eq!(publish_key("live/live_abc123").unwrap(), "live_abc123");
         assert_eq!(publish_key("#!::r=live_abc,m=publish").unwrap(), "live_abc");
         assert_eq!(publish_key("#!::u=cam1,r=live_abc").unwrap(), "live_abc");
-        assert_eq!(publish_key("%23!::r=live_abc,m=publish").unwrap(), "live_abc");
+        assert_eq!(
+            publish_key("%23!::r=live_abc,m=publish").unwrap(),
+            "live_abc"
+        );
         assert!(publish_key("#!::r=live_abc,m=request")
             .unwrap_err()
             .contains("m=publish"));

@@ -110,8 +110,8 @@ impl Timeline {
                 let one_frame = last + self.frame_duration[track.index()] - first_dts;
                 match self.last_emit_at {
                     Some(at) => {
-                        let real = last + ticks(anchor_at.saturating_duration_since(at))
-                            - anchor_dts;
+                        let real =
+                            last + ticks(anchor_at.saturating_duration_since(at)) - anchor_dts;
                         real.max(one_frame)
                     }
                     None => one_frame,
@@ -213,7 +213,9 @@ impl InputCache {
 
     /// The cached frames start on a video keyframe.
     fn replayable(&self) -> bool {
-        self.frames.front().is_some_and(|(_, f)| f.is_video_keyframe())
+        self.frames
+            .front()
+            .is_some_and(|(_, f)| f.is_video_keyframe())
     }
 
     /// A point the input's output may start at: a video keyframe, or any frame of an input
@@ -679,8 +681,8 @@ impl Switch {
                             None => None,
                         };
                         if let Some((idx, reason)) = target {
-                            let down = self.priority(&self.inputs[idx].name)
-                                > self.priority(&current);
+                            let down =
+                                self.priority(&self.inputs[idx].name) > self.priority(&current);
                             replayed = self.switch_now(idx, Some(reason), now)?;
                             self.returnable = reason != SwitchReason::Manual
                                 && mode == RedundancyMode::AutoFailover
@@ -769,9 +771,7 @@ impl Switch {
             self.inputs[idx].cache.frames.front(),
             self.inputs[idx].cache.frames.back(),
         ) {
-            (Some((_, first)), Some((at, anchor))) => {
-                ((first.dts, first.track), (*at, anchor.dts))
-            }
+            (Some((_, first)), Some((at, anchor))) => ((first.dts, first.track), (*at, anchor.dts)),
             _ => return Ok(None),
         };
         self.timeline.rebase(first.0, first.1, anchor, anchor_at);
@@ -783,7 +783,12 @@ impl Switch {
     }
 
     /// A planned switch reaches the target's sync point (`frame`, which the caller forwards).
-    fn complete_planned(&mut self, idx: usize, frame: &Frame, now: Instant) -> Result<(), SendError> {
+    fn complete_planned(
+        &mut self,
+        idx: usize,
+        frame: &Frame,
+        now: Instant,
+    ) -> Result<(), SendError> {
         let Some((_, reason)) = self.pending.take() else {
             return Ok(());
         };

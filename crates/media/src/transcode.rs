@@ -50,7 +50,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use lunora_flv::{AudioSpecificConfig, AvcDecoderConfigurationRecord, FlvHeader, FlvReader, FlvTag, TagType};
+use lunora_flv::{
+    AudioSpecificConfig, AvcDecoderConfigurationRecord, FlvHeader, FlvReader, FlvTag, TagType,
+};
 use lunora_transcode::{
     passthrough, AudioCodec, Backoff, EncodingKey, Metrics, Passthrough, Preset, Profile,
     SourceInfo, Status, Supervisor, SupervisorConfig, VideoCodec,
@@ -357,7 +359,10 @@ impl Labels {
         self.gauge("lunora_transcode_up", f64::from(u8::from(up)));
         self.gauge("lunora_transcode_fps", s.fps.unwrap_or(0.0));
         self.gauge("lunora_transcode_speed", s.speed.unwrap_or(0.0));
-        self.gauge("lunora_transcode_bitrate_kbps", s.bitrate_kbps.unwrap_or(0.0));
+        self.gauge(
+            "lunora_transcode_bitrate_kbps",
+            s.bitrate_kbps.unwrap_or(0.0),
+        );
         self.gauge("lunora_transcode_dropped_frames", s.dropped_frames as f64);
         self.gauge(
             "lunora_transcode_duplicated_frames",
@@ -533,7 +538,10 @@ impl Task {
         }
     }
 
-    fn supervisor(&self, configs: &Configs) -> (Supervisor, mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
+    fn supervisor(
+        &self,
+        configs: &Configs,
+    ) -> (Supervisor, mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
         let cfg = SupervisorConfig {
             program: self.config.program.clone(),
             backoff: self.config.backoff,
@@ -549,7 +557,10 @@ impl Task {
     /// Transcoding until stopped or the channel closes.
     async fn transcode(&mut self, mut sub: Subscription, mut probe: SourceProbe) {
         let mut configs = Configs::default();
-        for frame in [&probe.video_config, &probe.audio_config].into_iter().flatten() {
+        for frame in [&probe.video_config, &probe.audio_config]
+            .into_iter()
+            .flatten()
+        {
             configs.set(frame);
         }
         let (mut sup, mut input, output) = self.supervisor(&configs);
@@ -922,9 +933,7 @@ impl SourceProbe {
     /// Two keyframes at least a second apart: enough to measure.
     fn ready(&self) -> bool {
         match (self.keyframes.first(), self.keyframes.last()) {
-            (Some(first), Some(last)) => {
-                self.keyframes.len() >= 2 && last.0 - first.0 >= MIN_SPAN
-            }
+            (Some(first), Some(last)) => self.keyframes.len() >= 2 && last.0 - first.0 >= MIN_SPAN,
             _ => false,
         }
     }

@@ -106,9 +106,8 @@ impl TsIngest {
                 TsEvent::Discontinuity { pid } => {
                     self.damaged += 1;
                     if self.damaged == 1 {
-                        self.notices.push_back(TsNotice::Damaged(format!(
-                            "packets lost on PID {pid}"
-                        )));
+                        self.notices
+                            .push_back(TsNotice::Damaged(format!("packets lost on PID {pid}")));
                     }
                 }
                 TsEvent::Error(e) => {
@@ -204,12 +203,19 @@ mod tests {
         let asc = lunora_flv::AudioSpecificConfig::parse(&asc.data).unwrap();
         assert_eq!(asc.sampling_frequency, 44_100);
 
-        let video: Vec<_> = frames.iter().filter(|f| f.track == Track::Video && !f.config).collect();
+        let video: Vec<_> = frames
+            .iter()
+            .filter(|f| f.track == Track::Video && !f.config)
+            .collect();
         let expected: Vec<(i64, i64, bool)> = VIDEO_CSV
             .lines()
             .map(|l| {
                 let p: Vec<&str> = l.split(',').collect();
-                (p[1].parse().unwrap(), p[0].parse().unwrap(), p[2].starts_with('K'))
+                (
+                    p[1].parse().unwrap(),
+                    p[0].parse().unwrap(),
+                    p[2].starts_with('K'),
+                )
             })
             .collect();
         let got: Vec<(i64, i64, bool)> = video.iter().map(|f| (f.dts, f.pts, f.keyframe)).collect();
@@ -241,14 +247,20 @@ mod tests {
         let whole = frames_of(std::iter::once(FIXTURE.to_vec()));
         let odd = frames_of(FIXTURE.chunks(1000).map(<[u8]>::to_vec));
         assert_eq!(whole.len(), odd.len());
-        assert!(whole.iter().zip(&odd).all(|(a, b)| a.dts == b.dts && a.data == b.data));
+        assert!(whole
+            .iter()
+            .zip(&odd)
+            .all(|(a, b)| a.dts == b.dts && a.data == b.data));
 
         // Garbage first (a port scanner, a wrong payload), then the stream.
         let mut noisy = vec![0x47u8; 500];
         noisy.extend((0..3000u32).map(|i| (i * 7919 % 251) as u8));
         noisy.extend_from_slice(FIXTURE);
         let frames = frames_of(noisy.chunks(1316).map(<[u8]>::to_vec));
-        let video = frames.iter().filter(|f| f.track == Track::Video && !f.config).count();
+        let video = frames
+            .iter()
+            .filter(|f| f.track == Track::Video && !f.config)
+            .count();
         assert!(video >= 45, "{video}");
     }
 
@@ -256,7 +268,12 @@ mod tests {
     fn video_before_the_parameter_sets_is_dropped() {
         let mut ts = TsIngest::new();
         // An access unit without SPS/PPS.
-        ts.h264(0, 0, false, &Bytes::from_static(&[0, 0, 0, 1, 0x41, 0x9a, 0x10]));
+        ts.h264(
+            0,
+            0,
+            false,
+            &Bytes::from_static(&[0, 0, 0, 1, 0x41, 0x9a, 0x10]),
+        );
         assert!(ts.poll_frame().is_none());
         assert_eq!(ts.dropped, 1);
     }

@@ -128,7 +128,10 @@ impl Db {
         let r = self
             .execute(
                 "alert_resolve",
-                sqlx::query(&q).bind(now_ms()).bind(organization_id).bind(id),
+                sqlx::query(&q)
+                    .bind(now_ms())
+                    .bind(organization_id)
+                    .bind(id),
             )
             .await?;
         if r.rows_affected() == 0 {
@@ -163,7 +166,11 @@ impl Db {
         self.alert(organization_id, id).await
     }
 
-    pub async fn alert(&self, organization_id: &str, id: &str) -> Result<Option<Alert>, StoreError> {
+    pub async fn alert(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<Option<Alert>, StoreError> {
         let q = self.sql(format!(
             "SELECT {COLUMNS} FROM alerts WHERE organization_id = ? AND id = ?"
         ));
@@ -280,10 +287,17 @@ impl Db {
             .collect()
     }
 
-    pub async fn delete_webhook(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_webhook(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM webhooks WHERE organization_id = ? AND id = ?");
         let r = self
-            .execute("webhook_delete", sqlx::query(&q).bind(organization_id).bind(id))
+            .execute(
+                "webhook_delete",
+                sqlx::query(&q).bind(organization_id).bind(id),
+            )
             .await?;
         Ok(r.rows_affected() == 1)
     }

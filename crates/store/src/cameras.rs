@@ -63,7 +63,8 @@ pub struct CameraFilter {
     pub search: Option<String>,
 }
 
-const COLUMNS: &str = "id, organization_id, channel_id, name, brand, model, serial_number, location, \
+const COLUMNS: &str =
+    "id, organization_id, channel_id, name, brand, model, serial_number, location, \
      tags, pull_url_sealed, recording_policy, enabled, version, created_at, updated_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Camera, sqlx::Error> {

@@ -99,7 +99,9 @@ impl Db {
         secrets: &SecretBox,
     ) -> Result<(Channel, Vec<ChannelInput>), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let id = self.insert_channel(&mut tx, new, publish_key, secrets).await?;
+        let id = self
+            .insert_channel(&mut tx, new, publish_key, secrets)
+            .await?;
         tx.commit().await?;
         let channel = self
             .channel(new.organization_id, &id)

@@ -361,7 +361,10 @@ impl Db {
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let q = self.sql("SELECT value FROM instance_settings WHERE key = ?");
         let row = self
-            .timed("setting_get", sqlx::query(&q).bind(key).fetch_optional(self.pool()))
+            .timed(
+                "setting_get",
+                sqlx::query(&q).bind(key).fetch_optional(self.pool()),
+            )
             .await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }

@@ -21,12 +21,12 @@ mod error;
 mod identity;
 mod presets;
 mod recordings;
-mod sources;
 pub mod rekey;
+mod sources;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
-pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
 pub use alerts::{Alert, Webhook};
+pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
 pub use cameras::{Camera, CameraFilter, CameraPatch, NewCamera};
 pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
 pub use crypto::SecretBox;
@@ -36,15 +36,13 @@ pub use destinations::{
     StreamingSession,
 };
 pub use error::StoreError;
-pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
-pub use sources::{
-    PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate,
-};
-pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
 pub use identity::{
     new_id, AuthSession, NewUser, Organization, OrganizationPatch, RefreshOutcome, SessionAuth,
     User, UserFilter, UserPatch,
 };
+pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
+pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
+pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
 
 /// Current time as unix milliseconds, the one time representation in the schema.
 pub fn now_ms() -> i64 {

@@ -188,9 +188,7 @@ impl Db {
         let row = self
             .timed(
                 "preset_count",
-                sqlx::query(&q)
-                    .bind(organization_id)
-                    .fetch_one(self.pool()),
+                sqlx::query(&q).bind(organization_id).fetch_one(self.pool()),
             )
             .await?;
         Ok(row.try_get("n")?)
@@ -337,27 +335,43 @@ mod tests {
         let a = db.create_preset(&org, None, &settings("A")).await.unwrap();
         assert_eq!(a.version, 1);
         assert_eq!(a.settings, settings("A"));
-        let dup = db.create_preset(&org, None, &settings("A")).await.unwrap_err();
+        let dup = db
+            .create_preset(&org, None, &settings("A"))
+            .await
+            .unwrap_err();
         assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
         // Another organization may use the name; it cannot see ours.
-        db.create_preset(&other, None, &settings("A")).await.unwrap();
+        db.create_preset(&other, None, &settings("A"))
+            .await
+            .unwrap();
         assert!(db.preset(&other, &a.id).await.unwrap().is_none());
 
         let mut changed = settings("A2");
         changed.buffer_kbps = Some(9000);
         changed.platform = "youtube".into();
-        let b = db.update_preset(&org, &a.id, &changed, Some(1)).await.unwrap();
+        let b = db
+            .update_preset(&org, &a.id, &changed, Some(1))
+            .await
+            .unwrap();
         assert_eq!((b.version, b.settings.buffer_kbps), (2, Some(9000)));
-        let stale = db.update_preset(&org, &a.id, &changed, Some(1)).await.unwrap_err();
+        let stale = db
+            .update_preset(&org, &a.id, &changed, Some(1))
+            .await
+            .unwrap_err();
         assert!(matches!(stale, StoreError::Conflict(_)));
-        assert_eq!(db.list_presets(&org, Some("youtube")).await.unwrap().len(), 1);
+        assert_eq!(
+            db.list_presets(&org, Some("youtube")).await.unwrap().len(),
+            1
+        );
         assert_eq!(db.list_presets(&org, Some("x")).await.unwrap().len(), 0);
         assert_eq!(db.count_presets(&org).await.unwrap(), 1);
 
         assert!(db.delete_preset(&org, &a.id).await.unwrap());
         assert!(!db.delete_preset(&org, &a.id).await.unwrap());
         assert!(matches!(
-            db.update_preset(&org, &a.id, &changed, None).await.unwrap_err(),
+            db.update_preset(&org, &a.id, &changed, None)
+                .await
+                .unwrap_err(),
             StoreError::NotFound
         ));
     }

@@ -122,7 +122,10 @@ fn input_from_row(r: &sqlx::any::AnyRow) -> Result<SourceInput, sqlx::Error> {
 
 impl Db {
     /// The switch settings of a channel, if any were saved.
-    pub async fn source_config(&self, channel_id: &str) -> Result<Option<SourceConfig>, StoreError> {
+    pub async fn source_config(
+        &self,
+        channel_id: &str,
+    ) -> Result<Option<SourceConfig>, StoreError> {
         let q = self.sql(format!(
             "SELECT {CONFIG_COLUMNS} FROM source_configs WHERE channel_id = ?"
         ));
@@ -146,7 +149,9 @@ impl Db {
 
     /// A channel's inputs with their transport settings, primary first.
     pub async fn source_inputs(&self, channel_id: &str) -> Result<Vec<SourceInput>, StoreError> {
-        let q = self.sql(format!("{INPUT_SELECT} WHERE i.channel_id = ? ORDER BY i.role"));
+        let q = self.sql(format!(
+            "{INPUT_SELECT} WHERE i.channel_id = ? ORDER BY i.role"
+        ));
         let rows = self
             .timed(
                 "source_inputs",

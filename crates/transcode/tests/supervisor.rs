@@ -398,10 +398,15 @@ async fn killed_ffmpeg_restarts_and_resumes_from_a_keyframe() {
     let chunks = output.await.unwrap();
     let headers = chunks.iter().filter(|c| c.starts_with(b"FLV\x01")).count();
     assert_eq!(headers, 2);
-    let markers: Vec<usize> = (0..chunks.len()).filter(|&i| chunks[i].is_empty()).collect();
+    let markers: Vec<usize> = (0..chunks.len())
+        .filter(|&i| chunks[i].is_empty())
+        .collect();
     assert_eq!(markers.len(), 2, "one boundary marker per process");
     for i in markers {
-        assert!(chunks[i + 1].starts_with(b"FLV\x01"), "a marker precedes each FLV header");
+        assert!(
+            chunks[i + 1].starts_with(b"FLV\x01"),
+            "a marker precedes each FLV header"
+        );
     }
     // Nothing is left running in the killed or the stopped process group.
     for pid in [first_pid, second_pid] {

@@ -3,6 +3,8 @@
 
 import { request } from './client';
 import type {
+  Alert,
+  AlertList,
   ApiToken,
   ApiTokenCreated,
   ApiTokenList,
@@ -107,6 +109,14 @@ export const getEngineHealth = (signal?: AbortSignal) =>
 
 export const getDestinationsHealth = (signal?: AbortSignal) =>
   request<DestinationsReport>(v1('/health/destinations'), { signal, acceptStatuses: [503] });
+
+// ---- alerts ----
+
+export const listAlerts = (state: 'active' | 'resolved' = 'active', signal?: AbortSignal) =>
+  request<AlertList>(v1('/alerts'), { query: { state, limit: 20 }, signal });
+
+export const acknowledgeAlert = (id: string) =>
+  request<Alert>(v1(`/alerts/${seg(id)}/acknowledge`), { method: 'POST' });
 
 // ---- users and invitations ----
 

@@ -659,6 +659,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{id}/sources/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The channel's source redundancy settings and its inputs. */
+        get: operations["get_config"];
+        /**
+         * Change the source redundancy settings (administrators). Absent fields keep their value;
+         *     `secondary_source: null` removes the secondary input. A new input's publish URL carries
+         *     its key in full in this answer only. Applied to the live channel at once. Send `If-Match`
+         *     with the ETag you read to refuse overwriting someone else's change (412).
+         */
+        put: operations["put_config"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{id}/sources/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live state of the channel's inputs: which one is active, and each one's state, uptime,
+         *     bitrate, frame rate and SRT statistics.
+         */
+        get: operations["status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{id}/sources/switch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch the active input (any mode). When the active input is healthy the switch happens
+         *     on the next keyframe of the new one (`switching_to` until then), so outputs see no gap;
+         *     when it is lost, at once.
+         */
+        post: operations["switch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{id}/streaming/destinations/{destination_id}/start": {
         parameters: {
             query?: never;
@@ -1236,6 +1300,26 @@ export interface paths {
          *     it is being recorded).
          */
         get: operations["playlist"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recordings/{id}/media.mp4": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The same file as `download` under a name with a media extension, which the HLS playlist
+         *     points at (players such as FFmpeg only fetch segments whose names look like media).
+         */
+        get: operations["media"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2283,10 +2367,177 @@ export interface components {
             input: Record<string, never>;
             name: string;
         };
+        /** @description One input as a client sends it. */
+        SourceRequest: {
+            /**
+             * @description Caller mode: the encoder's SRT listener (IP address or host name) that Lunora calls.
+             *     Absent: listener mode, the encoder calls Lunora's publish URL.
+             */
+            address?: string | null;
+            /**
+             * Format: int64
+             * @description AES key length in bits: 128 (default), 192 or 256.
+             */
+            key_length?: number | null;
+            /**
+             * Format: int64
+             * @description SRT receive latency in milliseconds, 20–8000 (default 120).
+             */
+            latency?: number | null;
+            /**
+             * @description SRT passphrase (AES encryption), 10–79 characters; `null` turns encryption off,
+             *     absent keeps the current one. Never returned.
+             */
+            passphrase?: string | null;
+            /**
+             * Format: int64
+             * @description Caller mode: the encoder's SRT port.
+             */
+            port?: number | null;
+            /** @description `rtmp` or `srt`. */
+            protocol: string;
+            /** @description Caller mode: a stream id to send to the encoder, if it wants one. */
+            stream_id?: string | null;
+        };
+        SourceStatusView: {
+            /** Format: int64 */
+            bitrate_bps: number;
+            connected: boolean;
+            /** Format: double */
+            fps: number;
+            /** Format: int64 */
+            last_media_age_ms?: number | null;
+            protocol: string;
+            role: string;
+            srt?: null | components["schemas"]["SrtStatsView"];
+            /** @description `active`, `standby`, `lost` or `not_configured`. */
+            state: string;
+            /** Format: double */
+            uptime_seconds?: number | null;
+        };
+        /** @description One input as the API shows it. */
+        SourceView: {
+            address?: string | null;
+            enabled: boolean;
+            /** @description SRT encryption is on (the passphrase is never shown). */
+            encryption: boolean;
+            /** Format: int64 */
+            key_length: number;
+            /**
+             * Format: int64
+             * @description SRT latency, milliseconds.
+             */
+            latency: number;
+            /**
+             * @description `listener` (the encoder publishes to `publish_url`) or `caller` (Lunora calls the
+             *     encoder at `address`:`port`).
+             */
+            mode: string;
+            /** Format: int64 */
+            port?: number | null;
+            /** @description `rtmp` or `srt`. */
+            protocol: string;
+            /** @description The publish key with all but its last 4 characters hidden. */
+            publish_key_masked: string;
+            /**
+             * @description `rtmp://HOST:PORT/live/KEY` or `srt://HOST:PORT?streamid=KEY`: the key in full only in
+             *     the answer that created it.
+             */
+            publish_url: string;
+            /** @description `primary` or `secondary`. */
+            role: string;
+            stream_id?: string | null;
+        };
+        /** @description The settings a client sends; absent fields keep their current value. */
+        SourcesConfigRequest: {
+            /** @description Auto mode: return to the primary once it is healthy again for `auto_return_hold`. */
+            auto_return?: boolean | null;
+            /**
+             * Format: double
+             * @description Seconds the primary must be healthy before the return: 0–3600 (default 10).
+             */
+            auto_return_hold?: number | null;
+            /**
+             * Format: double
+             * @description Seconds without media (or a closed connection) before an input is lost: 0.2–60
+             *     (default 5).
+             */
+            failover_threshold?: number | null;
+            /**
+             * Format: double
+             * @description Seconds between health checks and statistics samples: 0.1–60 (default 1).
+             */
+            health_check_interval?: number | null;
+            primary_source?: null | components["schemas"]["SourceRequest"];
+            /** @description `single`, `auto_failover` or `manual`. */
+            redundancy_mode?: string | null;
+            secondary_source?: null | components["schemas"]["SourceRequest"];
+        };
+        SourcesConfigView: {
+            auto_return: boolean;
+            /**
+             * Format: double
+             * @description Seconds.
+             */
+            auto_return_hold: number;
+            channel_id: string;
+            /**
+             * Format: double
+             * @description Seconds.
+             */
+            failover_threshold: number;
+            /**
+             * Format: double
+             * @description Seconds.
+             */
+            health_check_interval: number;
+            primary_source?: null | components["schemas"]["SourceView"];
+            redundancy_mode: string;
+            secondary_source?: null | components["schemas"]["SourceView"];
+            updated_at?: string | null;
+            /** Format: int64 */
+            version: number;
+        };
         SourcesReport: {
             channels: components["schemas"]["SourceHealth"][];
             /** @description `healthy` when every channel that is streaming has a live input. */
             status: components["schemas"]["HealthStatus"];
+        };
+        SourcesStatusView: {
+            /** @description The input whose media reaches the outputs (`primary` or `secondary`). */
+            active?: string | null;
+            channel_id: string;
+            inputs: components["schemas"]["SourceStatusView"][];
+            last_switch?: null | components["schemas"]["SwitchView"];
+            redundancy_mode: string;
+            /**
+             * Format: int64
+             * @description Switches since the channel went live on this server.
+             */
+            switches: number;
+            /** @description A switch waiting for a keyframe of this input. */
+            switching_to?: string | null;
+        };
+        SrtStatsView: {
+            /** Format: int64 */
+            bitrate_bps: number;
+            encrypted: boolean;
+            /** Format: int32 */
+            key_length?: number | null;
+            /** Format: int64 */
+            latency_ms: number;
+            mode: string;
+            /** Format: int64 */
+            packets_dropped: number;
+            /** Format: int64 */
+            packets_lost: number;
+            /** Format: int64 */
+            packets_received: number;
+            /** Format: int64 */
+            packets_retransmitted: number;
+            peer: string;
+            /** Format: double */
+            rtt_ms: number;
         };
         StartRequest: {
             /** @description Destinations to push to; omitted: every enabled destination marked `auto_start`. */
@@ -2311,6 +2562,17 @@ export interface components {
              * @description Sum of the destinations' bitrates.
              */
             total_bitrate_bps: number;
+        };
+        SwitchRequest: {
+            /** @description `primary` or `secondary`. */
+            to: string;
+        };
+        SwitchView: {
+            at: string;
+            from?: string | null;
+            /** @description `primary_lost`, `secondary_lost`, `manual` or `primary_restored`. */
+            reason: string;
+            to: string;
         };
         SystemFigures: {
             channels_open: number;
@@ -3913,6 +4175,162 @@ export interface operations {
             };
         };
     };
+    get_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourcesConfigView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SourcesConfigRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourcesConfigView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourcesStatusView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    switch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SwitchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourcesStatusView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     start_destination: {
         parameters: {
             query?: never;
@@ -5323,6 +5741,53 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    media: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the whole file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "video/mp4": unknown;
+                };
+            };
+            /** @description the requested range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "video/mp4": unknown;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            416: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -75,6 +75,9 @@ export type ApiTokenList = S['ApiTokenList'];
 export type ApiTokenCreated = S['CreatedApiToken'];
 export type CreateApiTokenBody = S['CreateApiToken'];
 
+export type Alert = S['AlertView'];
+export type AlertList = S['AlertList'];
+
 export type AuditEntry = S['AuditView'];
 export type AuditList = S['AuditList'];
 

@@ -11,6 +11,7 @@ export function SoonPage({
   title: string;
   icon: IconName;
   summary: string;
+  /** What the screen waits for, e.g. "the presets API" or "the next console release". */
   comingWith: string;
 }) {
   useDocumentTitle(title);

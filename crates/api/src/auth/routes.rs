@@ -1020,8 +1020,10 @@ async fn setup(
     Json(req): Json<SetupRequest>,
 ) -> ApiResult<Response> {
     if state.db.count_users().await? > 0 {
-        return Err(ApiError::conflict("an administrator exists already; sign in")
-            .with_code("already_set_up"));
+        return Err(
+            ApiError::conflict("an administrator exists already; sign in")
+                .with_code("already_set_up"),
+        );
     }
     let email = valid_email(&req.email)?;
     password::check_policy(Realm::Staff, &req.password)?;
@@ -1039,8 +1041,10 @@ async fn setup(
             )
             .await?
     {
-        return Err(ApiError::invalid("token", "the setup token is not valid or was used")
-            .with_code("invalid_token"));
+        return Err(
+            ApiError::invalid("token", "the setup token is not valid or was used")
+                .with_code("invalid_token"),
+        );
     }
     let org = state
         .db
@@ -1061,5 +1065,9 @@ async fn setup(
         .await?;
     audit.actor(&user.id, &user.organization_id);
     tracing::info!(user = %user.id, "created the first administrator from the setup token");
-    Ok((StatusCode::CREATED, axum::Json(crate::users::user_view(user))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(crate::users::user_view(user)),
+    )
+        .into_response())
 }

@@ -155,7 +155,13 @@ pub async fn outbox_token(server: &Server, admin: &str, recipient: &str, kind: &
 }
 
 /// Invites `email` with `role` as `admin`, accepts with `password` and answers the new user's id.
-pub async fn invite_user(server: &Server, admin: &str, email: &str, role: &str, password: &str) -> String {
+pub async fn invite_user(
+    server: &Server,
+    admin: &str,
+    email: &str,
+    role: &str,
+    password: &str,
+) -> String {
     let a = call(
         server,
         "POST",

@@ -118,7 +118,8 @@ impl Nginx {
 
     /// The RTMPS URL, by host name `localhost` so the certificate's name matches.
     pub fn rtmps_url(&self) -> Option<String> {
-        self.rtmps.map(|a| format!("rtmps://localhost:{}/live", a.port()))
+        self.rtmps
+            .map(|a| format!("rtmps://localhost:{}/live", a.port()))
     }
 
     /// nginx-rtmp's statistics page (XML).
@@ -150,11 +151,56 @@ fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
     let run = |args: &[&str]| {
         let out = Command::new("openssl").args(args).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let s = |p: &PathBuf| p.display().to_string();
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &s(&ca_key), "-out", &s(&ca), "-days", "2", "-subj", "/CN=Lunora Test CA"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &s(&key), "-out", &s(&csr), "-subj", "/CN=localhost"]);
-    run(&["x509", "-req", "-in", &s(&csr), "-CA", &s(&ca), "-CAkey", &s(&ca_key), "-CAcreateserial", "-out", &s(&cert), "-days", "2", "-extfile", &s(&ext)]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Lunora Test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-out",
+        &s(&cert),
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+    ]);
     (ca, cert, key)
 }

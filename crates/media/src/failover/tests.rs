@@ -121,7 +121,12 @@ impl Output {
     }
 }
 
-async fn run(encoders: &mut [&mut Encoder], frames: usize, sub: &mut Subscription, out: &mut Output) {
+async fn run(
+    encoders: &mut [&mut Encoder],
+    frames: usize,
+    sub: &mut Subscription,
+    out: &mut Output,
+) {
     for _ in 0..frames {
         for e in encoders.iter_mut() {
             e.step();
@@ -168,7 +173,14 @@ fn rig(cfg: RedundancyConfig) -> Rig {
 }
 
 impl Rig {
-    fn encoder(&self, name: &str, tag: u8, base: i64, phase: i64, config: &'static [u8]) -> Encoder {
+    fn encoder(
+        &self,
+        name: &str,
+        tag: u8,
+        base: i64,
+        phase: i64,
+        config: &'static [u8],
+    ) -> Encoder {
         let input = self
             .channel
             .attach_input(name, AttachMode::Exclusive)
@@ -207,10 +219,22 @@ async fn a_silent_primary_fails_over_within_the_threshold_and_returns_after_the_
     // The backup runs on another clock, with keyframes at another phase and another config.
     let mut s = r.encoder("secondary", b'S', 50_000_000, 13, b"config-s");
     run(&mut [&mut p, &mut s], 90, &mut r.sub, &mut r.out).await;
-    assert!(r.out.video().iter().all(|f| f.data[0] == b'P'), "only the primary");
-    assert_eq!(r.channel.sources_status().active.as_deref(), Some("primary"));
-    assert_eq!((r.state("primary"), r.state("secondary")), (SourceState::Active, SourceState::Standby));
-    assert!(r.switches().is_empty(), "the first selection is not a switch");
+    assert!(
+        r.out.video().iter().all(|f| f.data[0] == b'P'),
+        "only the primary"
+    );
+    assert_eq!(
+        r.channel.sources_status().active.as_deref(),
+        Some("primary")
+    );
+    assert_eq!(
+        (r.state("primary"), r.state("secondary")),
+        (SourceState::Active, SourceState::Standby)
+    );
+    assert!(
+        r.switches().is_empty(),
+        "the first selection is not a switch"
+    );
 
     // The primary goes silent (its connection stays up).
     p.running = false;
@@ -218,9 +242,16 @@ async fn a_silent_primary_fails_over_within_the_threshold_and_returns_after_the_
     run(&mut [&mut p, &mut s], 90, &mut r.sub, &mut r.out).await;
     assert_eq!(
         r.switches(),
-        [(Some("primary".into()), "secondary".into(), SwitchReason::PrimaryLost)]
+        [(
+            Some("primary".into()),
+            "secondary".into(),
+            SwitchReason::PrimaryLost
+        )]
     );
-    assert_eq!((r.state("primary"), r.state("secondary")), (SourceState::Lost, SourceState::Active));
+    assert_eq!(
+        (r.state("primary"), r.state("secondary")),
+        (SourceState::Lost, SourceState::Active)
+    );
     let first_s = r.out.first_from(b'S', silent_at).unwrap();
     let v = r.out.video();
     assert!(v[first_s].keyframe, "the backup starts on a keyframe");
@@ -258,7 +289,11 @@ async fn a_silent_primary_fails_over_within_the_threshold_and_returns_after_the_
     run(&mut [&mut p, &mut s], 60, &mut r.sub, &mut r.out).await;
     assert_eq!(
         r.switches(),
-        [(Some("secondary".into()), "primary".into(), SwitchReason::PrimaryRestored)]
+        [(
+            Some("secondary".into()),
+            "primary".into(),
+            SwitchReason::PrimaryRestored
+        )]
     );
     let v = r.out.video();
     let first_p = r.out.first_from(b'P', back_at).unwrap();
@@ -268,7 +303,10 @@ async fn a_silent_primary_fails_over_within_the_threshold_and_returns_after_the_
     r.out.assert_monotonic();
     let status = r.channel.sources_status();
     assert_eq!(status.switches, 2);
-    assert_eq!(status.last_switch.unwrap().reason, SwitchReason::PrimaryRestored);
+    assert_eq!(
+        status.last_switch.unwrap().reason,
+        SwitchReason::PrimaryRestored
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -283,7 +321,11 @@ async fn a_closed_connection_fails_over_at_once() {
     run(&mut [&mut s], 1, &mut r.sub, &mut r.out).await;
     assert_eq!(
         r.switches(),
-        [(Some("primary".into()), "secondary".into(), SwitchReason::PrimaryLost)]
+        [(
+            Some("primary".into()),
+            "secondary".into(),
+            SwitchReason::PrimaryLost
+        )]
     );
     assert_eq!(r.state("primary"), SourceState::Lost);
     let v = r.out.video();
@@ -298,7 +340,10 @@ async fn a_manual_switch_waits_for_the_keyframe_and_leaves_no_gap() {
     let mut p = r.encoder("primary", b'P', 0, 0, b"c");
     let mut s = r.encoder("secondary", b'S', 777_777, 20, b"c");
     run(&mut [&mut p, &mut s], 35, &mut r.sub, &mut r.out).await;
-    assert_eq!(r.channel.switch_to("tertiary"), Err(SwitchError::NotConfigured("tertiary".into())));
+    assert_eq!(
+        r.channel.switch_to("tertiary"),
+        Err(SwitchError::NotConfigured("tertiary".into()))
+    );
     r.channel.switch_to("secondary").unwrap();
     assert_eq!(
         r.channel.sources_status().switching_to.as_deref(),
@@ -308,14 +353,22 @@ async fn a_manual_switch_waits_for_the_keyframe_and_leaves_no_gap() {
     run(&mut [&mut p, &mut s], 20, &mut r.sub, &mut r.out).await;
     assert_eq!(
         r.switches(),
-        [(Some("primary".into()), "secondary".into(), SwitchReason::Manual)]
+        [(
+            Some("primary".into()),
+            "secondary".into(),
+            SwitchReason::Manual
+        )]
     );
     let v = r.out.video();
     let first_s = r.out.first_from(b'S', 0).unwrap();
     assert!(v[first_s].keyframe);
     assert!(v[..first_s].iter().all(|f| f.data[0] == b'P'));
     assert!(v[first_s..].iter().all(|f| f.data[0] == b'S'));
-    assert!(r.out.largest_video_gap() <= 2 * FRAME, "{}", r.out.largest_video_gap());
+    assert!(
+        r.out.largest_video_gap() <= 2 * FRAME,
+        "{}",
+        r.out.largest_video_gap()
+    );
     r.out.assert_monotonic();
 
     // Manual mode never moves by itself: the backup goes silent, the channel stays on it.
@@ -341,7 +394,11 @@ async fn a_manual_switch_waits_for_the_keyframe_and_leaves_no_gap() {
     r.out.drain(&mut r.sub);
     assert_eq!(
         r.switches(),
-        [(Some("secondary".into()), "primary".into(), SwitchReason::Manual)]
+        [(
+            Some("secondary".into()),
+            "primary".into(),
+            SwitchReason::Manual
+        )]
     );
     let v = r.out.video();
     let first_p = r.out.first_from(b'P', first_s).unwrap();
@@ -366,7 +423,11 @@ async fn single_mode_never_uses_the_secondary_and_settings_apply_at_once() {
     assert_eq!(r.channel.redundancy().mode, RedundancyMode::AutoFailover);
     assert_eq!(
         r.switches(),
-        [(Some("primary".into()), "secondary".into(), SwitchReason::PrimaryLost)]
+        [(
+            Some("primary".into()),
+            "secondary".into(),
+            SwitchReason::PrimaryLost
+        )]
     );
     r.out.drain(&mut r.sub);
     assert!(r.out.video().last().unwrap().data[0] == b'S');

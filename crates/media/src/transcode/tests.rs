@@ -22,15 +22,36 @@ fn source_frames() -> &'static Vec<Frame> {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("source.flv");
         let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=30",
+            ])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline"])
+            .args([
+                "-t",
+                "3",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-profile:v",
+                "baseline",
+            ])
             .args(["-g", "30", "-pix_fmt", "yuv420p", "-b:v", "300k"])
             .args(["-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "flv"])
             .arg(&path)
             .output()
             .expect("ffmpeg runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut reader = FlvReader::new();
         reader.push(&std::fs::read(&path).unwrap());
         let mut frames = Vec::new();
@@ -84,15 +105,24 @@ async fn publish(input: &InputHandle, frames: &[Frame], offset_ms: i64, speed: f
             tokio::time::sleep_until(start + at).await;
         }
         let shift = offset_ms * 90;
-        input.send(f.with_timestamps(f.dts + shift, f.pts + shift)).unwrap();
+        input
+            .send(f.with_timestamps(f.dts + shift, f.pts + shift))
+            .unwrap();
     }
 }
 
 async fn recv_within(sub: &mut Subscription, within: Duration) -> Option<Arc<Frame>> {
-    tokio::time::timeout(within, sub.recv()).await.ok().flatten()
+    tokio::time::timeout(within, sub.recv())
+        .await
+        .ok()
+        .flatten()
 }
 
-async fn wait_status(r: &Rendition, within: Duration, f: impl Fn(&RenditionStatus) -> bool) -> RenditionStatus {
+async fn wait_status(
+    r: &Rendition,
+    within: Duration,
+    f: impl Fn(&RenditionStatus) -> bool,
+) -> RenditionStatus {
     let mut rx = r.watch_status();
     let got = match tokio::time::timeout(within, rx.wait_for(|s| f(s))).await {
         Ok(Ok(s)) => s.clone(),
@@ -103,7 +133,10 @@ async fn wait_status(r: &Rendition, within: Duration, f: impl Fn(&RenditionStatu
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+        .map(|s| {
+            !s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -180,16 +213,25 @@ fn feed_skips_to_the_next_keyframe_when_the_queue_is_full() {
     assert!(feed.skipping);
     // Room again: still waiting for a keyframe.
     let first = rx.try_recv().unwrap();
-    assert!(lunora_transcode::supervisor::starts_with_video_keyframe(&first));
+    assert!(lunora_transcode::supervisor::starts_with_video_keyframe(
+        &first
+    ));
     while rx.try_recv().is_ok() {}
-    let next_key = media.iter().skip(10).position(|f| f.is_video_keyframe()).unwrap() + 10;
+    let next_key = media
+        .iter()
+        .skip(10)
+        .position(|f| f.is_video_keyframe())
+        .unwrap()
+        + 10;
     for f in &media[10..next_key] {
         feed.push(f, &tx);
     }
     assert!(rx.try_recv().is_err());
     feed.push(&media[next_key], &tx);
     let tag = rx.try_recv().unwrap();
-    assert!(lunora_transcode::supervisor::starts_with_video_keyframe(&tag));
+    assert!(lunora_transcode::supervisor::starts_with_video_keyframe(
+        &tag
+    ));
     assert!(!feed.skipping);
 }
 
@@ -212,7 +254,9 @@ async fn one_process_per_encoding_key_shared_and_stopped_with_the_last_holder() 
     let a = engine.rendition(id, &x).unwrap();
     let b = engine.rendition(id, &x_clone).unwrap();
     assert!(Arc::ptr_eq(&a, &b), "same encoding key, same rendition");
-    let other = engine.rendition(id, &builtin_preset("builtin-linkedin-720p30").unwrap()).unwrap();
+    let other = engine
+        .rendition(id, &builtin_preset("builtin-linkedin-720p30").unwrap())
+        .unwrap();
     assert!(!Arc::ptr_eq(&a, &other));
     assert_eq!(engine.renditions().len(), 2);
     drop(other);
@@ -222,7 +266,10 @@ async fn one_process_per_encoding_key_shared_and_stopped_with_the_last_holder() 
     let status = wait_status(&a, Duration::from_secs(10), |s| s.pid.is_some()).await;
     assert_eq!(status.mode, RenditionMode::Transcoding);
     assert!(
-        status.transcode_reasons.iter().any(|r| r.starts_with("video.height")),
+        status
+            .transcode_reasons
+            .iter()
+            .any(|r| r.starts_with("video.height")),
         "{:?}",
         status.transcode_reasons
     );
@@ -231,19 +278,30 @@ async fn one_process_per_encoding_key_shared_and_stopped_with_the_last_holder() 
     // The copy "encoder" gives back what it was fed: configs, then media from a keyframe.
     let mut got = Vec::new();
     while got.iter().filter(|f: &&Arc<Frame>| !f.config).count() < 60 {
-        got.push(recv_within(&mut sub, Duration::from_secs(10)).await.expect("frames"));
+        got.push(
+            recv_within(&mut sub, Duration::from_secs(10))
+                .await
+                .expect("frames"),
+        );
     }
     assert!(got[0].config);
     let first_media = got.iter().find(|f| !f.config).unwrap();
     assert!(first_media.is_video_keyframe());
-    let video: Vec<i64> = got.iter().filter(|f| f.track == Track::Video && !f.config).map(|f| f.dts).collect();
+    let video: Vec<i64> = got
+        .iter()
+        .filter(|f| f.track == Track::Video && !f.config)
+        .map(|f| f.dts)
+        .collect();
     assert!(video.windows(2).all(|w| w[0] < w[1]));
     let source_video: Vec<i64> = source_frames()
         .iter()
         .filter(|f| f.track == Track::Video && !f.config)
         .map(|f| f.dts)
         .collect();
-    assert!(source_video.contains(&video[0]), "timestamps are the channel's (copyts)");
+    assert!(
+        source_video.contains(&video[0]),
+        "timestamps are the channel's (copyts)"
+    );
 
     drop(sub);
     drop(a);
@@ -251,7 +309,10 @@ async fn one_process_per_encoding_key_shared_and_stopped_with_the_last_holder() 
     drop(b);
     let deadline = Instant::now() + Duration::from_secs(5);
     while alive(pid) {
-        assert!(Instant::now() < deadline, "the encoder outlived its last holder");
+        assert!(
+            Instant::now() < deadline,
+            "the encoder outlived its last holder"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(engine.renditions().is_empty());
@@ -279,25 +340,48 @@ async fn a_killed_encoder_restarts_and_the_timeline_goes_on() {
     let first_pid = status.pid.unwrap();
     let mut before = Vec::new();
     while before.len() < 40 {
-        before.push(recv_within(&mut sub, Duration::from_secs(10)).await.expect("frames"));
+        before.push(
+            recv_within(&mut sub, Duration::from_secs(10))
+                .await
+                .expect("frames"),
+        );
     }
     nix_kill(first_pid);
-    let status = wait_status(&r, Duration::from_secs(10), |s| s.restarts >= 1 && s.pid.is_some_and(|p| p != first_pid)).await;
+    let status = wait_status(&r, Duration::from_secs(10), |s| {
+        s.restarts >= 1 && s.pid.is_some_and(|p| p != first_pid)
+    })
+    .await;
     assert!(
-        status.last_error.as_deref().unwrap_or("").contains("signal 9"),
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("signal 9"),
         "{status:?}"
     );
     // The subscriber stays attached; video goes on from a keyframe, always forward.
     let mut after = Vec::new();
-    while after.iter().filter(|f: &&Arc<Frame>| f.is_video_keyframe()).count() < 2 {
-        after.push(recv_within(&mut sub, Duration::from_secs(10)).await.expect("frames after the restart"));
+    while after
+        .iter()
+        .filter(|f: &&Arc<Frame>| f.is_video_keyframe())
+        .count()
+        < 2
+    {
+        after.push(
+            recv_within(&mut sub, Duration::from_secs(10))
+                .await
+                .expect("frames after the restart"),
+        );
     }
     let video: Vec<&Arc<Frame>> = before
         .iter()
         .chain(after.iter())
         .filter(|f| f.track == Track::Video && !f.config)
         .collect();
-    assert!(video.windows(2).all(|w| w[0].dts < w[1].dts), "video goes forward");
+    assert!(
+        video.windows(2).all(|w| w[0].dts < w[1].dts),
+        "video goes forward"
+    );
     let audio: Vec<i64> = before
         .iter()
         .chain(after.iter())
@@ -309,7 +393,10 @@ async fn a_killed_encoder_restarts_and_the_timeline_goes_on() {
 }
 
 fn nix_kill(pid: u32) {
-    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -325,14 +412,20 @@ async fn missing_ffmpeg_fails_clearly_and_a_later_ask_tries_again() {
     let input = channel.attach_input("main", AttachMode::Exclusive).unwrap();
     let r = engine.rendition(id, &x_preset()).unwrap();
     publish(&input, source_frames(), 0, 0.0).await;
-    let status = wait_status(&r, Duration::from_secs(10), |s| s.state == RenditionState::Failed).await;
+    let status = wait_status(&r, Duration::from_secs(10), |s| {
+        s.state == RenditionState::Failed
+    })
+    .await;
     assert_eq!(
         status.last_error.as_deref(),
         Some("FFmpeg is not installed or not on PATH (looked for `lunora-no-such-ffmpeg`)")
     );
     assert_eq!(status.mode, RenditionMode::Transcoding);
     let again = engine.rendition(id, &x_preset()).unwrap();
-    assert!(!Arc::ptr_eq(&r, &again), "a failed rendition is not handed out again");
+    assert!(
+        !Arc::ptr_eq(&r, &again),
+        "a failed rendition is not handed out again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,7 +446,10 @@ async fn a_source_that_satisfies_the_preset_is_relayed_without_ffmpeg() {
     let mut from_channel = channel.subscribe();
     let mut sub = r.subscribe();
     publish(&input, source_frames(), 0, 0.0).await;
-    let status = wait_status(&r, Duration::from_secs(10), |s| s.mode != RenditionMode::Probing).await;
+    let status = wait_status(&r, Duration::from_secs(10), |s| {
+        s.mode != RenditionMode::Probing
+    })
+    .await;
     assert_eq!(status.mode, RenditionMode::Passthrough, "{status:?}");
     assert_eq!(status.state, RenditionState::Running);
     assert_eq!(status.pid, None);
@@ -369,5 +465,8 @@ async fn a_source_that_satisfies_the_preset_is_relayed_without_ffmpeg() {
     let media: Vec<&Arc<Frame>> = got.iter().filter(|f| !f.config).collect();
     let channel_media: Vec<&Arc<Frame>> = channel_frames.iter().filter(|f| !f.config).collect();
     assert_eq!(media.len(), channel_media.len());
-    assert!(media.iter().zip(&channel_media).all(|(a, b)| Arc::ptr_eq(a, b)));
+    assert!(media
+        .iter()
+        .zip(&channel_media)
+        .all(|(a, b)| Arc::ptr_eq(a, b)));
 }

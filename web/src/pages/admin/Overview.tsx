@@ -2,20 +2,22 @@ import { useCallback, useEffect, useState } from 'react';
 import { Link } from 'react-router';
 import { getOverallHealth } from '../../api/client';
 import {
+  acknowledgeAlert,
   getDestinationsHealth,
   getEngineHealth,
+  listAlerts,
   listChannels,
   listDestinations,
   listSessions,
   listUsers,
 } from '../../api/endpoints';
-import type { DestinationsReport, EngineReport, OverallHealth, SessionView } from '../../api/types';
+import type { Alert, DestinationsReport, EngineReport, OverallHealth, SessionView } from '../../api/types';
 import { useSession } from '../../auth/session';
 import { Icon } from '../../components/Icons';
 import { StatusBadge } from '../../components/StatusBadge';
 import { useToast } from '../../components/Toasts';
 import { PageHeader, Stat } from '../../components/ui';
-import { formatBitrate, formatDuration, formatTime, humanize } from '../../lib/format';
+import { formatAgo, formatBitrate, formatDuration, formatTime, humanize } from '../../lib/format';
 import { useDocumentTitle } from '../../useDocumentTitle';
 import { StateBadge } from '../stream/live';
 
@@ -28,7 +30,10 @@ interface Overview {
   users: number | null;
   live: SessionView[];
   channelNames: Record<string, string>;
+  alerts: Alert[] | null;
 }
+
+const SEVERITY: Record<string, string> = { critical: 'badge-bad', warning: 'badge-warn', info: 'badge-info' };
 
 const REFRESH_MS = 5000;
 
@@ -53,6 +58,7 @@ export function AdminOverviewPage() {
         listDestinations(signal),
         can('users_manage') ? listUsers({ limit: 200 }, signal) : Promise.reject(new Error('no access')),
         listSessions({ limit: 50 }, signal),
+        listAlerts('active', signal),
       ]);
       if (signal?.aborted) return;
       const channels = settled(r[3]);
@@ -67,6 +73,7 @@ export function AdminOverviewPage() {
         users: settled(r[5])?.items.length ?? null,
         live: (sessions?.items ?? []).filter((s) => !s.ended_at),
         channelNames: Object.fromEntries((channels?.items ?? []).map((c) => [c.id, c.name])),
+        alerts: settled(r[7])?.items ?? null,
       });
       setAt(new Date());
     },
@@ -125,6 +132,12 @@ export function AdminOverviewPage() {
                   <div>
                     <span className="component-name">{humanize(k)}</span>
                     {c.detail && <span className="component-detail">{c.detail}</span>}
+                    {k === 'media_engine' && d.engine && (
+                      <span className="component-detail">
+                        {d.engine.channels} channels open · {d.engine.subscribers} outputs · up{' '}
+                        {formatDuration(d.engine.uptime_seconds)}
+                      </span>
+                    )}
                   </div>
                   <StatusBadge status={c.status} />
                 </li>
@@ -142,17 +155,6 @@ export function AdminOverviewPage() {
                     </span>
                   </div>
                   <StatusBadge status={d.destinations.status} />
-                </li>
-              )}
-              {d.engine && (
-                <li data-component="engine-figures">
-                  <div>
-                    <span className="component-name">Media engine</span>
-                    <span className="component-detail">
-                      {d.engine.channels} channels open · {d.engine.subscribers} outputs · up {formatDuration(d.engine.uptime_seconds)}
-                    </span>
-                  </div>
-                  <StatusBadge status={d.engine.status} />
                 </li>
               )}
             </ul>
@@ -230,7 +232,45 @@ export function AdminOverviewPage() {
         <h2 id="alerts" className="section-title">
           Alerts
         </h2>
-        <p className="muted card soft">Alert rules and acknowledgement arrive with the monitoring API.</p>
+        {!d?.alerts ? (
+          <p className="muted card soft">Alerts could not be read.</p>
+        ) : d.alerts.length === 0 ? (
+          <p className="card soft all-clear">
+            <Icon name="check" /> No active alerts.
+          </p>
+        ) : (
+          <ul className="alert-list card">
+            {d.alerts.map((a) => (
+              <li key={a.id} data-alert={a.rule}>
+                <span className={`badge ${SEVERITY[a.severity] ?? 'badge-neutral'}`}>{humanize(a.severity)}</span>
+                <div className="grow">
+                  <strong>{a.message}</strong>
+                  <span className="muted small block">
+                    {a.subject} · raised {formatAgo(a.raised_at)}
+                    {a.acknowledged_at && ` · acknowledged ${formatAgo(a.acknowledged_at)}`}
+                  </span>
+                </div>
+                {can('channels_write') && a.state === 'active' && (
+                  <button
+                    type="button"
+                    className="button button-secondary button-small"
+                    onClick={async () => {
+                      try {
+                        await acknowledgeAlert(a.id);
+                        toast.success('Alert acknowledged');
+                        await load();
+                      } catch (err) {
+                        toast.error(err);
+                      }
+                    }}
+                  >
+                    Acknowledge
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
       </section>
     </>
   );

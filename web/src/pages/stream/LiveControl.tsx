@@ -189,9 +189,34 @@ export function LiveControlPage() {
     }
   }, [destinations, selected]);
 
-  // A new session forgets what was stopped in the last one.
+  // What was stopped from this screen, per session (kept across reloads of the tab).
   const sessionId = st?.session_id ?? null;
-  useEffect(() => setStoppedHere(new Set()), [sessionId]);
+  useEffect(() => {
+    if (!sessionId) return setStoppedHere(new Set());
+    try {
+      const saved: unknown = JSON.parse(sessionStorage.getItem(`lunora.stopped.${sessionId}`) ?? '[]');
+      setStoppedHere(new Set(Array.isArray(saved) ? saved.filter((x): x is string => typeof x === 'string') : []));
+    } catch {
+      setStoppedHere(new Set());
+    }
+  }, [sessionId]);
+  const markStopped = useCallback(
+    (id: string, stopped: boolean) =>
+      setStoppedHere((prev) => {
+        const next = new Set(prev);
+        if (stopped) next.add(id);
+        else next.delete(id);
+        if (sessionId) {
+          try {
+            sessionStorage.setItem(`lunora.stopped.${sessionId}`, JSON.stringify([...next]));
+          } catch {
+            // no storage (private mode): only this page view remembers
+          }
+        }
+        return next;
+      }),
+    [sessionId],
+  );
 
   const cards = useMemo<CardModel[]>(() => {
     if (!st?.streaming) return [];
@@ -279,13 +304,19 @@ export function LiveControlPage() {
           {st.streaming && st.started_at && <span className="muted small">since {formatDateTime(st.started_at)}</span>}
         </div>
         <div className="session-stats">
-          <Stat label="Total bandwidth" value={formatBitrate(st.total_bitrate_bps)} testId="total-bandwidth" />
+          <Stat label="Bandwidth out" value={formatBitrate(st.total_bitrate_bps)} sub="all destinations" testId="total-bandwidth" />
           <Stat
-            label="Destinations live"
+            label="Live"
             value={st.streaming ? `${liveCount} / ${activeCount}` : '—'}
+            sub="destinations"
             testId="live-count"
           />
-          <Stat label="Input" value={inputSummary(input)} sub={input.input_state === 'live' ? formatBitrate(input.bitrate_bps) : undefined} />
+          <Stat
+            label="Input"
+            value={input.input_state === 'live' && input.video ? `${input.video.width}×${input.video.height}` : input.input_state === 'live' ? 'Live' : 'No signal'}
+            sub={input.input_state === 'live' ? `${input.fps ? `${Math.round(input.fps)} fps · ` : ''}${formatBitrate(input.bitrate_bps)}` : 'start your encoder'}
+            testId="session-input"
+          />
         </div>
         <div className="session-actions">
           {st.streaming ? (
@@ -351,17 +382,13 @@ export function LiveControlPage() {
                     onStop={() =>
                       act(c.id, async () => {
                         await stopDestination(channel.id, c.id);
-                        setStoppedHere((s) => new Set(s).add(c.id));
+                        markStopped(c.id, true);
                       }, `${c.name} stopped`)
                     }
                     onStart={() =>
                       act(c.id, async () => {
                         await startDestination(channel.id, c.id);
-                        setStoppedHere((s) => {
-                          const n = new Set(s);
-                          n.delete(c.id);
-                          return n;
-                        });
+                        markStopped(c.id, false);
                       })
                     }
                   />
