@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lunora_rtmp::{
-    encode_message, msg_type, Message, PlayRejection, PublishRejection, RtmpError, ServerConfig,
-    ServerEvent, ServerSession,
+    PlayRejection, PublishRejection, RtmpError, ServerConfig, ServerEvent, ServerSession,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,8 +20,8 @@ use tokio::time::{timeout_at, Instant};
 use uuid::Uuid;
 
 use crate::channel::{AttachMode, AudioInfo, InputHandle, SendError, VideoInfo};
-use crate::flv::{frame_from_audio, frame_from_video, tag_body, ticks_to_ms, TagError};
-use crate::frame::{Codec, Frame, Track, WireKey};
+use crate::flv::{frame_from_audio, frame_from_video, TagError};
+use crate::frame::{Codec, Frame};
 use crate::{Engine, Subscription};
 
 /// Boxed future returned by the [`Authorizer`].
@@ -436,26 +435,8 @@ impl Connection {
             *sent_config = true;
         }
         let stream_id = *stream_id;
-        let chunk_size = self.session.out_chunk_size();
-        let (type_id, csid) = match frame.track {
-            Track::Video => (msg_type::VIDEO, lunora_rtmp::csid::VIDEO),
-            Track::Audio => (msg_type::AUDIO, lunora_rtmp::csid::AUDIO),
-        };
-        let key = WireKey {
-            chunk_size,
-            chunk_stream_id: csid,
-            message_stream_id: stream_id,
-        };
-        // Encoded once per frame, shared by every player with the same chunking.
-        let bytes = frame.wire_cache().get_or_encode(key, || {
-            let msg = Message {
-                timestamp: ticks_to_ms(frame.dts).max(0) as u32,
-                type_id,
-                stream_id,
-                payload: tag_body(frame),
-            };
-            encode_message(&msg, csid, chunk_size).unwrap_or_default()
-        });
+        // Encoded once per frame, shared by every player and destination with the same chunking.
+        let bytes = crate::push::encoded(frame, self.session.out_chunk_size(), stream_id);
         if bytes.is_empty() {
             return Ok(());
         }
