@@ -18,6 +18,9 @@ pub const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
     ("users", "id", "totp_pending_sealed"),
     ("outbox", "id", "body_sealed"),
     ("source_inputs", "input_id", "passphrase_sealed"),
+    ("destinations", "id", "stream_key_sealed"),
+    ("cameras", "id", "pull_url_sealed"),
+    ("webhooks", "id", "secret_sealed"),
 ];
 
 /// 32 fresh random bytes for a master key.
