@@ -37,6 +37,13 @@ scenarios=${BENCH_SCENARIOS:-"fanout fanout-max many max"}
 servers=${BENCH_SERVERS:-"lunora nginx-rtmp"}
 ramp=${BENCH_RAMP_RATE:-200}
 if [ "$(id -u)" -eq 0 ]; then nice_level=${BENCH_NICE:--20}; else nice_level=${BENCH_NICE:-0}; fi
+# With autogroup scheduling, nice only ranks processes of one session: raise this session's group.
+# The group is the caller's session: put the old value back on exit.
+autogroup_nice=""
+if [ "$nice_level" != 0 ] && [ -w /proc/self/autogroup ]; then
+  autogroup_nice=$(sed -n 's/.* nice //p' /proc/self/autogroup)
+  echo "$nice_level" >/proc/self/autogroup 2>/dev/null || autogroup_nice=""
+fi
 server_cpu=${BENCH_SERVER_CPU:-0}
 gen_cpu=${BENCH_GEN_CPU:-1}
 out=${BENCH_OUT:-$(mktemp -d /tmp/lunora-bench-results.XXXXXX)}
@@ -79,7 +86,12 @@ stop_server() {
   [ -n "$server_dir" ] && rm -rf "$server_dir"
   server_dir=""
 }
-trap stop_server EXIT
+on_exit() {
+  stop_server
+  [ -n "$autogroup_nice" ] && echo "$autogroup_nice" >/proc/self/autogroup 2>/dev/null
+  true
+}
+trap on_exit EXIT
 
 start_lunora() {
   server_dir=$(mktemp -d /tmp/lunora-bench-server.XXXXXX)

@@ -835,7 +835,7 @@ async fn media(
     download(state, who, headers, id).await
 }
 
-/// HLS VOD playlist of the recording (byte ranges into `download`; an `EVENT` playlist while
+/// HLS VOD playlist of the recording (byte ranges into `media.mp4`; an `EVENT` playlist while
 /// it is being recorded).
 #[utoipa::path(
     get, path = "/recordings/{id}/index.m3u8", tag = "recordings",

@@ -991,13 +991,11 @@ async fn relay_events(state: AppState) {
                         "at": rfc3339(at_ms as i64),
                     }),
                 );
-                let message = format!(
-                    "input switched from {from_name} to {to}: {}",
-                    reason.as_str()
-                );
+                let message = format!("input switched from {from_name} to {to}: {}", reason.as_str());
+                let channel_id = id.to_string();
                 if let Ok(page) = state
                     .db
-                    .list_streaming_sessions(&org, Some(&id.to_string()), None, 1)
+                    .list_streaming_sessions(&org, Some(channel_id.as_str()), None, 1)
                     .await
                 {
                     if let Some(s) = page.items.iter().find(|s| s.ended_at.is_none()) {
@@ -1042,22 +1040,19 @@ async fn relay_events(state: AppState) {
     }
 }
 
-/// The authorizer of the ingest servers: RTMP as [`crate::ingest::DbAuthorizer`] decides, and
-/// SRT publishers by the publish key in their stream id, with the input's passphrase.
-pub fn authorizer(state: &AppState) -> Arc<dyn Authorizer> {
+/// The authorizer of the ingest servers: `inner` (the database authorizer, possibly wrapped)
+/// decides RTMP publish and play and gets every ingest event; SRT publishers are judged here by
+/// the publish key in their stream id, with the input's passphrase.
+pub fn authorizer(state: &AppState, inner: Arc<dyn Authorizer>) -> Arc<dyn Authorizer> {
     Arc::new(SourcesAuthorizer {
-        inner: crate::ingest::DbAuthorizer::new(
-            state.db.clone(),
-            state.play_tokens.clone(),
-            state.events.clone(),
-        ),
+        inner,
         db: state.db.clone(),
         secrets: state.secrets.clone(),
     })
 }
 
 struct SourcesAuthorizer {
-    inner: Arc<crate::ingest::DbAuthorizer>,
+    inner: Arc<dyn Authorizer>,
     db: Db,
     secrets: SecretBox,
 }

@@ -801,6 +801,50 @@ mod tests {
     }
 
     #[test]
+    fn identity_defaults_follow_the_seeds_and_env_overrides_them() {
+        let raw = RawConfig::gather(None, env(&[]), &[]).unwrap();
+        let a = Config::from_raw(&raw).unwrap().auth;
+        assert_eq!(a.staff_mfa, lunora_api::auth::MfaPolicy::Required);
+        assert_eq!(a.operator.max_sessions, 2);
+        assert_eq!(a.operator.absolute, Duration::from_secs(8 * 3600));
+        assert_eq!(a.operator.idle, Duration::from_secs(2 * 3600));
+        assert_eq!(a.admin.max_sessions, 5);
+        assert_eq!(a.admin.absolute, Duration::from_secs(12 * 3600));
+        assert_eq!(a.admin.idle, Duration::from_secs(4 * 3600));
+        assert_eq!(a.password_history, 12);
+        assert_eq!(a.staff_password_max_age, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(a.audit_retention, Duration::from_secs(90 * 86_400));
+        assert!(a.smtp_url.is_none());
+
+        let raw = RawConfig::gather(
+            None,
+            env(&[
+                ("LUNORA_AUTH_STAFF_MFA", "optional"),
+                ("LUNORA_AUTH_OPERATOR_IDLE_TIMEOUT", "3"),
+                ("LUNORA_AUTH_PASSWORD_MAX_AGE_DAYS", "0"),
+                ("LUNORA_SMTP_URL", "smtp://mailer:pw@mail.example:587"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        let a = Config::from_raw(&raw).unwrap().auth;
+        assert_eq!(a.staff_mfa, lunora_api::auth::MfaPolicy::Optional);
+        assert_eq!(a.operator.idle, Duration::from_secs(3));
+        assert_eq!(a.staff_password_max_age, None);
+        assert!(!format!("{a:?}").contains("pw@"), "the SMTP password is not in Debug");
+
+        for (var, value, key) in [
+            ("LUNORA_AUTH_STAFF_MFA", "sometimes", "auth.staff_mfa"),
+            ("LUNORA_AUTH_ADMIN_IDLE_TIMEOUT", "0", "auth.admin.idle_timeout"),
+            ("LUNORA_SMTP_URL", "mail.example:25", "smtp.url"),
+            ("LUNORA_HTTP_PUBLIC_URL", "lunora.example", "http.public_url"),
+        ] {
+            let raw = RawConfig::gather(None, env(&[(var, value)]), &[]).unwrap();
+            assert_eq!(Config::from_raw(&raw).unwrap_err().key(), Some(key), "{var}");
+        }
+    }
+
+    #[test]
     fn secrets_are_masked() {
         assert_eq!(
             mask_secret("postgres://lunora:hunter2@db:5432/lunora"),

@@ -117,9 +117,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let (stop_media, media_stopped) = tokio::sync::watch::channel(false);
     let rtmp = bind(config.rtmp_addr, "rtmp").await?;
-    let rtmp_task = tokio::spawn(lunora_media::rtmp_server::serve(
-        rtmp,
-        engine.clone(),
+    // RTMP and SRT ingest share one authorizer (SRT publishers are judged by `sources`).
+    let ingest_auth = lunora_api::sources::authorizer(
+        &state,
         lunora_api::hls::OutputHooks::wrap(
             lunora_api::ingest::DbAuthorizer::new(
                 db.clone(),
@@ -128,9 +128,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ),
             &state,
         ),
+    );
+    let rtmp_task = tokio::spawn(lunora_media::rtmp_server::serve(
+        rtmp,
+        engine.clone(),
+        ingest_auth.clone(),
         lunora_media::rtmp_server::RtmpServerConfig::default(),
+        media_stopped.clone(),
+    ));
+    let srt = lunora_media::srt_server::bind(config.srt_addr)
+        .await
+        .with_context(|| format!("cannot listen for srt on {}", config.srt_addr))?;
+    tracing::info!(service = "srt", addr = %srt.local_addr(), "listening");
+    let srt_port = srt.local_addr().port();
+    let srt_task = tokio::spawn(lunora_media::srt_server::serve(
+        srt,
+        engine.clone(),
+        ingest_auth,
+        lunora_media::srt_server::SrtServerConfig::default(),
         media_stopped,
     ));
+    // Stored source redundancy settings, SRT callers and the switch event relay.
+    let sources_relay = lunora_api::sources::start(&state, srt_port).await;
     // Live HLS, thumbnails and recordings: started per live channel, stopped with the media.
     lunora_api::hls::spawn(&state, stop_media.subscribe());
     lunora_api::recordings::spawn(&state, stop_media.subscribe());
@@ -173,6 +192,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .stop_all(std::time::Duration::from_secs(3))
         .await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rtmp_task).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), srt_task).await;
+    sources_relay.abort();
     engine.shutdown();
     db.close().await;
     tracing::info!("stopped");

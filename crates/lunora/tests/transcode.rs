@@ -748,7 +748,8 @@ fn is_live(d: &Value) -> bool {
     d["state"] == "live" && d["bytes_sent"].as_u64().unwrap_or(0) > 100_000
 }
 
-/// FFmpeg processes whose parent is `pid`.
+/// FFmpeg encodes (FLV in, progress on stderr: not the short thumbnail decodes) whose
+/// parent is `pid`.
 fn ffmpeg_children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -765,7 +766,9 @@ fn ffmpeg_children(pid: u32) -> Vec<u32> {
         let mut fields = rest.split_whitespace();
         let state = fields.next().unwrap_or("");
         let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == pid && comm == "ffmpeg" && state != "Z" {
+        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        let encode = String::from_utf8_lossy(&cmdline).contains("-progress");
+        if ppid == pid && comm == "ffmpeg" && state != "Z" && encode {
             out.push(child);
         }
     }

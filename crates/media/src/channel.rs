@@ -25,6 +25,9 @@ pub enum AttachMode {
     /// Replace the attached handle at once (an encoder reconnecting while its old connection
     /// has not timed out yet). The old handle is cancelled and its sends are refused.
     Takeover,
+    /// Replace the attached handle only if it has sent no media for this long (a dead
+    /// connection not timed out yet); refuse while it is live, like `Exclusive`.
+    TakeoverStale(Duration),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -176,7 +176,9 @@ pub fn spawn(
         pending_discontinuity: false,
         discontinuities_seen: 0,
     };
-    let task = tokio::spawn(rec.run(channel, stop_rx, disc_rx));
+    // Subscribed here, not in the task, so no frame sent after this call is missed.
+    let sub = channel.subscribe();
+    let task = tokio::spawn(rec.run(channel, sub, stop_rx, disc_rx));
     RecorderHandle {
         channel_id,
         stop,
@@ -245,10 +247,10 @@ impl Recording {
     async fn run(
         mut self,
         channel: Arc<Channel>,
+        mut sub: crate::Subscription,
         mut stop: watch::Receiver<bool>,
         mut discontinuities: watch::Receiver<u64>,
     ) {
-        let mut sub = channel.subscribe();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut idle_since: Option<Instant> = None;
@@ -928,7 +930,6 @@ mod tests {
     }
 
     #[tokio::test]
-    #[ignore = "unfinished: recorder work in progress (issue 7); see the session note"]
     async fn records_cuts_marks_source_changes_and_indexes_the_files() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(Engine::new(EngineConfig::default()));
@@ -1015,7 +1016,6 @@ mod tests {
     }
 
     #[tokio::test]
-    #[ignore = "unfinished: recorder work in progress (issue 7); see the session note"]
     async fn a_full_disk_stops_the_recording_with_an_error() {
         // A root that cannot be created stands in for a failing disk here; the end-to-end
         // test fills a real tmpfs.

@@ -4,24 +4,27 @@
 //! Whether a stream key may publish, and a player may watch, is decided by an [`Authorizer`]
 //! the control plane provides (the engine knows nothing of the database).
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use lunora_rtmp::{
     PlayRejection, PublishRejection, RtmpError, ServerConfig, ServerEvent, ServerSession,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{sleep_until, Instant};
 use uuid::Uuid;
 
 use crate::channel::{AttachMode, AudioInfo, InputHandle, SendError, VideoInfo};
 use crate::flv::{frame_from_audio, frame_from_video, TagError};
-use crate::frame::{Codec, Frame};
+use crate::frame::{Codec, Frame, Track};
 use crate::{Engine, Subscription};
 
 /// Boxed future returned by the [`Authorizer`].
@@ -175,6 +178,10 @@ enum Role {
         sub: Subscription,
         stream_id: u32,
         sent_config: bool,
+        /// Video was sent: audio may wait for the next video frame (see [`HOLD_AUDIO`]).
+        saw_video: bool,
+        /// Audio frames queued but not written yet.
+        held_audio: usize,
     },
 }
 
@@ -211,41 +218,49 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Outbox::default();
+        // Created once, not per loop: a player wakes for every frame, and a fresh timer and
+        // shutdown waiter each time cost more than the frame's own work.
         let mut shutdown = self.ctx.shutdown.clone();
-        let mut deadline = Instant::now() + self.ctx.config.setup_timeout;
+        let shutdown = shutdown.changed();
+        tokio::pin!(shutdown);
+        let timer = sleep_until(Instant::now() + self.ctx.config.setup_timeout);
+        tokio::pin!(timer);
         let result = loop {
             let playing = matches!(self.role, Role::Playing { .. });
             let publishing = matches!(self.role, Role::Publishing { .. });
+            let mut hold = false;
             tokio::select! {
-                read = timeout_at(deadline, rd.read(&mut buf)) => {
+                read = rd.read(&mut buf) => {
                     match read {
-                        Err(_) if playing => { deadline = far_future(); continue; }
-                        Err(_) => break Err(if publishing {
-                            "the publisher sent nothing for too long".to_string()
-                        } else {
-                            "the client did not start publishing or playing in time".to_string()
-                        }),
-                        Ok(Ok(0)) => break Ok(()),
-                        Ok(Err(e)) => break Err(format!("read failed: {e}")),
-                        Ok(Ok(n)) => {
+                        Ok(0) => break Ok(()),
+                        Err(e) => break Err(format!("read failed: {e}")),
+                        Ok(n) => {
                             if let Err(e) = self.session.handle_input(&buf[..n]) {
                                 break Err(protocol_reason(&e));
                             }
                             if let Err(reason) = self.drain_events().await {
                                 break Err(reason);
                             }
-                            deadline = match self.role {
-                                Role::Setup => deadline,
-                                Role::Publishing { .. } => Instant::now() + self.ctx.config.publisher_idle_timeout,
-                                Role::Playing { .. } => far_future(),
-                            };
+                            if let Role::Publishing { .. } = self.role {
+                                let idle = self.ctx.config.publisher_idle_timeout;
+                                timer.as_mut().reset(Instant::now() + idle);
+                            }
                         }
                     }
                 }
+                _ = &mut timer, if !playing => {
+                    break Err(if publishing {
+                        "the publisher sent nothing for too long".to_string()
+                    } else {
+                        "the client did not start publishing or playing in time".to_string()
+                    });
+                }
                 frame = next_frame(&mut self.role), if playing => {
                     match frame {
-                        Some(frame) => if let Err(e) = self.send_frame(&frame) {
-                            break Err(protocol_reason(&e));
+                        Some(frame) => match self.send_frames(frame) {
+                            Ok(h) => hold = h,
+                            Err(e) => break Err(protocol_reason(&e)),
                         },
                         None => {
                             let _ = self.session.notify_unpublished();
@@ -253,16 +268,18 @@ impl Connection {
                         }
                     }
                 }
-                _ = shutdown.changed() => break Err("server shutting down".to_string()),
+                _ = &mut shutdown => break Err("server shutting down".to_string()),
             }
-            if let Err(e) = flush(&mut self.session, &mut wr).await {
-                break Err(format!("write failed: {e}"));
+            if !hold {
+                if let Err(e) = out.flush(&mut self.session, &mut wr).await {
+                    break Err(format!("write failed: {e}"));
+                }
             }
             if let Some(reason) = self.closing.take() {
                 break Err(reason);
             }
         };
-        let _ = flush(&mut self.session, &mut wr).await;
+        let _ = out.flush(&mut self.session, &mut wr).await;
         let _ = wr.shutdown().await;
         if let Role::Publishing { grant, .. } = &self.role {
             self.ctx.auth.event(IngestEvent::PublishStopped {
@@ -384,6 +401,8 @@ impl Connection {
                     sub: channel.subscribe(),
                     stream_id,
                     sent_config: false,
+                    saw_video: false,
+                    held_audio: 0,
                 };
             }
             Err(Denied(reason)) => {
@@ -422,7 +441,61 @@ impl Connection {
         }
     }
 
-    fn send_frame(&mut self, frame: &Arc<Frame>) -> Result<(), RtmpError> {
+    /// Queues `first` and every frame already waiting behind it (up to [`BATCH_FRAMES`]), so a
+    /// player that fell behind by a few frames catches up with one write instead of one each.
+    /// Answers true when everything queued is audio that may wait for the next video frame.
+    fn send_frames(&mut self, first: Arc<Frame>) -> Result<bool, RtmpError> {
+        let mut hold = self.send_frame(&first)?;
+        for _ in 1..BATCH_FRAMES {
+            let Role::Playing { sub, .. } = &mut self.role else {
+                break;
+            };
+            match sub.try_recv() {
+                Ok(frame) => {
+                    let held = self.send_frame(&frame)?;
+                    hold &= held;
+                }
+                Err(_) => break,
+            }
+        }
+        if !hold {
+            if let Role::Playing { held_audio, .. } = &mut self.role {
+                *held_audio = 0;
+            }
+        }
+        Ok(hold)
+    }
+
+    /// Queues one frame; answers true if it is audio that may wait for the next video frame.
+    fn send_frame(&mut self, frame: &Arc<Frame>) -> Result<bool, RtmpError> {
+        let hold = match &mut self.role {
+            Role::Playing {
+                saw_video,
+                held_audio,
+                ..
+            } => {
+                if frame.track == Track::Video && !frame.config {
+                    *saw_video = true;
+                }
+                if *saw_video
+                    && frame.track == Track::Audio
+                    && !frame.config
+                    && *held_audio < HOLD_AUDIO
+                {
+                    *held_audio += 1;
+                    true
+                } else {
+                    *held_audio = 0;
+                    false
+                }
+            }
+            _ => false,
+        };
+        self.encode_frame(frame)?;
+        Ok(hold)
+    }
+
+    fn encode_frame(&mut self, frame: &Arc<Frame>) -> Result<(), RtmpError> {
         let Role::Playing {
             stream_id,
             sent_config,
@@ -444,10 +517,6 @@ impl Connection {
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
 async fn next_frame(role: &mut Role) -> Option<Arc<Frame>> {
     match role {
         Role::Playing { sub, .. } => sub.recv().await,
@@ -455,14 +524,64 @@ async fn next_frame(role: &mut Role) -> Option<Arc<Frame>> {
     }
 }
 
-async fn flush(
-    session: &mut ServerSession,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-) -> std::io::Result<()> {
-    while let Some(bytes) = session.poll_transmit() {
-        wr.write_all(&bytes).await?;
+/// Most frames a player queues per wake-up; also bounds one vectored write.
+const BATCH_FRAMES: usize = 32;
+/// Audio frames (about 21 ms each) a player of a stream with video may hold back so they go
+/// out in the same write as the next video frame. Audio is 60% of a stream's messages and 2%
+/// of its bytes: one write per audio frame doubled the system calls (and the TCP segments and
+/// wake-ups on the viewer's side) for nothing. Video is never held; audio waits at most this
+/// many frames, and an audio-only stream is not held at all.
+const HOLD_AUDIO: usize = 2;
+/// Most buffers per `writev` (Linux allows 1024).
+const MAX_IOV: usize = 64;
+
+/// Bytes waiting for the socket, written with as few system calls as possible.
+#[derive(Default)]
+struct Outbox {
+    queue: VecDeque<Bytes>,
+}
+
+impl Outbox {
+    /// Writes everything the session has to send: one vectored write for all queued buffers
+    /// (chunk headers and payloads of several frames) rather than one write each.
+    async fn flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        session: &mut ServerSession,
+        wr: &mut W,
+    ) -> std::io::Result<()> {
+        while let Some(bytes) = session.poll_transmit() {
+            self.queue.push_back(bytes);
+        }
+        self.write_queued(wr).await
     }
-    Ok(())
+
+    async fn write_queued<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) -> std::io::Result<()> {
+        while !self.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {
+                *slot = IoSlice::new(bytes);
+                count += 1;
+            }
+            let mut n = wr.write_vectored(&slices[..count]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            while n > 0 {
+                let Some(front) = self.queue.front_mut() else {
+                    break;
+                };
+                if n >= front.len() {
+                    n -= front.len();
+                    self.queue.pop_front();
+                } else {
+                    front.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn protocol_reason(e: &RtmpError) -> String {
@@ -497,5 +616,32 @@ fn learn_config(handle: &InputHandle, frame: &Frame) {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn outbox_writes_every_byte_in_order_through_partial_writes() {
+        // A pipe far smaller than what is queued: every vectored write is partial, and some
+        // end inside a buffer.
+        let (mut wr, mut rd) = tokio::io::duplex(7);
+        let parts: Vec<Bytes> = (0..100u8)
+            .map(|i| Bytes::from(vec![i; usize::from(i % 13) + 1]))
+            .collect();
+        let expected: Vec<u8> = parts.iter().flat_map(|b| b.to_vec()).collect();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            rd.read_to_end(&mut got).await.map(|_| got)
+        });
+        let mut out = Outbox::default();
+        out.queue.extend(parts);
+        out.write_queued(&mut wr).await.unwrap();
+        assert!(out.queue.is_empty());
+        drop(wr);
+        assert_eq!(reader.await.unwrap().unwrap(), expected);
     }
 }

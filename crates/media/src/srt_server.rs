@@ -410,9 +410,13 @@ async fn handle_request(ctx: Arc<Ctx>, request: ConnectionRequest) {
             return refuse(request, peer, ServerRejectReason::Down, &e.to_string()).await;
         }
     };
-    // An input takes one publisher: a second one for the same input is refused, the live one
-    // goes on.
-    let handle = match channel.attach_input(&grant.grant.input, AttachMode::Exclusive) {
+    // An input takes one publisher: another one for the same input is refused while the live
+    // one sends media; a connection silent for a second (an encoder that died without closing,
+    // not timed out yet) is replaced, so a restarted encoder gets its input back at once.
+    let handle = match channel.attach_input(
+        &grant.grant.input,
+        AttachMode::TakeoverStale(Duration::from_secs(1)),
+    ) {
         Ok(h) => h,
         Err(AttachError::InputBusy { name }) => {
             let why = format!("input `{name}` of this channel is already publishing");

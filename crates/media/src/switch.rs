@@ -354,7 +354,15 @@ impl Switch {
         let generation = self.next_generation;
         let (cancel, cancelled) = watch::channel(false);
         if let Some(slot) = self.inputs.iter_mut().find(|s| s.name == name) {
-            if mode == AttachMode::Exclusive {
+            let busy = match mode {
+                AttachMode::Exclusive => true,
+                AttachMode::Takeover => false,
+                AttachMode::TakeoverStale(silence) => {
+                    let since = slot.last_media.unwrap_or(slot.attached_at).max(slot.attached_at);
+                    now.saturating_duration_since(since) < silence
+                }
+            };
+            if busy {
                 return Err(AttachError::InputBusy {
                     name: name.to_owned(),
                 });

@@ -16,12 +16,19 @@ pub fn bin() -> &'static str {
 
 /// A server with the first administrator. Staff MFA is `optional` here so tests that are not
 /// about MFA can sign in with a password alone; MFA tests set `LUNORA_AUTH_STAFF_MFA=required`
-/// (later settings win).
+/// (later settings win). Sign-in lock-out stays at its defaults.
 pub fn options(db: DbKind) -> ServerOptions {
     ServerOptions::new(db)
         .env("LUNORA_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("LUNORA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("LUNORA_AUTH_STAFF_MFA", "optional")
+        // Every test client comes from 127.0.0.1: request rate limits are off unless a test
+        // is about them (identity.rs sets its own).
+        .env("LUNORA_RATELIMIT_AUTH_PER_MINUTE", "0")
+        .env("LUNORA_RATELIMIT_STAFF_PER_MINUTE", "0")
+        .env("LUNORA_RATELIMIT_AUDIENCE_PER_MINUTE", "0")
+        .env("LUNORA_RATELIMIT_API_TOKEN_PER_MINUTE", "0")
+        .env("LUNORA_RATELIMIT_ANONYMOUS_PER_MINUTE", "0")
 }
 
 pub async fn start(db: DbKind) -> Server {

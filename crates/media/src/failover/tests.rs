@@ -475,3 +475,22 @@ async fn unknown_inputs_are_not_configured_and_never_chosen() {
     assert_eq!(r.state("intruder"), SourceState::NotConfigured);
     assert_eq!(r.channel.sources_status().active, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_live_input_is_not_taken_over_but_a_silent_one_is() {
+    let mut r = rig(config(RedundancyMode::AutoFailover, 1000));
+    let mut p = r.encoder("primary", b'P', 0, 0, b"c");
+    run(&mut [&mut p], 30, &mut r.sub, &mut r.out).await;
+    let stale = AttachMode::TakeoverStale(Duration::from_secs(1));
+    assert!(matches!(
+        r.channel.attach_input("primary", stale),
+        Err(crate::AttachError::InputBusy { .. })
+    ));
+    assert!(!p.input.is_cancelled(), "the live publisher goes on");
+    // It dies without closing: after a second of silence a new connection replaces it.
+    p.running = false;
+    run(&mut [&mut p], 31, &mut r.sub, &mut r.out).await;
+    let fresh = r.channel.attach_input("primary", stale).unwrap();
+    assert!(p.input.is_cancelled());
+    drop(fresh);
+}
