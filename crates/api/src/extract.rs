@@ -70,10 +70,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 ),
             };
             let mut e = ApiError::bad_request(code, detail);
-            if path != "." {
-                e = e.with_field(path);
-            } else if let Some(field) = missing_field(&inner.to_string()) {
-                e = e.with_field(field);
+            // A missing field is reported at its parent: name the field itself.
+            match (path.as_str(), missing_field(&inner.to_string())) {
+                (".", Some(field)) => e = e.with_field(field),
+                (".", None) => {}
+                (parent, Some(field)) => e = e.with_field(format!("{parent}.{field}")),
+                (parent, None) => e = e.with_field(parent),
             }
             Err(e)
         }
@@ -132,6 +134,18 @@ mod tests {
     fn nested_paths_are_reported() {
         let e = parse_json::<Dest>(br#"{"name":"a","port":1,"tags":["ok",3]}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("tags[1]"));
+    }
+
+    #[test]
+    fn a_missing_nested_field_is_named_by_its_whole_path() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            dest: Vec<Dest>,
+        }
+        let e =
+            parse_json::<Outer>(br#"{"dest":[{"name":"a","port":1},{"name":"b"}]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("dest[1].port"));
     }
 
     #[test]

@@ -936,7 +936,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "unfinished: preset import error paths are being reworked (issue 6); see the session note"]
     fn structure_errors_name_their_path() {
         let mut v = youtube_json();
         v["video"]["bogus"] = json!(1);
