@@ -91,12 +91,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let engine = Arc::new(lunora_media::Engine::default());
     let metrics = lunora_api::install_metrics();
+    // Bound before the API is configured: publish URLs name the port actually bound (port 0
+    // in the configuration picks a free one).
+    let rtmp = bind(config.rtmp_addr, "rtmp").await?;
+    let rtmp_port = rtmp
+        .local_addr()
+        .map_or(config.rtmp_addr.port(), |a| a.port());
     let api_config = lunora_api::ApiConfig {
         data_dir: config.data_dir.clone(),
         body_limit: config.http_body_limit,
         request_timeout: config.http_request_timeout,
         disk_min_free_bytes: config.storage_min_free_bytes,
-        rtmp_port: config.rtmp_addr.port(),
+        rtmp_port,
         rtmp_public_url: config.rtmp_public_url.clone(),
         auth: config.auth.clone(),
         push_tls: Some(Arc::new(
@@ -116,7 +122,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     let (stop_media, media_stopped) = tokio::sync::watch::channel(false);
-    let rtmp = bind(config.rtmp_addr, "rtmp").await?;
     // RTMP and SRT ingest share one authorizer (SRT publishers are judged by `sources`).
     let ingest_auth = lunora_api::sources::authorizer(
         &state,
