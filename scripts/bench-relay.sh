@@ -22,6 +22,8 @@
 #   BENCH_OUT         directory for results (a new one under /tmp)
 #   BENCH_NO_BUILD=1  use the release binaries already built
 #   BENCH_LUNORA_BIN  another lunora binary to measure (e.g. a build from before a change)
+#   BENCH_PERF=1      also sample the server with `perf record -e cpu-clock` during each run
+#                     (perf.<scenario>.<server>.data in BENCH_OUT; `perf report -i` it)
 # Test files are encoded once with FFmpeg into ~/.cache/lunora-bench (LUNORA_BENCH_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -159,10 +161,20 @@ run_one() { # scenario server publishers players profile
     *) echo "bench: unknown server $server" >&2; exit 2 ;;
   esac
   echo "== $scenario on $server: $n publisher(s) of $profile × $m player(s); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  local perf_pid=""
+  if [ "${BENCH_PERF:-0}" = 1 ]; then
+    perf record -q -e cpu-clock -F 999 -p "$server_pid" -o "$out/perf.$scenario.$server.data" \
+      >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   nice -n "$nice_level" taskset -c "$gen_cpu" "$bench" run "${target_args[@]}" \
     --server-pid "$server_pid" --server-name "$server" --scenario "$scenario" \
     -n "$n" -m "$m" --profile "$profile" --duration "$duration" --ramp-rate "$ramp" \
     --json "$results" >/dev/null || echo "bench: $scenario on $server failed" >&2
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   stop_server
 }
 
