@@ -4,8 +4,10 @@
 //! timestamps (including their repetition on type-3 chunks), per-chunk-stream reassembly,
 //! Set Chunk Size and Abort. A chunk is consumed only once it is complete, so truncated input
 //! just waits. Memory is bounded by [`ChunkLimits`]: a declared message length over the
-//! maximum is refused before any of it is buffered, partial messages are grown as data
-//! arrives (never preallocated from a declared length) and their total is capped.
+//! maximum is refused before any of it is buffered, a partial message is allocated for its
+//! declared length only up to 256 KiB (larger ones grow as data arrives), and the total
+//! of partial messages is capped. Complete payloads are copied out of the input buffer into
+//! allocations of their own size, so a long-lived message never pins the input buffer.
 //!
 //! [`encode_message`] writes a message as chunks with a full type-0 header on the first
 //! chunk, so the result depends only on the message, the chunk stream id and the chunk size:
@@ -25,6 +27,10 @@ pub const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
 /// Largest message length the 24-bit length field can express.
 pub const MAX_MESSAGE_LEN_FIELD: u32 = 0xFF_FFFF;
 const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
+/// Largest declared message length a partial message is allocated for at once (a 1080p
+/// keyframe usually fits). Up to [`ChunkLimits::max_chunk_streams`] such
+/// buffers can exist per connection before their data arrives.
+const PREALLOCATE_MAX: usize = 256 * 1024;
 
 /// Memory bounds of a [`ChunkDecoder`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,10 +296,18 @@ impl ChunkDecoder {
         }
         let received = st.partial.as_ref().map_or(0, BytesMut::len);
         let data_len = (st.length as usize - received).min(chunk_size);
-        let data = self.buf.split_to(data_len);
+        // Copied out rather than split off: a payload sharing the input buffer would pin all
+        // of it (a read's worth, often far more than the message) for as long as the message
+        // lives — a media frame in a GOP cache lives for seconds — and would force the next
+        // input to a fresh allocation instead of reusing this one.
+        let data = &self.buf[..data_len];
         let complete = received + data_len == st.length as usize;
         let payload = match st.partial.take() {
-            None if complete => data.freeze(),
+            None if complete => {
+                let payload = Bytes::copy_from_slice(data);
+                self.buf.advance(data_len);
+                payload
+            }
             None => {
                 self.buffered += data_len;
                 if self.buffered > self.limits.max_buffered {
@@ -302,15 +316,26 @@ impl ChunkDecoder {
                         max: self.limits.max_buffered,
                     });
                 }
-                let mut p = BytesMut::with_capacity(data_len * 2);
-                p.extend_from_slice(&data);
+                // The whole message at once when it is of a plausible size (one allocation,
+                // no regrowth, no slack kept by the finished payload); a larger declared
+                // length is not trusted and grows as data arrives.
+                let length = st.length as usize;
+                let capacity = if length <= PREALLOCATE_MAX {
+                    length
+                } else {
+                    data_len * 2
+                };
+                let mut p = BytesMut::with_capacity(capacity);
+                p.extend_from_slice(data);
+                self.buf.advance(data_len);
                 st.partial = Some(p);
                 return Ok(None);
             }
             Some(mut p) => {
                 if complete {
                     self.buffered -= received;
-                    p.extend_from_slice(&data);
+                    p.extend_from_slice(data);
+                    self.buf.advance(data_len);
                     p.freeze()
                 } else {
                     self.buffered += data_len;
@@ -320,7 +345,8 @@ impl ChunkDecoder {
                             max: self.limits.max_buffered,
                         });
                     }
-                    p.extend_from_slice(&data);
+                    p.extend_from_slice(data);
+                    self.buf.advance(data_len);
                     st.partial = Some(p);
                     return Ok(None);
                 }
@@ -504,15 +530,27 @@ mod tests {
     }
 
     #[test]
-    fn single_chunk_payload_is_zero_copy() {
+    fn payloads_do_not_pin_the_input_buffer_and_it_is_reused() {
         let m = msg(1, 9, 1, 100);
         let enc = encode_message(&m, 6, 128).unwrap();
         let mut dec = ChunkDecoder::default();
         dec.push(&enc);
-        let before = dec.buf.as_ptr();
+        let start = dec.buf.as_ptr() as usize;
+        let end = start + dec.buf.capacity();
         let got = dec.next_message().unwrap().unwrap();
-        // The payload is a view into the decoder's input buffer, 12 bytes in.
-        assert_eq!(got.payload.as_ptr(), before.wrapping_add(12));
+        assert_eq!(got, m);
+        // The payload has an allocation of its own: a frame kept for seconds (GOP cache) does
+        // not keep the input buffer alive.
+        let p = got.payload.as_ptr() as usize;
+        assert!(p < start || p >= end, "payload inside the input buffer");
+        // So the next input goes into the same allocation, not a fresh one.
+        dec.push(&enc);
+        assert_eq!(dec.buf.as_ptr() as usize, start);
+        assert_eq!(dec.next_message().unwrap().unwrap(), m);
+        // A message over several chunks is allocated once at its declared size.
+        let big = msg(1, 9, 1, 10_000);
+        let enc = encode_message(&big, 6, 128).unwrap();
+        assert_eq!(decode_all(&mut dec, &enc), vec![big]);
     }
 
     #[test]
