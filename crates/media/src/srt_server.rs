@@ -17,9 +17,13 @@
 //!
 //! Known sharp edges of `srt-protocol` 0.4, guarded here: its listener panics (in its own task)
 //! on an encryption mismatch it does not expect, so a connection is accepted only when the
-//! caller's announced key length agrees with the input's passphrase (no passphrase: none
-//! announced), adopting the caller's key length as libsrt does; if the listener task ends
-//! anyway, [`serve`] rebinds it. Per-input latency applies to caller mode; in listener mode
+//! caller's announced key length agrees with the input's passphrase, adopting the caller's key
+//! length as libsrt does. An encoder that encrypts without announcing a key length (libsrt's
+//! default `pbkeylen=0`, e.g. FFmpeg without `pbkeylen`) uses AES-128, which is what an
+//! unspecified key size means to `srt-protocol`: an input with a passphrase accepts it (and
+//! one without keying material is refused by the handshake as unsecure). Left unguarded: such
+//! an encoder sending a passphrase to an input that has none makes the listener task panic
+//! (the request does not expose the keying material); [`serve`] then rebinds the listener. Per-input latency applies to caller mode; in listener mode
 //! the connection gets the larger of the encoder's latency and [`SrtServerConfig::latency`].
 //!
 //! Refusals (unknown stream id, wrong passphrase, an input already publishing, a play request)
@@ -379,15 +383,10 @@ async fn handle_request(ctx: Arc<Ctx>, request: ConnectionRequest) {
             )
             .await
         }
-        (Some(_), KeySize::Unspecified) => {
-            return refuse(
-                request,
-                peer,
-                ServerRejectReason::Unauthorized,
-                "this input requires encryption: set the input's passphrase on the encoder",
-            )
-            .await
-        }
+        // An encoder that leaves its key length unset (libsrt's `pbkeylen=0`, FFmpeg's
+        // default) announces none but encrypts with AES-128 when it has a passphrase, exactly
+        // what an unspecified key size means here. Without a passphrase it sends no keying
+        // material and the handshake refuses it (`SRT_REJ_UNSECURE`), below.
         (Some(p), k) => match Passphrase::try_from(p.clone()) {
             Ok(passphrase) => Some(KeySettings {
                 key_size: k,
@@ -435,10 +434,13 @@ async fn handle_request(ctx: Arc<Ctx>, request: ConnectionRequest) {
             tracing::warn!(
                 %peer,
                 error = %e,
-                reason = if encrypted {
-                    "the handshake failed: most likely the encoder's passphrase is wrong"
-                } else {
-                    "the handshake failed"
+                reason = match (encrypted, announced) {
+                    (true, KeySize::Unspecified) => {
+                        "the handshake failed: this input requires encryption: set the input's \
+                         passphrase on the encoder (or the encoder's passphrase is wrong)"
+                    }
+                    (true, _) => "the handshake failed: most likely the encoder's passphrase is wrong",
+                    (false, _) => "the handshake failed",
                 },
                 "SRT publish refused"
             );
@@ -457,7 +459,8 @@ async fn handle_request(ctx: Arc<Ctx>, request: ConnectionRequest) {
         &handle,
         peer,
         "listener",
-        key_bits(announced),
+        // Unannounced with a passphrase: AES-128 (see above).
+        encrypted.then(|| key_bits(announced).unwrap_or(128)),
         ctx.config.stats_interval,
         ctx.shutdown.clone(),
     )
