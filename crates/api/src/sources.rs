@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use lunora_media::failover::{ChannelEvent, InputStatus, SourcesStatus, TransportStats};
+use lunora_media::failover::{ChannelEvent, FillState, InputStatus, SourcesStatus, TransportStats};
 use lunora_media::rtmp_server::{
     AuthFuture, Authorizer, Denied, IngestEvent, PlayRequest, PublishGrant, PublishRequest,
 };
@@ -121,6 +121,11 @@ pub struct SourcesConfigRequest {
     /// Seconds the primary must be healthy before the return: 0–3600 (default 10).
     #[serde(default)]
     pub auto_return_hold: Option<f64>,
+    /// Seconds the fill signal (the last keyframe held still, with silence) keeps the
+    /// destinations alive while no input is healthy, before they are stopped: 0–3600 (default
+    /// 60; 0: no fill, destinations stay connected and wait).
+    #[serde(default)]
+    pub fill_hold: Option<f64>,
     #[serde(default)]
     pub primary_source: Option<SourceRequest>,
     /// `null` removes the secondary input (and its publish key).
@@ -166,6 +171,8 @@ pub struct SourcesConfigView {
     pub auto_return: bool,
     /// Seconds.
     pub auto_return_hold: f64,
+    /// Seconds.
+    pub fill_hold: f64,
     pub primary_source: Option<SourceView>,
     pub secondary_source: Option<SourceView>,
     pub version: i64,
@@ -222,6 +229,8 @@ pub struct SourcesStatusView {
     /// Switches since the channel went live on this server.
     pub switches: u64,
     pub last_switch: Option<SwitchView>,
+    /// No input is healthy: the destinations get the fill signal since this time (RFC 3339).
+    pub fill_since: Option<String>,
     pub inputs: Vec<SourceStatusView>,
 }
 
@@ -291,6 +300,7 @@ fn default_config(channel_id: &str) -> SourceConfig {
         health_check_interval_ms: 1000,
         auto_return: true,
         return_hold_ms: 10_000,
+        fill_hold_ms: RedundancyConfig::DEFAULT_FILL_HOLD.as_millis() as i64,
         version: 0,
         updated_at: 0,
     }
@@ -305,6 +315,7 @@ fn engine_config(config: &SourceConfig, inputs: &[SourceInput]) -> RedundancyCon
         health_check_interval: ms(config.health_check_interval_ms),
         auto_return: config.auto_return,
         return_hold: ms(config.return_hold_ms),
+        fill_hold: ms(config.fill_hold_ms),
         inputs: ROLES
             .iter()
             .filter(|r| inputs.iter().any(|i| i.role == **r && i.enabled))
@@ -362,6 +373,7 @@ fn config_view(
         health_check_interval: config.health_check_interval_ms as f64 / 1000.0,
         auto_return: config.auto_return,
         auto_return_hold: config.return_hold_ms as f64 / 1000.0,
+        fill_hold: config.fill_hold_ms as f64 / 1000.0,
         primary_source: view("primary"),
         secondary_source: view("secondary"),
         version: config.version,
@@ -693,6 +705,10 @@ async fn put_config(
         Some(v) => seconds_ms("auto_return_hold", v, 0.0, 3600.0)?,
         None => current.return_hold_ms,
     };
+    let fill_hold = match req.fill_hold {
+        Some(v) => seconds_ms("fill_hold", v, 0.0, 3600.0)?,
+        None => current.fill_hold_ms,
+    };
 
     let mut updates = Vec::new();
     let mut fresh = HashMap::new();
@@ -738,6 +754,7 @@ async fn put_config(
         health_check_interval_ms: interval,
         auto_return: req.auto_return.unwrap_or(current.auto_return),
         return_hold_ms: hold,
+        fill_hold_ms: fill_hold,
         expected_version: expected,
         inputs: updates,
     };
@@ -845,6 +862,10 @@ async fn status_view(state: &AppState, channel_id: &str) -> ApiResult<SourcesSta
         active: live.as_ref().and_then(|s| s.active.clone()),
         switching_to: live.as_ref().and_then(|s| s.switching_to.clone()),
         switches: live.as_ref().map(|s| s.switches).unwrap_or(0),
+        fill_since: live
+            .as_ref()
+            .and_then(|s| s.fill_since_ms)
+            .map(|ms| rfc3339(ms as i64)),
         last_switch: live.and_then(|s| s.last_switch).map(|l| SwitchView {
             from: l.from,
             to: l.to,
@@ -991,7 +1012,10 @@ async fn relay_events(state: AppState) {
                         "at": rfc3339(at_ms as i64),
                     }),
                 );
-                let message = format!("input switched from {from_name} to {to}: {}", reason.as_str());
+                let message = format!(
+                    "input switched from {from_name} to {to}: {}",
+                    reason.as_str()
+                );
                 let channel_id = id.to_string();
                 if let Ok(page) = state
                     .db
@@ -1036,6 +1060,46 @@ async fn relay_events(state: AppState) {
                     "at": rfc3339(at_ms as i64),
                 }),
             ),
+            ChannelEvent::Fill {
+                state: fill, at_ms, ..
+            } => {
+                state.events.publish(
+                    &org,
+                    topic.clone(),
+                    "channel.fill",
+                    serde_json::json!({
+                        "channel_id": id, "state": fill.as_str(), "at": rfc3339(at_ms as i64),
+                    }),
+                );
+                let channel_id = id.to_string();
+                let message = match fill {
+                    FillState::Started => {
+                        "no input is healthy: the destinations get the fill signal"
+                    }
+                    FillState::Ended => "an input is live again: the fill signal ended",
+                    FillState::Expired => {
+                        "no input came back within the fill hold: streaming stopped"
+                    }
+                };
+                if let Ok(page) = state
+                    .db
+                    .list_streaming_sessions(&org, Some(channel_id.as_str()), None, 1)
+                    .await
+                {
+                    if let Some(s) = page.items.iter().find(|s| s.ended_at.is_none()) {
+                        let _ = state
+                            .db
+                            .add_session_event(&s.id, None, "fill", message)
+                            .await;
+                    }
+                }
+                if fill == FillState::Expired {
+                    state
+                        .streaming
+                        .stop_channel(&state, &org, &channel_id, "no_input")
+                        .await;
+                }
+            }
         }
     }
 }

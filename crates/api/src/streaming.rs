@@ -145,6 +145,38 @@ impl Streaming {
         }
     }
 
+    /// Stops the channel's running session, if any, as the server's own decision (`reason` is
+    /// recorded, e.g. `no_input` when the fill signal held for its time); true if one ran.
+    pub async fn stop_channel(
+        &self,
+        state: &AppState,
+        org: &str,
+        channel_id: &str,
+        reason: &str,
+    ) -> bool {
+        let session = self.sessions.lock().await.remove(channel_id);
+        let Some(mut session) = session else {
+            return false;
+        };
+        log_errors(state, &mut session).await;
+        for (_, p) in session.pushes {
+            record(state, &session.id, p).await;
+        }
+        let _ = state.db.end_streaming_session(&session.id, reason).await;
+        let _ = state
+            .db
+            .add_session_event(
+                &session.id,
+                None,
+                "session_stopped",
+                &format!("streaming stopped: {reason}"),
+            )
+            .await;
+        session_event(state, org, channel_id, "session.stopped", &session.id);
+        tracing::warn!(channel = %channel_id, %reason, "streaming stopped by the server");
+        true
+    }
+
     /// Stops every session (server shutdown).
     pub async fn stop_all(&self, state: &AppState, reason: &str) {
         let sessions: Vec<LiveSession> =

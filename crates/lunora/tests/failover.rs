@@ -2,6 +2,8 @@
 //! feeding a primary and a secondary input, a real destination (nginx-rtmp), and what the
 //! destination receives when the primary dies, comes back, or is switched away from.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 mod common;
 
 use std::net::SocketAddr;
@@ -119,19 +121,36 @@ struct Api<'a> {
 
 impl Api<'_> {
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
-        call(self.server, method, path, Some(self.token.as_str()), body.as_ref()).await
+        call(
+            self.server,
+            method,
+            path,
+            Some(self.token.as_str()),
+            body.as_ref(),
+        )
+        .await
     }
 
     async fn status(&self, channel: &str) -> Value {
         let a = self
-            .call("GET", &format!("/api/v1/channels/{channel}/sources/status"), None)
+            .call(
+                "GET",
+                &format!("/api/v1/channels/{channel}/sources/status"),
+                None,
+            )
             .await;
         assert_eq!(a.status, 200, "{a:?}");
         a.body
     }
 
     /// Polls the sources status until `pred` holds.
-    async fn wait_status(&self, channel: &str, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    async fn wait_status(
+        &self,
+        channel: &str,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let st = self.status(channel).await;
@@ -151,13 +170,20 @@ impl Api<'_> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let a = self
-                .call("GET", &format!("/api/v1/channels/{channel}/streaming/status"), None)
+                .call(
+                    "GET",
+                    &format!("/api/v1/channels/{channel}/streaming/status"),
+                    None,
+                )
                 .await;
             let d = &a.body["destinations"][0];
             if d["state"] == "live" && d["bytes_sent"].as_u64().unwrap_or(0) > 100_000 {
                 return d.clone();
             }
-            assert!(Instant::now() < deadline, "destination never went live: {a:?}");
+            assert!(
+                Instant::now() < deadline,
+                "destination never went live: {a:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -218,12 +244,22 @@ fn video_gaps(file: &Path) -> (usize, f64, bool) {
 }
 
 /// Records `secs` of the destination stream in the background.
-fn start_recording(url: String, secs: u32, out: std::path::PathBuf) -> tokio::task::JoinHandle<std::process::Output> {
+fn start_recording(
+    url: String,
+    secs: u32,
+    out: std::path::PathBuf,
+) -> tokio::task::JoinHandle<std::process::Output> {
     tokio::task::spawn_blocking(move || record(&url, secs, &out))
 }
 
 /// Watches nginx's stat page: every publishing session id seen, and whether one was always there.
-fn watch_publishers(nginx_stat: SocketAddr, stream: &'static str) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<(Vec<String>, usize)>) {
+fn watch_publishers(
+    nginx_stat: SocketAddr,
+    stream: &'static str,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<(Vec<String>, usize)>,
+) {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         let mut seen: Vec<String> = Vec::new();
@@ -283,13 +319,23 @@ async fn an_srt_primary_fails_over_to_an_rtmp_backup_and_back_without_the_destin
         )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
-    assert!(!a.body.to_string().contains(passphrase), "passphrase leaked: {}", a.body);
+    assert!(
+        !a.body.to_string().contains(passphrase),
+        "passphrase leaked: {}",
+        a.body
+    );
     let primary_url = a.body["primary_source"]["publish_url"].as_str().unwrap();
-    assert!(primary_url.starts_with("srt://") && primary_url.contains("?streamid=****"), "{primary_url}");
+    assert!(
+        primary_url.starts_with("srt://") && primary_url.contains("?streamid=****"),
+        "{primary_url}"
+    );
     let secondary_url = a.body["secondary_source"]["publish_url"].as_str().unwrap();
     assert!(secondary_url.starts_with("rtmp://"), "{secondary_url}");
     let secondary_key = key_of(secondary_url);
-    assert!(!secondary_key.starts_with("****"), "the new key is shown once: {secondary_url}");
+    assert!(
+        !secondary_key.starts_with("****"),
+        "the new key is shown once: {secondary_url}"
+    );
 
     let srt_url = format!(
         "srt://{}?streamid={primary_key}&passphrase={passphrase}&latency=120000",
@@ -348,7 +394,11 @@ async fn an_srt_primary_fails_over_to_an_rtmp_backup_and_back_without_the_destin
     assert_eq!(input_state(&st, "primary"), "lost");
     assert_eq!(input_state(&st, "secondary"), "active");
     let out = rec.await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (frames, gap, increasing) = video_gaps(&dir.path().join("failover.flv"));
     assert!(frames > 200, "only {frames} frames");
     assert!(increasing, "timestamps went backwards at the destination");
@@ -381,7 +431,11 @@ async fn an_srt_primary_fails_over_to_an_rtmp_backup_and_back_without_the_destin
     })
     .await;
     let out = rec.await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (frames, gap, increasing) = video_gaps(&dir.path().join("manual.flv"));
     assert!(frames > 120 && increasing);
     assert!(gap < 1.0, "largest gap across a manual switch: {gap:.3} s");
@@ -391,25 +445,53 @@ async fn an_srt_primary_fails_over_to_an_rtmp_backup_and_back_without_the_destin
     let _ = stop_watch.send(true);
     let (seen, missing) = watcher.await.unwrap();
     assert_eq!(seen.len(), 1, "the destination saw publishers {seen:?}");
-    assert_eq!(missing, 0, "the destination lost its publisher {missing} times");
+    assert_eq!(
+        missing, 0,
+        "the destination lost its publisher {missing} times"
+    );
     let d = api.wait_destination_live(&channel).await;
     assert_eq!(d["reconnects"], 0, "{d}");
 
     // Every switch is in the metrics and the session history.
-    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for reason in ["primary_lost", "primary_restored", "manual"] {
         assert!(
-            metrics.lines().any(|l| l.starts_with("lunora_failovers_total")
-                && l.contains(&channel)
-                && l.contains(&format!("reason=\"{reason}\""))),
+            metrics
+                .lines()
+                .any(|l| l.starts_with("lunora_failovers_total")
+                    && l.contains(&channel)
+                    && l.contains(&format!("reason=\"{reason}\""))),
             "no {reason} in /metrics"
         );
     }
-    let a = api.call("POST", &format!("/api/v1/channels/{channel}/streaming/stop"), Some(json!({}))).await;
+    let a = api
+        .call(
+            "POST",
+            &format!("/api/v1/channels/{channel}/streaming/stop"),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(a.status, 200);
-    let hist = api.call("GET", &format!("/api/v1/streaming/sessions?channel_id={channel}"), None).await;
+    let hist = api
+        .call(
+            "GET",
+            &format!("/api/v1/streaming/sessions?channel_id={channel}"),
+            None,
+        )
+        .await;
     let session = hist.body["items"][0]["id"].as_str().unwrap().to_string();
-    let detail = api.call("GET", &format!("/api/v1/streaming/sessions/{session}"), None).await;
+    let detail = api
+        .call(
+            "GET",
+            &format!("/api/v1/streaming/sessions/{session}"),
+            None,
+        )
+        .await;
     let failovers = detail.body["events"]
         .as_array()
         .unwrap()
@@ -417,6 +499,172 @@ async fn an_srt_primary_fails_over_to_an_rtmp_backup_and_back_without_the_destin
         .filter(|e| e["kind"] == "failover")
         .count();
     assert!(failovers >= 3, "{}", detail.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_input_left_the_destination_gets_the_fill_signal_then_the_input_again() {
+    let nginx = Nginx::start(false);
+    let server = start(DbKind::Sqlite).await;
+    let api = Api {
+        server: &server,
+        token: admin_token(&server).await,
+    };
+    let ch: Value = create_channel(&server, &api.token, "fill")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let channel = ch["id"].as_str().unwrap().to_string();
+    let primary_key = key_of(ch["publish_url"].as_str().unwrap());
+    let path = format!("/api/v1/channels/{channel}/sources/config");
+    let a = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({
+                "redundancy_mode": "auto_failover", "failover_threshold": 1, "fill_hold": 30,
+                "primary_source": {"protocol": "rtmp"}, "secondary_source": {"protocol": "srt"}
+            })),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["fill_hold"], 30.0);
+    let primary_url = format!("rtmp://{}/live/{primary_key}", server.rtmp_addr().unwrap());
+    let mut primary = Publisher::start(&primary_url);
+    api.wait_status(
+        &channel,
+        Duration::from_secs(20),
+        "the primary live",
+        |st| st["active"] == "primary" && input_state(st, "primary") == "active",
+    )
+    .await;
+    let a = api
+        .call("POST", "/api/v1/destinations", Some(json!({"name": "n", "platform": "custom", "rtmp_url": nginx.url(), "stream_key": "fill"})))
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let dest = a.body["id"].as_str().unwrap().to_string();
+    let a = api
+        .call(
+            "POST",
+            &format!("/api/v1/channels/{channel}/streaming/start"),
+            Some(json!({"destination_ids": [dest]})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    api.wait_destination_live(&channel).await;
+    let (stop_watch, watcher) = watch_publishers(nginx.stat, "fill");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fill.flv");
+
+    // The only publisher dies: after the 1 s threshold the destination gets the last keyframe
+    // held still with silence; the publisher comes back 5 s later and the channel is live again.
+    let rec = start_recording(format!("{}/fill", nginx.url()), 12, file.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    primary.kill();
+    let st = api
+        .wait_status(&channel, Duration::from_secs(5), "the fill signal", |st| {
+            st["fill_since"].is_string()
+        })
+        .await;
+    assert_eq!(input_state(&st, "primary"), "lost");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let primary_again = Publisher::start(&primary_url);
+    api.wait_status(&channel, Duration::from_secs(10), "live again", |st| {
+        st["fill_since"].is_null() && input_state(st, "primary") == "active"
+    })
+    .await;
+    let out = rec.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (frames, gap, increasing) = video_gaps(&file);
+    assert!(increasing, "timestamps went backwards at the destination");
+    // 12 s at 30 fps: the fill keeps the frame rate (skipped pictures between keyframes).
+    assert!(frames > 300, "only {frames} frames");
+    // The threshold (1 s) plus a frame or two, then at most one GOP (1 s) until the input's
+    // keyframe is not a hole: the fill runs until then.
+    assert!(gap < 1.5, "largest gap in delivered frames: {gap:.3} s");
+    let audio = packet_times(&file, "a");
+    let audio_gap = audio.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(audio_gap < 1.5, "largest audio gap: {audio_gap:.3} s");
+    assert!(
+        audio.windows(2).all(|w| w[1] > w[0]),
+        "audio timestamps went backwards"
+    );
+    // The fill (repeated keyframe, skipped pictures, silent AAC) and the way back decode without
+    // a decoder error (a recording that starts mid-GOP may miss its first pictures' reference).
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    let decoder_errors: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.starts_with("[h264") || l.starts_with("[aac"))
+        .filter(|l| !l.contains("non-existing PPS") && !l.contains("no frame!"))
+        .collect();
+    assert!(decoder_errors.is_empty(), "decoding errors: {errors}");
+    println!("fill: largest gap at the destination {gap:.3} s (audio {audio_gap:.3} s) over {frames} frames");
+    let _ = stop_watch.send(true);
+    let (seen, missing) = watcher.await.unwrap();
+    assert_eq!(
+        (seen.len(), missing),
+        (1, 0),
+        "the destination saw publishers {seen:?}"
+    );
+
+    // With a 2 s hold, a publisher that does not come back ends the streaming session.
+    let a = api.call("PUT", &path, Some(json!({"fill_hold": 2}))).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    drop(primary_again);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let a = api
+            .call(
+                "GET",
+                &format!("/api/v1/channels/{channel}/streaming/status"),
+                None,
+            )
+            .await;
+        if a.body["streaming"] == false {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the destinations were not stopped: {a:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hist = api
+        .call(
+            "GET",
+            &format!("/api/v1/streaming/sessions?channel_id={channel}"),
+            None,
+        )
+        .await;
+    let session = hist.body["items"][0]["id"].as_str().unwrap().to_string();
+    let detail = api
+        .call(
+            "GET",
+            &format!("/api/v1/streaming/sessions/{session}"),
+            None,
+        )
+        .await;
+    let fills = detail.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "fill")
+        .count();
+    assert!(
+        fills >= 3,
+        "started, ended, started (expired stops the session): {}",
+        detail.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,13 +712,21 @@ async fn bad_srt_publishers_are_refused_and_the_live_channel_goes_on() {
             .unwrap();
         assert!(err.is_some(), "{what}: the publisher was not refused");
     };
-    refused(format!("srt://{srt}?streamid=live_not-a-key"), "unknown stream id").await;
+    refused(
+        format!("srt://{srt}?streamid=live_not-a-key"),
+        "unknown stream id",
+    )
+    .await;
     refused(
         format!("srt://{srt}?streamid={primary_key}&passphrase=wrong-passphrase&pbkeylen=32"),
         "wrong passphrase",
     )
     .await;
-    refused(format!("srt://{srt}?streamid={primary_key}"), "no passphrase").await;
+    refused(
+        format!("srt://{srt}?streamid={primary_key}"),
+        "no passphrase",
+    )
+    .await;
     refused(
         format!("srt://{srt}?streamid=%23!::r={primary_key},m=request"),
         "a play request",
@@ -479,7 +735,9 @@ async fn bad_srt_publishers_are_refused_and_the_live_channel_goes_on() {
     // Garbage on the SRT port.
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..200u32 {
-        let junk: Vec<u8> = (0..(i % 64 + 1) * 20).map(|j| (i * 31 + j * 7) as u8).collect();
+        let junk: Vec<u8> = (0..(i % 64 + 1) * 20)
+            .map(|j| (i * 31 + j * 7) as u8)
+            .collect();
         udp.send_to(&junk, srt).unwrap();
     }
 
@@ -487,22 +745,47 @@ async fn bad_srt_publishers_are_refused_and_the_live_channel_goes_on() {
     let good = format!("srt://{srt}?streamid={primary_key}&passphrase={passphrase}&pbkeylen=32");
     let _primary = SrtPublisher::ffmpeg(&good);
     let st = api
-        .wait_status(&channel, Duration::from_secs(20), "the primary back", |st| {
-            st["active"] == "primary" && st["inputs"][0]["srt"]["packets_received"].as_u64().unwrap_or(0) > 0
-        })
+        .wait_status(
+            &channel,
+            Duration::from_secs(20),
+            "the primary back",
+            |st| {
+                st["active"] == "primary"
+                    && st["inputs"][0]["srt"]["packets_received"]
+                        .as_u64()
+                        .unwrap_or(0)
+                        > 0
+            },
+        )
         .await;
     let stats = &st["inputs"][0]["srt"];
-    assert_eq!((stats["encrypted"].as_bool(), stats["key_length"].as_u64()), (Some(true), Some(256)), "{st}");
-    assert!(stats["rtt_ms"].as_f64().is_some() && stats["latency_ms"].as_u64().unwrap() >= 120, "{st}");
+    assert_eq!(
+        (stats["encrypted"].as_bool(), stats["key_length"].as_u64()),
+        (Some(true), Some(256)),
+        "{st}"
+    );
+    assert!(
+        stats["rtt_ms"].as_f64().is_some() && stats["latency_ms"].as_u64().unwrap() >= 120,
+        "{st}"
+    );
 
     // A third publisher on the taken input is refused; the live one goes on.
     let uptime = st["inputs"][0]["uptime_seconds"].as_f64().unwrap();
     refused(good.clone(), "a third publisher").await;
     let st = api.status(&channel).await;
     assert_eq!(st["active"], "primary");
-    assert!(st["inputs"][0]["uptime_seconds"].as_f64().unwrap() > uptime, "{st}");
-    assert!(st["inputs"][0]["bitrate_bps"].as_u64().unwrap() > 100_000, "{st}");
-    assert_eq!(st["switches"], 1, "nothing but the return to the primary: {st}");
+    assert!(
+        st["inputs"][0]["uptime_seconds"].as_f64().unwrap() > uptime,
+        "{st}"
+    );
+    assert!(
+        st["inputs"][0]["bitrate_bps"].as_u64().unwrap() > 100_000,
+        "{st}"
+    );
+    assert_eq!(
+        st["switches"], 1,
+        "nothing but the return to the primary: {st}"
+    );
 
     let logs = server.logs();
     for expected in [
@@ -513,7 +796,11 @@ async fn bad_srt_publishers_are_refused_and_the_live_channel_goes_on() {
         "already publishing",
         "ignored datagrams that are not SRT",
     ] {
-        assert!(logs.contains(expected), "no log line about `{expected}`:\n{}", tail(&logs));
+        assert!(
+            logs.contains(expected),
+            "no log line about `{expected}`:\n{}",
+            tail(&logs)
+        );
     }
     assert!(!logs.contains(passphrase), "the passphrase was logged");
     assert!(!logs.contains(&primary_key), "a publish key was logged");
@@ -534,9 +821,15 @@ async fn bad_srt_publishers_are_refused_and_the_live_channel_goes_on() {
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["secondary_source"]["mode"], "caller");
     let st = api
-        .wait_status(&channel, Duration::from_secs(20), "the caller connected", |st| {
-            st["inputs"][1]["srt"]["mode"] == "caller" && input_state(st, "secondary") == "standby"
-        })
+        .wait_status(
+            &channel,
+            Duration::from_secs(20),
+            "the caller connected",
+            |st| {
+                st["inputs"][1]["srt"]["mode"] == "caller"
+                    && input_state(st, "secondary") == "standby"
+            },
+        )
         .await;
     assert_eq!(st["inputs"][1]["srt"]["latency_ms"], 200, "{st}");
     assert_eq!(st["active"], "primary");
@@ -548,7 +841,11 @@ async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
         server: &server,
         token: admin_token(&server).await,
     };
-    let ch: Value = create_channel(&server, &api.token, "settings").await.json().await.unwrap();
+    let ch: Value = create_channel(&server, &api.token, "settings")
+        .await
+        .json()
+        .await
+        .unwrap();
     let channel = ch["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/channels/{channel}/sources/config");
 
@@ -563,16 +860,46 @@ async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
     for (body, field) in [
         (json!({"failover_threshold": 0.1}), "failover_threshold"),
         (json!({"failover_threshold": 61}), "failover_threshold"),
-        (json!({"redundancy_mode": "load_balance"}), "redundancy_mode"),
-        (json!({"redundancy_mode": "auto_failover"}), "secondary_source"),
-        (json!({"primary_source": {"protocol": "udp"}}), "primary_source.protocol"),
-        (json!({"primary_source": {"protocol": "rtmp", "passphrase": "0123456789"}}), "primary_source.passphrase"),
-        (json!({"primary_source": {"protocol": "srt", "passphrase": "short"}}), "primary_source.passphrase"),
-        (json!({"primary_source": {"protocol": "srt", "key_length": 100}}), "primary_source.key_length"),
-        (json!({"primary_source": {"protocol": "srt", "latency": 5}}), "primary_source.latency"),
-        (json!({"primary_source": {"protocol": "srt", "address": "10.0.0.1"}}), "primary_source.port"),
-        (json!({"primary_source": {"protocol": "srt", "address": "a b", "port": 9000}}), "primary_source.address"),
-        (json!({"secondary_source": {"protocol": "srt", "address": "10.0.0.1", "port": 70000}}), "secondary_source.port"),
+        (
+            json!({"redundancy_mode": "load_balance"}),
+            "redundancy_mode",
+        ),
+        (
+            json!({"redundancy_mode": "auto_failover"}),
+            "secondary_source",
+        ),
+        (
+            json!({"primary_source": {"protocol": "udp"}}),
+            "primary_source.protocol",
+        ),
+        (
+            json!({"primary_source": {"protocol": "rtmp", "passphrase": "0123456789"}}),
+            "primary_source.passphrase",
+        ),
+        (
+            json!({"primary_source": {"protocol": "srt", "passphrase": "short"}}),
+            "primary_source.passphrase",
+        ),
+        (
+            json!({"primary_source": {"protocol": "srt", "key_length": 100}}),
+            "primary_source.key_length",
+        ),
+        (
+            json!({"primary_source": {"protocol": "srt", "latency": 5}}),
+            "primary_source.latency",
+        ),
+        (
+            json!({"primary_source": {"protocol": "srt", "address": "10.0.0.1"}}),
+            "primary_source.port",
+        ),
+        (
+            json!({"primary_source": {"protocol": "srt", "address": "a b", "port": 9000}}),
+            "primary_source.address",
+        ),
+        (
+            json!({"secondary_source": {"protocol": "srt", "address": "10.0.0.1", "port": 70000}}),
+            "secondary_source.port",
+        ),
     ] {
         let a = api.call("PUT", &path, Some(body.clone())).await;
         assert_eq!(a.status, 400, "{body}: {a:?}");
@@ -602,13 +929,49 @@ async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
     let secondary_key = key_of(a.body["secondary_source"]["publish_url"].as_str().unwrap());
     let a = api.call("GET", &path, None).await;
     let b = &a.body;
-    assert_eq!((b["redundancy_mode"].as_str(), b["failover_threshold"].as_f64()), (Some("manual"), Some(2.5)));
-    assert_eq!((b["health_check_interval"].as_f64(), b["auto_return"].as_bool()), (Some(0.5), Some(false)));
+    assert_eq!(
+        (
+            b["redundancy_mode"].as_str(),
+            b["failover_threshold"].as_f64()
+        ),
+        (Some("manual"), Some(2.5))
+    );
+    assert_eq!(
+        (
+            b["health_check_interval"].as_f64(),
+            b["auto_return"].as_bool()
+        ),
+        (Some(0.5), Some(false))
+    );
     let p = &b["primary_source"];
-    assert_eq!((p["protocol"].as_str(), p["latency"].as_i64(), p["encryption"].as_bool(), p["key_length"].as_i64()), (Some("srt"), Some(300), Some(true), Some(192)));
+    assert_eq!(
+        (
+            p["protocol"].as_str(),
+            p["latency"].as_i64(),
+            p["encryption"].as_bool(),
+            p["key_length"].as_i64()
+        ),
+        (Some("srt"), Some(300), Some(true), Some(192))
+    );
     let s = &b["secondary_source"];
-    assert_eq!((s["mode"].as_str(), s["address"].as_str(), s["port"].as_i64(), s["stream_id"].as_str()), (Some("caller"), Some("192.0.2.10"), Some(9000), Some("cam-b")));
-    assert!(!b.to_string().contains(&secondary_key), "keys are shown once: {b}");
+    assert_eq!(
+        (
+            s["mode"].as_str(),
+            s["address"].as_str(),
+            s["port"].as_i64(),
+            s["stream_id"].as_str()
+        ),
+        (
+            Some("caller"),
+            Some("192.0.2.10"),
+            Some(9000),
+            Some("cam-b")
+        )
+    );
+    assert!(
+        !b.to_string().contains(&secondary_key),
+        "keys are shown once: {b}"
+    );
     assert!(!b.to_string().contains("0123456789abc"));
 
     // The status names every input; the engine already has the settings.
@@ -617,7 +980,15 @@ async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
     assert_eq!(input_state(&st, "primary"), "lost");
 
     // A stale ETag is refused; a fresh one applies. The passphrase stays unless changed.
-    let a = call_with(&server.client, &server, "PUT", &path, Some(api.token.as_str()), Some(&json!({"failover_threshold": 3}))).await;
+    let a = call_with(
+        &server.client,
+        &server,
+        "PUT",
+        &path,
+        Some(api.token.as_str()),
+        Some(&json!({"failover_threshold": 3})),
+    )
+    .await;
     assert_eq!(a.status, 200);
     let stale = server
         .client
@@ -630,7 +1001,11 @@ async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
         .unwrap();
     assert_eq!(stale.status(), 412);
     let a = api
-        .call("PUT", &path, Some(json!({"redundancy_mode": "single", "secondary_source": null})))
+        .call(
+            "PUT",
+            &path,
+            Some(json!({"redundancy_mode": "single", "secondary_source": null})),
+        )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert!(a.body["secondary_source"].is_null());
@@ -646,14 +1021,28 @@ async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
     let a = api.call("POST", &sw, Some(json!({"to": "primary"}))).await;
     assert_eq!(a.status, 409, "{a:?}");
     // Another organization's channel is not found.
-    let a = call(&server, "GET", "/api/v1/channels/00000000-0000-0000-0000-000000000000/sources/status", Some(api.token.as_str()), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/channels/00000000-0000-0000-0000-000000000000/sources/status",
+        Some(api.token.as_str()),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 404);
 
     // The settings survive a restart (and are applied to the engine at start).
     let token = api.token.clone();
     server.restart().await.unwrap();
     let a = call(&server, "GET", &path, Some(token.as_str()), None).await;
-    assert_eq!((a.body["redundancy_mode"].as_str(), a.body["failover_threshold"].as_f64()), (Some("single"), Some(3.0)), "{a:?}");
+    assert_eq!(
+        (
+            a.body["redundancy_mode"].as_str(),
+            a.body["failover_threshold"].as_f64()
+        ),
+        (Some("single"), Some(3.0)),
+        "{a:?}"
+    );
     assert_eq!(a.body["primary_source"]["latency"], 300);
 }
 
@@ -670,7 +1059,11 @@ async fn bench_failover_gap_at_the_destination() {
         server: &server,
         token: admin_token(&server).await,
     };
-    let ch: Value = create_channel(&server, &api.token, "bench").await.json().await.unwrap();
+    let ch: Value = create_channel(&server, &api.token, "bench")
+        .await
+        .json()
+        .await
+        .unwrap();
     let channel = ch["id"].as_str().unwrap().to_string();
     let primary_key = key_of(ch["publish_url"].as_str().unwrap());
     let path = format!("/api/v1/channels/{channel}/sources/config");
@@ -688,17 +1081,27 @@ async fn bench_failover_gap_at_the_destination() {
     let secondary_key = key_of(a.body["secondary_source"]["publish_url"].as_str().unwrap());
     let srt_url = format!("srt://{}?streamid={primary_key}", srt_addr(&server));
     let mut primary = SrtPublisher::ffmpeg(&srt_url);
-    let _backup = Publisher::start(&format!("rtmp://{}/live/{secondary_key}", server.rtmp_addr().unwrap()));
+    let _backup = Publisher::start(&format!(
+        "rtmp://{}/live/{secondary_key}",
+        server.rtmp_addr().unwrap()
+    ));
     let a = api
         .call("POST", "/api/v1/destinations", Some(json!({"name": "n", "platform": "custom", "rtmp_url": nginx.url(), "stream_key": "bench"})))
         .await;
     let dest = a.body["id"].as_str().unwrap().to_string();
-    api.call("POST", &format!("/api/v1/channels/{channel}/streaming/start"), Some(json!({"destination_ids": [dest]}))).await;
+    api.call(
+        "POST",
+        &format!("/api/v1/channels/{channel}/streaming/start"),
+        Some(json!({"destination_ids": [dest]})),
+    )
+    .await;
     api.wait_destination_live(&channel).await;
     let dir = tempfile::tempdir().unwrap();
     let mut report = Vec::new();
     for threshold in [0.5f64, 1.0, 5.0] {
-        let a = api.call("PUT", &path, Some(json!({"failover_threshold": threshold}))).await;
+        let a = api
+            .call("PUT", &path, Some(json!({"failover_threshold": threshold})))
+            .await;
         assert_eq!(a.status, 200);
         let mut gaps = Vec::new();
         for kill in 0..KILLS {
@@ -709,7 +1112,11 @@ async fn bench_failover_gap_at_the_destination() {
             // Let the backup's GOP cache hold a random part of a GOP.
             tokio::time::sleep(Duration::from_millis(1500 + 337 * kill as u64)).await;
             let out = dir.path().join(format!("t{threshold}-{kill}.flv"));
-            let rec = start_recording(format!("{}/bench", nginx.url()), threshold.ceil() as u32 + 5, out.clone());
+            let rec = start_recording(
+                format!("{}/bench", nginx.url()),
+                threshold.ceil() as u32 + 5,
+                out.clone(),
+            );
             tokio::time::sleep(Duration::from_secs(2)).await;
             primary.kill();
             let _ = rec.await.unwrap();
@@ -722,7 +1129,9 @@ async fn bench_failover_gap_at_the_destination() {
         report.push((threshold, gaps));
     }
     let d = api.wait_destination_live(&channel).await;
-    println!("\nFailover gap at the destination (SRT primary killed, RTMP backup sending, GOP 1 s):");
+    println!(
+        "\nFailover gap at the destination (SRT primary killed, RTMP backup sending, GOP 1 s):"
+    );
     println!("threshold | kills | min gap | median | max | max - threshold");
     for (t, g) in &report {
         println!(

@@ -321,6 +321,14 @@ impl Channel {
                 ChannelEvent::InputState { input, state, .. } => {
                     tracing::info!(channel = %self.id, %input, ?state, "input state");
                 }
+                ChannelEvent::Fill { state, .. } => {
+                    metrics::counter!(
+                        "lunora_fill_signal_total",
+                        "channel" => self.id.to_string(),
+                        "state" => state.as_str()
+                    )
+                    .increment(1);
+                }
             }
             if let Some(tx) = &self.events {
                 let _ = tx.send(event);
@@ -347,10 +355,15 @@ impl Channel {
                         break;
                     }
                     channel.tick();
-                    let config = channel.redundancy();
-                    (config.failover_threshold / 5)
-                        .min(config.health_check_interval)
-                        .clamp(Duration::from_millis(20), Duration::from_secs(1))
+                    if channel.inner.lock().switch.filling() {
+                        // The fill signal's frames go out at their pace from here.
+                        Duration::from_millis(20)
+                    } else {
+                        let config = channel.redundancy();
+                        (config.failover_threshold / 5)
+                            .min(config.health_check_interval)
+                            .clamp(Duration::from_millis(20), Duration::from_secs(1))
+                    }
                 };
                 tokio::time::sleep(period).await;
             }

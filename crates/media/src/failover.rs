@@ -19,8 +19,13 @@
 //! `lunora_failovers_total{channel,reason}` metric. Input state changes (active, standby,
 //! lost) are [`ChannelEvent::InputState`] events.
 //!
-//! Not done yet: a fill signal (slate or last frame with silence) while no input is healthy;
-//! the outputs stay connected but receive nothing until an input returns.
+//! While no input is healthy (the chosen one is lost and auto mode has nothing to move to), the
+//! channel sends a *fill signal* ([`fill`]): the last keyframe held still with skipped pictures
+//! and AAC silence, encoded for the stream's own codec configuration, so destinations and
+//! platforms keep a valid stream. It starts when the chosen input is lost, and ends on the
+//! next keyframe of an input that comes back (or at once on a failover to a standby input's
+//! cached GOP). After `fill_hold` the fill stops and [`ChannelEvent::Fill`] says
+//! [`FillState::Expired`]: the control plane stops the channel's destinations then.
 
 use std::time::Duration;
 
@@ -72,6 +77,9 @@ pub struct RedundancyConfig {
     /// again for `return_hold`.
     pub auto_return: bool,
     pub return_hold: Duration,
+    /// How long the fill signal holds the outputs while no input is healthy before it gives up
+    /// (the destinations are stopped then). Zero: no fill, the outputs wait for an input.
+    pub fill_hold: Duration,
     /// Configured input names, by priority (e.g. `["primary", "secondary"]`). Empty: every
     /// attached input, by attach order. Inputs not listed are never chosen when the list is
     /// not empty, and report [`SourceState::NotConfigured`].
@@ -81,6 +89,8 @@ pub struct RedundancyConfig {
 impl RedundancyConfig {
     pub const MIN_THRESHOLD: Duration = Duration::from_millis(200);
     pub const MAX_THRESHOLD: Duration = Duration::from_secs(60);
+    pub const MAX_FILL_HOLD: Duration = Duration::from_secs(3600);
+    pub const DEFAULT_FILL_HOLD: Duration = Duration::from_secs(60);
 
     /// Clamps the durations into their accepted ranges.
     pub fn normalized(mut self) -> Self {
@@ -91,6 +101,7 @@ impl RedundancyConfig {
             .health_check_interval
             .clamp(Duration::from_millis(100), Duration::from_secs(60));
         self.return_hold = self.return_hold.min(Duration::from_secs(3600));
+        self.fill_hold = self.fill_hold.min(Self::MAX_FILL_HOLD);
         self
     }
 }
@@ -103,6 +114,7 @@ impl Default for RedundancyConfig {
             health_check_interval: Duration::from_secs(1),
             auto_return: true,
             return_hold: Duration::from_secs(10),
+            fill_hold: Self::DEFAULT_FILL_HOLD,
             inputs: Vec::new(),
         }
     }
@@ -228,6 +240,30 @@ pub struct SourcesStatus {
     /// Switches since the channel opened.
     pub switches: u64,
     pub last_switch: Option<SwitchRecord>,
+    /// The fill signal runs (no input is healthy), and since when (Unix milliseconds).
+    pub fill_since_ms: Option<u64>,
+}
+
+/// What the fill signal did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FillState {
+    /// No input is healthy: the outputs get the fill signal.
+    Started,
+    /// An input is live again.
+    Ended,
+    /// The fill held for `fill_hold` and stopped: the destinations should be stopped.
+    Expired,
+}
+
+impl FillState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FillState::Started => "started",
+            FillState::Ended => "ended",
+            FillState::Expired => "expired",
+        }
+    }
 }
 
 /// Something a channel's switch did, for the control plane (WebSocket, session history,
@@ -251,14 +287,20 @@ pub enum ChannelEvent {
         state: SourceState,
         at_ms: u64,
     },
+    /// The fill signal started, ended or expired.
+    Fill {
+        channel: Uuid,
+        state: FillState,
+        at_ms: u64,
+    },
 }
 
 impl ChannelEvent {
     pub fn channel(&self) -> Uuid {
         match self {
-            ChannelEvent::Switched { channel, .. } | ChannelEvent::InputState { channel, .. } => {
-                *channel
-            }
+            ChannelEvent::Switched { channel, .. }
+            | ChannelEvent::InputState { channel, .. }
+            | ChannelEvent::Fill { channel, .. } => *channel,
         }
     }
 }
@@ -330,5 +372,6 @@ impl crate::Engine {
         }
     }
 }
+pub(crate) mod fill;
 #[cfg(test)]
 mod tests;

@@ -35,8 +35,8 @@ pub use channel::{
 };
 pub use engine::{Engine, EngineConfig, EngineError, EngineHealth};
 pub use failover::{
-    ChannelEvent, RedundancyConfig, RedundancyMode, SourceState, SourcesStatus, SwitchError,
-    SwitchReason, TransportStats,
+    ChannelEvent, FillState, RedundancyConfig, RedundancyMode, SourceState, SourcesStatus,
+    SwitchError, SwitchReason, TransportStats,
 };
 pub use frame::{Codec, Frame, Track, WireCache, WireKey, TIMESCALE};
 pub use transcode::{Rendition, RenditionMode, RenditionState, RenditionStatus, TranscodeConfig};

@@ -33,9 +33,10 @@ use uuid::Uuid;
 
 use crate::bus::BusSender;
 use crate::channel::{AttachError, AttachMode, RateMeter, SendError};
+use crate::failover::fill::FillGenerator;
 use crate::failover::{
-    ChannelEvent, InputStatus, RedundancyConfig, RedundancyMode, SourceState, SourcesStatus,
-    SwitchError, SwitchReason, SwitchRecord, TransportStats,
+    ChannelEvent, FillState, InputStatus, RedundancyConfig, RedundancyMode, SourceState,
+    SourcesStatus, SwitchError, SwitchReason, SwitchRecord, TransportStats,
 };
 use crate::frame::{Frame, Track, TIMESCALE};
 
@@ -158,6 +159,31 @@ impl Timeline {
     fn last_output_dts(&self) -> Option<i64> {
         self.last_dts.iter().flatten().copied().max()
     }
+
+    /// Whether anything was sent yet.
+    pub(crate) fn started(&self) -> bool {
+        self.last_emit_at.is_some()
+    }
+
+    /// The current video frame duration estimate, in 90 kHz ticks.
+    pub(crate) fn video_frame_duration(&self) -> i64 {
+        self.frame_duration[Track::Video.index()]
+    }
+}
+
+/// What the outputs last received, for the fill signal.
+#[derive(Default)]
+struct LastSent {
+    configs: [Option<Frame>; 2],
+    keyframe: Option<Frame>,
+}
+
+/// The fill signal while it runs.
+struct Filling {
+    generator: FillGenerator,
+    /// When the fill started (its timeline's 0).
+    started_at: Instant,
+    started_ms: u64,
 }
 
 /// Bounds of an input's standby cache (its frames since the last keyframe).
@@ -293,6 +319,10 @@ pub(crate) struct Switch {
     sent: Sent,
     switches: u64,
     last_switch: Option<SwitchRecord>,
+    last_sent: LastSent,
+    filling: Option<Filling>,
+    /// The fill ran for its hold and stopped; no new fill until an input is live again.
+    fill_expired: bool,
 }
 
 impl Switch {
@@ -315,7 +345,15 @@ impl Switch {
             sent: Sent::default(),
             switches: 0,
             last_switch: None,
+            last_sent: LastSent::default(),
+            filling: None,
+            fill_expired: false,
         }
+    }
+
+    /// The fill signal runs.
+    pub(crate) fn filling(&self) -> bool {
+        self.filling.is_some()
     }
 
     pub(crate) fn config(&self) -> &RedundancyConfig {
@@ -358,7 +396,10 @@ impl Switch {
                 AttachMode::Exclusive => true,
                 AttachMode::Takeover => false,
                 AttachMode::TakeoverStale(silence) => {
-                    let since = slot.last_media.unwrap_or(slot.attached_at).max(slot.attached_at);
+                    let since = slot
+                        .last_media
+                        .unwrap_or(slot.attached_at)
+                        .max(slot.attached_at);
                     now.saturating_duration_since(since) < silence
                 }
             };
@@ -419,6 +460,7 @@ impl Switch {
     pub(crate) fn tick(&mut self, now: Instant) {
         if !self.closed {
             let _ = self.evaluate(now);
+            let _ = self.emit_fill(now);
         }
     }
 
@@ -456,6 +498,18 @@ impl Switch {
             if self.live_generation != Some(generation) {
                 // Another connection of the selected input (a takeover or a reconnect).
                 self.start_live(idx)?;
+            }
+            if self.filling.is_some() {
+                // Back from the fill on the input's next sync point (its configs first), at
+                // the real pace after the last fill frame.
+                if !self.inputs[idx].cache.is_sync(&frame) {
+                    self.emit_fill(now)?;
+                    return Ok(std::mem::take(&mut self.sent));
+                }
+                self.end_fill(FillState::Ended);
+                self.timeline.discontinuity();
+                self.send_configs(idx)?;
+                self.awaiting_keyframe = false;
             }
             if frame.track == Track::Video && !frame.config && self.awaiting_keyframe {
                 if !frame.keyframe {
@@ -584,6 +638,7 @@ impl Switch {
             inputs,
             switches: self.switches,
             last_switch: self.last_switch.clone(),
+            fill_since_ms: self.filling.as_ref().map(|f| f.started_ms),
         }
     }
 
@@ -673,6 +728,10 @@ impl Switch {
                     None => {
                         if let Some(idx) = self.best(|s| s.healthy(now, threshold)) {
                             replayed = self.switch_now(idx, None, now)?;
+                            // Starting on a lower-priority input (the backup was up first):
+                            // auto mode moves to the preferred one once it is healthy for the
+                            // hold, exactly as after a failover.
+                            self.returnable = mode == RedundancyMode::AutoFailover;
                         }
                     }
                     Some(current) if !self.is_healthy(&current, now) => {
@@ -721,8 +780,93 @@ impl Switch {
                 }
             }
         }
+        self.update_fill(now);
         self.update_states(now);
         Ok(replayed)
+    }
+
+    /// Starts the fill when the outputs starve (the selected input is lost and nothing took
+    /// over), and stops it after its hold.
+    fn update_fill(&mut self, now: Instant) {
+        let hold = self.config.fill_hold;
+        if let Some(f) = &self.filling {
+            if hold.is_zero() || now.saturating_duration_since(f.started_at) >= hold {
+                let held = now.saturating_duration_since(f.started_at);
+                tracing::warn!(
+                    channel = %self.channel,
+                    held_s = held.as_secs_f64(),
+                    "no input came back while the fill signal held: it stops"
+                );
+                self.end_fill(FillState::Expired);
+                self.fill_expired = true;
+            }
+            return;
+        }
+        // Only channels with a source configuration (redundant sources) fill; a camera or a
+        // plain channel whose publisher leaves just goes idle.
+        if self.closed
+            || hold.is_zero()
+            || self.fill_expired
+            || self.config.inputs.is_empty()
+            || !self.timeline.started()
+        {
+            return;
+        }
+        if self.selected.is_none() || self.selected_healthy(now) {
+            return;
+        }
+        let Some(generator) = FillGenerator::new(
+            self.last_sent.configs[Track::Video.index()].as_ref(),
+            self.last_sent.keyframe.as_ref(),
+            self.last_sent.configs[Track::Audio.index()].as_ref(),
+            self.timeline.video_frame_duration(),
+        ) else {
+            return;
+        };
+        tracing::warn!(
+            channel = %self.channel,
+            still_picture = if generator.has_skip_pictures() { "skipped pictures" } else { "keyframes only" },
+            "no input is healthy: the outputs get the fill signal"
+        );
+        // The fill's timeline starts now, at the real pace after the last frame sent.
+        self.timeline.rebase(0, Track::Video, 0, now);
+        let at_ms = unix_ms();
+        self.filling = Some(Filling {
+            generator,
+            started_at: now,
+            started_ms: at_ms,
+        });
+        self.events.push(ChannelEvent::Fill {
+            channel: self.channel,
+            state: FillState::Started,
+            at_ms,
+        });
+    }
+
+    fn end_fill(&mut self, state: FillState) {
+        if self.filling.take().is_some() {
+            if state == FillState::Ended {
+                tracing::info!(channel = %self.channel, "an input is live again: the fill signal ends");
+            }
+            self.events.push(ChannelEvent::Fill {
+                channel: self.channel,
+                state,
+                at_ms: unix_ms(),
+            });
+        }
+    }
+
+    /// Sends the fill frames due by `now`.
+    fn emit_fill(&mut self, now: Instant) -> Result<(), SendError> {
+        let Some(f) = &mut self.filling else {
+            return Ok(());
+        };
+        let due = ticks(now.saturating_duration_since(f.started_at));
+        let frames = f.generator.frames_until(due);
+        for frame in &frames {
+            self.emit(frame, now)?;
+        }
+        Ok(())
     }
 
     /// Selects the input at `idx` without replay: its frames start at its next keyframe.
@@ -742,6 +886,10 @@ impl Switch {
     /// The selected input's connection changed: wait for its keyframe, on a new timeline.
     fn start_live(&mut self, idx: usize) -> Result<(), SendError> {
         self.live_generation = Some(self.inputs[idx].generation);
+        if self.filling.is_some() {
+            // The fill goes on until this connection's sync point, which sends its configs.
+            return Ok(());
+        }
         self.timeline.discontinuity();
         self.awaiting_keyframe = true;
         self.send_configs(idx)
@@ -763,12 +911,17 @@ impl Switch {
         if let Some(reason) = reason {
             self.record_switch(from, name, reason);
         }
-        self.send_configs(idx)?;
         if !self.inputs[idx].cache.replayable() {
-            self.timeline.discontinuity();
-            self.awaiting_keyframe = true;
+            if self.filling.is_none() {
+                self.send_configs(idx)?;
+                self.timeline.discontinuity();
+                self.awaiting_keyframe = true;
+            }
+            // While filling, the fill goes on until the input's keyframe (see `forward`).
             return Ok(None);
         }
+        self.end_fill(FillState::Ended);
+        self.send_configs(idx)?;
         let frames: Vec<Frame> = self.inputs[idx]
             .cache
             .frames
@@ -831,6 +984,16 @@ impl Switch {
 
     fn emit(&mut self, frame: &Frame, now: Instant) -> Result<(), SendError> {
         let (dts, pts) = self.timeline.map(frame, now);
+        if self.filling.is_none() {
+            if frame.config {
+                self.last_sent.configs[frame.track.index()] = Some(frame.clone());
+            } else if frame.is_video_keyframe() {
+                self.last_sent.keyframe = Some(frame.clone());
+            }
+            if !frame.config {
+                self.fill_expired = false;
+            }
+        }
         let out = Arc::new(frame.with_timestamps(dts, pts));
         self.output
             .send(out)

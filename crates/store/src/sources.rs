@@ -17,6 +17,8 @@ pub struct SourceConfig {
     pub health_check_interval_ms: i64,
     pub auto_return: bool,
     pub return_hold_ms: i64,
+    /// How long the fill signal holds the destinations while no input is healthy (0: none).
+    pub fill_hold_ms: i64,
     pub version: i64,
     pub updated_at: i64,
 }
@@ -75,13 +77,14 @@ pub struct SourcesUpdate {
     pub health_check_interval_ms: i64,
     pub auto_return: bool,
     pub return_hold_ms: i64,
+    pub fill_hold_ms: i64,
     /// Refuse with `Conflict` unless the stored version is this one (`None`: any).
     pub expected_version: Option<i64>,
     pub inputs: Vec<SourceInputUpdate>,
 }
 
 const CONFIG_COLUMNS: &str = "channel_id, redundancy_mode, failover_threshold_ms, \
-     health_check_interval_ms, auto_return, return_hold_ms, version, updated_at";
+     health_check_interval_ms, auto_return, return_hold_ms, fill_hold_ms, version, updated_at";
 
 fn config_from_row(r: &sqlx::any::AnyRow) -> Result<SourceConfig, sqlx::Error> {
     let auto_return: i64 = r.try_get("auto_return")?;
@@ -92,6 +95,7 @@ fn config_from_row(r: &sqlx::any::AnyRow) -> Result<SourceConfig, sqlx::Error> {
         health_check_interval_ms: r.try_get("health_check_interval_ms")?,
         auto_return: auto_return != 0,
         return_hold_ms: r.try_get("return_hold_ms")?,
+        fill_hold_ms: r.try_get("fill_hold_ms")?,
         version: r.try_get("version")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -227,11 +231,12 @@ impl Db {
             }
         }
         let q = self.sql(format!(
-            "INSERT INTO source_configs ({CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?) \
+            "INSERT INTO source_configs ({CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) \
              ON CONFLICT (channel_id) DO UPDATE SET redundancy_mode = excluded.redundancy_mode, \
              failover_threshold_ms = excluded.failover_threshold_ms, \
              health_check_interval_ms = excluded.health_check_interval_ms, \
              auto_return = excluded.auto_return, return_hold_ms = excluded.return_hold_ms, \
+             fill_hold_ms = excluded.fill_hold_ms, \
              version = source_configs.version + 1, updated_at = excluded.updated_at"
         ));
         sqlx::query(&q)
@@ -241,6 +246,7 @@ impl Db {
             .bind(update.health_check_interval_ms)
             .bind(i64::from(update.auto_return))
             .bind(update.return_hold_ms)
+            .bind(update.fill_hold_ms)
             .bind(now)
             .execute(&mut *tx)
             .await?;

@@ -1296,7 +1296,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * HLS VOD playlist of the recording (byte ranges into `download`; an `EVENT` playlist while
+         * HLS VOD playlist of the recording (byte ranges into `media.mp4`; an `EVENT` playlist while
          *     it is being recorded).
          */
         get: operations["playlist"];
@@ -2465,6 +2465,13 @@ export interface components {
             failover_threshold?: number | null;
             /**
              * Format: double
+             * @description Seconds the fill signal (the last keyframe held still, with silence) keeps the
+             *     destinations alive while no input is healthy, before they are stopped: 0–3600 (default
+             *     60; 0: no fill, destinations stay connected and wait).
+             */
+            fill_hold?: number | null;
+            /**
+             * Format: double
              * @description Seconds between health checks and statistics samples: 0.1–60 (default 1).
              */
             health_check_interval?: number | null;
@@ -2490,6 +2497,11 @@ export interface components {
              * Format: double
              * @description Seconds.
              */
+            fill_hold: number;
+            /**
+             * Format: double
+             * @description Seconds.
+             */
             health_check_interval: number;
             primary_source?: null | components["schemas"]["SourceView"];
             redundancy_mode: string;
@@ -2507,6 +2519,8 @@ export interface components {
             /** @description The input whose media reaches the outputs (`primary` or `secondary`). */
             active?: string | null;
             channel_id: string;
+            /** @description No input is healthy: the destinations get the fill signal since this time (RFC 3339). */
+            fill_since?: string | null;
             inputs: components["schemas"]["SourceStatusView"][];
             last_switch?: null | components["schemas"]["SwitchView"];
             redundancy_mode: string;

@@ -144,6 +144,8 @@ fn config(mode: RedundancyMode, threshold_ms: u64) -> RedundancyConfig {
         health_check_interval: Duration::from_millis(100),
         auto_return: true,
         return_hold: Duration::from_secs(2),
+        // The fill signal has its own tests below.
+        fill_hold: Duration::ZERO,
         inputs: vec!["primary".into(), "secondary".into()],
     }
 }
@@ -493,4 +495,156 @@ async fn a_live_input_is_not_taken_over_but_a_silent_one_is() {
     let fresh = r.channel.attach_input("primary", stale).unwrap();
     assert!(p.input.is_cancelled());
     drop(fresh);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_that_started_on_the_backup_returns_to_the_primary_after_the_hold() {
+    let mut r = rig(config(RedundancyMode::AutoFailover, 1000));
+    let mut s = r.encoder("secondary", b'S', 0, 0, b"c");
+    run(&mut [&mut s], 40, &mut r.sub, &mut r.out).await;
+    assert_eq!(
+        r.channel.sources_status().active.as_deref(),
+        Some("secondary")
+    );
+    // The primary connects later: after the 2 s hold, the switch returns to it on its
+    // keyframe, without a gap.
+    let mut p = r.encoder("primary", b'P', 5_000_000, 7, b"c");
+    let back_at = r.out.video().len();
+    run(&mut [&mut s, &mut p], 50, &mut r.sub, &mut r.out).await;
+    assert_eq!(r.out.first_from(b'P', back_at), None, "not before the hold");
+    run(&mut [&mut s, &mut p], 40, &mut r.sub, &mut r.out).await;
+    assert_eq!(
+        r.switches(),
+        [(
+            Some("secondary".into()),
+            "primary".into(),
+            SwitchReason::PrimaryRestored
+        )]
+    );
+    assert!(r.out.largest_video_gap() <= 2 * FRAME);
+    r.out.assert_monotonic();
+    assert_eq!(r.channel.sources_status().switches, 1);
+}
+
+fn fill_events(r: &mut Rig) -> Vec<FillState> {
+    let mut v = Vec::new();
+    while let Ok(e) = r.events.try_recv() {
+        if let ChannelEvent::Fill { state, .. } = e {
+            v.push(state);
+        }
+    }
+    v
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_healthy_input_the_fill_holds_the_outputs_until_a_keyframe_comes_back() {
+    let mut cfg = config(RedundancyMode::AutoFailover, 500);
+    cfg.fill_hold = Duration::from_secs(10);
+    let mut r = rig(cfg);
+    let mut p = r.encoder("primary", b'P', 0, 0, b"c");
+    run(&mut [&mut p], 30, &mut r.sub, &mut r.out).await;
+    p.running = false;
+    let silent_at = r.out.frames.len();
+    // 3 s without any input: the outputs get the last keyframe again and silence.
+    run(&mut [&mut p], 90, &mut r.sub, &mut r.out).await;
+    assert_eq!(fill_events(&mut r), [FillState::Started]);
+    assert!(r.channel.sources_status().fill_since_ms.is_some());
+    let fill: Vec<&Arc<Frame>> = r.out.frames[silent_at..].iter().map(|(_, f)| f).collect();
+    let keys: Vec<i64> = fill
+        .iter()
+        .filter(|f| f.is_video_keyframe())
+        .map(|f| f.dts)
+        .collect();
+    assert!(
+        (2..=3).contains(&keys.len()),
+        "a keyframe a second: {keys:?}"
+    );
+    assert!(fill
+        .iter()
+        .filter(|f| f.is_video_keyframe())
+        .all(|f| f.data[0] == b'P'));
+    let silence = fill
+        .iter()
+        .filter(|f| f.track == Track::Audio && !f.config)
+        .count();
+    // 48 kHz AAC: 46.9 frames a second, from the threshold on.
+    assert!(
+        (105..=125).contains(&silence),
+        "{silence} silent AAC frames"
+    );
+    // The fill starts where the input stopped, at the real pace.
+    let first_key = keys[0];
+    let last_before = r.out.video()[29].dts;
+    let gap = first_key - last_before;
+    assert!((45_000..=63_000).contains(&gap), "gap {gap}");
+    r.out.assert_monotonic();
+
+    // The primary comes back mid-GOP: the fill goes on until its keyframe.
+    p.running = true;
+    p.n = 10;
+    let back_at = r.out.video().len();
+    run(&mut [&mut p], 40, &mut r.sub, &mut r.out).await;
+    assert_eq!(fill_events(&mut r), [FillState::Ended]);
+    let v = r.out.video();
+    // Without a parseable SPS/PPS the fill is keyframes alone: the first inter frame is live,
+    // and it follows the input's keyframe.
+    let first_inter = (back_at..v.len()).find(|&i| !v[i].keyframe).unwrap();
+    assert!(v[first_inter - 1].keyframe, "live again on a keyframe");
+    assert!(
+        first_inter - back_at <= 2,
+        "the input's frames before its keyframe are dropped"
+    );
+    // Keyframes a second apart, then up to a GOP until the input's keyframe.
+    assert!(r.out.largest_video_gap() <= 2 * 90_000);
+    r.out.assert_monotonic();
+    assert_eq!(r.channel.sources_status().fill_since_ms, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_fill_stops_after_its_hold_and_a_failover_ends_it_at_once() {
+    let mut cfg = config(RedundancyMode::AutoFailover, 500);
+    cfg.fill_hold = Duration::from_secs(2);
+    let mut r = rig(cfg);
+    let mut p = r.encoder("primary", b'P', 0, 0, b"c");
+    run(&mut [&mut p], 30, &mut r.sub, &mut r.out).await;
+    drop(p);
+    run(&mut [], 90, &mut r.sub, &mut r.out).await;
+    assert_eq!(
+        fill_events(&mut r),
+        [FillState::Started, FillState::Expired]
+    );
+    let n = r.out.frames.len();
+    run(&mut [], 30, &mut r.sub, &mut r.out).await;
+    assert_eq!(r.out.frames.len(), n, "nothing after the hold");
+
+    // A new primary goes live, is lost again, and a standby backup takes over from the fill.
+    let mut p = r.encoder("primary", b'P', 0, 0, b"c");
+    run(&mut [&mut p], 30, &mut r.sub, &mut r.out).await;
+    drop(p);
+    run(&mut [], 30, &mut r.sub, &mut r.out).await;
+    assert_eq!(fill_events(&mut r), [FillState::Started]);
+    let mut s = r.encoder("secondary", b'S', 0, 0, b"c");
+    run(&mut [&mut s], 10, &mut r.sub, &mut r.out).await;
+    assert_eq!(fill_events(&mut r), [FillState::Ended]);
+    assert_eq!(
+        r.channel.sources_status().active.as_deref(),
+        Some("secondary")
+    );
+    assert_eq!(r.out.video().last().unwrap().data[0], b'S');
+    r.out.assert_monotonic();
+}
+
+#[tokio::test(start_paused = true)]
+async fn channels_without_a_source_configuration_do_not_fill() {
+    let mut cfg = config(RedundancyMode::Single, 500);
+    cfg.inputs.clear();
+    cfg.fill_hold = Duration::from_secs(10);
+    let mut r = rig(cfg);
+    let mut p = r.encoder("cam", b'P', 0, 0, b"c");
+    run(&mut [&mut p], 30, &mut r.sub, &mut r.out).await;
+    let n = r.out.frames.len();
+    drop(p);
+    run(&mut [], 60, &mut r.sub, &mut r.out).await;
+    assert_eq!(r.out.frames.len(), n);
+    assert!(fill_events(&mut r).is_empty());
 }
