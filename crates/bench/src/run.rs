@@ -144,7 +144,9 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     tokio::time::sleep(cfg.warmup).await;
 
     // Measure.
-    let server_pids = cfg.server_pid.map(process_tree).unwrap_or_default();
+    // The tree is listed again at each sample: helpers the server starts during the window
+    // (and those it reaped, through its cutime) are counted.
+    let server_pids = || cfg.server_pid.map(process_tree).unwrap_or_default();
     let ticks = clock_ticks_per_sec();
     let me = std::process::id();
     let bytes_at = |players: &[Player]| -> u64 {
@@ -157,7 +159,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     let server_cpus = cfg.server_pid.and_then(|p| allowed_cpus(&p.to_string()));
     let server_jiffies0 = server_cpus.as_deref().map(read_cpu_jiffies);
     let gen_jiffies0 = read_cpu_jiffies(&gen_cpus);
-    let server0 = ProcSample::take(&server_pids);
+    let server0 = ProcSample::take(&server_pids());
     let self0 = ProcSample::take(&[me]);
     let bytes0 = bytes_at(&players);
     shared.measuring.store(true, Ordering::Relaxed);
@@ -190,7 +192,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
         }
     }
     shared.measuring.store(false, Ordering::Relaxed);
-    let server1 = ProcSample::take(&server_pids);
+    let server1 = ProcSample::take(&server_pids());
     let self1 = ProcSample::take(&[me]);
     let server_busy = match (&server_cpus, server_jiffies0) {
         (Some(cpus), Some(j0)) => busy_share(j0, read_cpu_jiffies(cpus)),

@@ -19,16 +19,23 @@ pub struct ProcSample {
     pub processes: usize,
 }
 
-/// Fields of `/proc/PID/stat` after the command name: `(ppid, utime + stime)`.
+/// Fields of `/proc/PID/stat` after the command name: `(ppid, utime + stime + cutime +
+/// cstime)`: the process's own CPU time and that of its children it has reaped, so that
+/// short-lived helpers (Lunora's FFmpeg thumbnail decoders) that come and go between two
+/// samples are counted too.
 pub fn parse_stat(stat: &str) -> Option<(u32, u64)> {
     // The command name is in parentheses and may itself contain spaces or parentheses.
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // f[0] is the state (field 3); ppid is field 4, utime 14, stime 15.
+    // f[0] is the state (field 3); ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
     let ppid = f.get(1)?.parse().ok()?;
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
-    Some((ppid, utime + stime))
+    let children: u64 = [13, 14]
+        .iter()
+        .filter_map(|&i| f.get(i)?.parse::<u64>().ok())
+        .sum();
+    Some((ppid, utime + stime + children))
 }
 
 /// A `kB` field of `/proc/PID/status`, e.g. `VmRSS`.
@@ -225,6 +232,9 @@ mod tests {
     fn stat_line_with_a_strange_command_name() {
         let line = "4242 (nginx: worker (x) ) S 4241 4241 4241 0 -1 4194624 300 0 0 0 170 35 0 0 20 0 1 0 123 1000 200";
         assert_eq!(parse_stat(line), Some((4241, 205)));
+        // Reaped children's time (cutime, cstime) counts.
+        let line = "7 (lunora) S 1 7 7 0 -1 4194624 300 0 0 0 170 35 40 5 20 0 1 0 123 1000 200";
+        assert_eq!(parse_stat(line), Some((1, 250)));
         assert_eq!(parse_stat("garbage"), None);
     }
 
