@@ -32,6 +32,7 @@ mod secrets;
 pub mod sources;
 mod state;
 pub mod streaming;
+pub mod tiers;
 mod ui;
 mod users;
 mod util;

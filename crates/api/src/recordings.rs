@@ -9,7 +9,8 @@
 //! it). A recorder that failed (e.g. the disk is full) is not restarted until its channel goes
 //! idle and live again, or [`RETRY_AFTER_FAILURE`] passes.
 //!
-//! Files live in the hot tier, `{data_dir}/recordings/YYYY/MM/DD/{channel}/`.
+//! Files are written to the hot tier, `{data_dir}/recordings/YYYY/MM/DD/{channel}/`, and move
+//! to the warm and cold tiers with [`crate::tiers`].
 
 use std::collections::HashMap;
 use std::io::SeekFrom;
@@ -670,19 +671,43 @@ async fn delete_recording(
         )
         .with_code("recording_in_progress"));
     }
-    if let Some(path) = state.recordings.path_of(&r) {
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ApiError::internal(format!("cannot delete {}: {e}", r.path))),
-        }
-    }
+    state.tiers.delete_file(&r).await.map_err(|e| {
+        tracing::warn!(recording = %r.id, tier = %r.tier, error = %e, "cannot delete a recording's file");
+        ApiError::unavailable(
+            "storage_unavailable",
+            format!(
+                "cannot delete the file of this recording in the {} tier: {e}",
+                r.tier
+            ),
+        )
+    })?;
     state
         .db
         .delete_recording(&who.organization_id, &r.id)
         .await?;
     tracing::info!(recording = %r.id, user = %who.user_id, "recording deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A local file holding the recording in any tier (a cold one is fetched into the cache).
+async fn readable(state: &AppState, r: &Recording) -> ApiResult<PathBuf> {
+    state.tiers.local_file(r).await.map_err(|e| match e {
+        crate::tiers::TierError::Missing => {
+            tracing::warn!(recording = %r.id, tier = %r.tier, "recording file missing");
+            ApiError::not_found("the file of this recording is missing").with_code("file_missing")
+        }
+        crate::tiers::TierError::Unavailable(tier) => ApiError::conflict(format!(
+            "this recording is in the {tier} tier, which this server is not configured to read"
+        ))
+        .with_code("recording_unavailable"),
+        e => {
+            tracing::warn!(recording = %r.id, tier = %r.tier, error = %e, "cannot read a recording");
+            ApiError::unavailable(
+                "storage_unavailable",
+                format!("the {} tier cannot be read now: {e}", r.tier),
+            )
+        }
+    })
 }
 
 /// A byte range request: `bytes=a-b`, `bytes=a-`, `bytes=-n`. `None` for anything else
@@ -740,13 +765,7 @@ async fn download(
 ) -> ApiResult<Response> {
     who.require(Permission::ChannelsRead)?;
     let r = visible(&state, &who, &id).await?;
-    let path = state.recordings.path_of(&r).ok_or_else(|| {
-        ApiError::conflict(format!(
-            "this recording is in the {} tier and cannot be read here",
-            r.tier
-        ))
-        .with_code("recording_unavailable")
-    })?;
+    let path = readable(&state, &r).await?;
     let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::warn!(recording = %r.id, error = %e, "recording file missing");
         ApiError::not_found("the file of this recording is missing").with_code("file_missing")
@@ -853,13 +872,7 @@ async fn playlist(
 ) -> ApiResult<Response> {
     who.require(Permission::ChannelsRead)?;
     let r = visible(&state, &who, &id).await?;
-    let path = state.recordings.path_of(&r).ok_or_else(|| {
-        ApiError::conflict(format!(
-            "this recording is in the {} tier and cannot be read here",
-            r.tier
-        ))
-        .with_code("recording_unavailable")
-    })?;
+    let path = readable(&state, &r).await?;
     let index = tokio::task::spawn_blocking(move || recorder::index_file(&path))
         .await
         .map_err(ApiError::internal)?

@@ -33,6 +33,8 @@ pub struct ApiConfig {
     pub push_tls: Option<Arc<lunora_media::push::TlsConfig>>,
     /// Timers of destination pushes.
     pub push: lunora_media::push::PushConfig,
+    /// Storage tiers of recordings and their lifecycle.
+    pub storage: crate::tiers::StorageConfig,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +50,7 @@ impl Default for ApiConfig {
             rtmp_public_url: None,
             push_tls: None,
             push: lunora_media::push::PushConfig::default(),
+            storage: crate::tiers::StorageConfig::default(),
         }
     }
 }
@@ -79,6 +82,8 @@ pub struct AppState {
     pub hls: Arc<crate::hls::HlsService>,
     /// Recorders of the recorded channels.
     pub recordings: Arc<crate::recordings::Recordings>,
+    /// Hot, warm and cold storage of recordings.
+    pub tiers: Arc<crate::tiers::Tiers>,
     /// TLS for `rtmps://` destinations.
     pub tls: Option<Arc<lunora_media::push::TlsConfig>>,
     pub started_at: Instant,
@@ -107,6 +112,10 @@ impl AppState {
             sources: Arc::default(),
             hls,
             recordings: Arc::new(crate::recordings::Recordings::new(&config.data_dir)),
+            tiers: Arc::new(crate::tiers::Tiers::new(
+                &config.data_dir,
+                config.storage.clone(),
+            )),
             events: Arc::new(crate::events::EventHub::default()),
             presence: Arc::new(crate::cameras::Presence::default()),
             http_client: reqwest::Client::builder()

@@ -133,6 +133,76 @@ pub const KEYS: &[Key] = &[
         doc: "Below this much free space in the data dir, health reports the disk unhealthy.",
     },
     Key {
+        name: "storage.warm_dir",
+        env: "LUNORA_STORAGE_WARM_DIR",
+        default: None,
+        secret: false,
+        doc: "Directory of the warm tier of recordings (a larger, slower disk). Default: warm in the data dir.",
+    },
+    Key {
+        name: "storage.hot_days",
+        env: "LUNORA_STORAGE_HOT_DAYS",
+        default: Some("7"),
+        secret: false,
+        doc: "Days after its end a recording moves from the hot to the warm tier (fractions allowed).",
+    },
+    Key {
+        name: "storage.warm_days",
+        env: "LUNORA_STORAGE_WARM_DAYS",
+        default: Some("30"),
+        secret: false,
+        doc: "Days after its end a recording moves from the warm to the cold tier, when storage.cold.url is set.",
+    },
+    Key {
+        name: "storage.retention_days",
+        env: "LUNORA_STORAGE_RETENTION_DAYS",
+        default: Some("0"),
+        secret: false,
+        doc: "Days after its end a recording is deleted from every tier; 0 keeps recordings.",
+    },
+    Key {
+        name: "storage.lifecycle_interval",
+        env: "LUNORA_STORAGE_LIFECYCLE_INTERVAL",
+        default: Some("3600"),
+        secret: false,
+        doc: "Seconds between runs of the storage lifecycle (tier moves and retention).",
+    },
+    Key {
+        name: "storage.cold.url",
+        env: "LUNORA_STORAGE_COLD_URL",
+        default: None,
+        secret: false,
+        doc: "s3://bucket or s3://bucket/prefix of the cold tier (any S3-compatible store); unset keeps recordings warm.",
+    },
+    Key {
+        name: "storage.cold.endpoint",
+        env: "LUNORA_STORAGE_COLD_ENDPOINT",
+        default: None,
+        secret: false,
+        doc: "http(s)://host:port of a non-AWS S3-compatible server (MinIO, Garage, Ceph); unset for AWS.",
+    },
+    Key {
+        name: "storage.cold.region",
+        env: "LUNORA_STORAGE_COLD_REGION",
+        default: Some("us-east-1"),
+        secret: false,
+        doc: "Region of the cold store's bucket.",
+    },
+    Key {
+        name: "storage.cold.access_key_id",
+        env: "LUNORA_STORAGE_COLD_ACCESS_KEY_ID",
+        default: None,
+        secret: false,
+        doc: "Access key id for the cold store.",
+    },
+    Key {
+        name: "storage.cold.secret_access_key",
+        env: "LUNORA_STORAGE_COLD_SECRET_ACCESS_KEY",
+        default: None,
+        secret: true,
+        doc: "Secret access key for the cold store.",
+    },
+    Key {
         name: "shutdown.grace",
         env: "LUNORA_SHUTDOWN_GRACE",
         default: Some("8"),
@@ -510,6 +580,8 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub rtmp_public_url: Option<String>,
     pub rtmps_extra_ca_file: Option<PathBuf>,
+    /// Storage tiers of recordings.
+    pub storage: lunora_api::tiers::StorageConfig,
     /// Sign-in, sessions, MFA, abuse limits, audit retention and e-mail.
     pub auth: lunora_api::auth::AuthConfig,
 }
@@ -577,6 +649,7 @@ impl Config {
             rtmps_extra_ca_file: raw
                 .get("rtmps.extra_ca_file")
                 .map(|(v, _)| PathBuf::from(v)),
+            storage: storage(raw)?,
             data_dir,
         })
     }
@@ -665,6 +738,67 @@ fn auth_config(raw: &RawConfig) -> Result<lunora_api::auth::AuthConfig, ConfigEr
             other => other.map(|(v, _)| v.trim_end_matches('/').to_string()),
         },
         ..AuthConfig::default()
+    })
+}
+
+fn storage(raw: &RawConfig) -> Result<lunora_api::tiers::StorageConfig, ConfigError> {
+    let days = |key: &'static str| {
+        parse(raw, key, |s| {
+            let v: f64 = s
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number of days"))?;
+            if !(0.0..=36_500.0).contains(&v) {
+                return Err(format!("{v} days is outside 0–36500"));
+            }
+            Ok(Duration::from_secs_f64(v * 86_400.0))
+        })
+    };
+    let optional = |key: &'static str| raw.get(key).map(|(v, _)| v.to_string());
+    let cold = match raw.get("storage.cold.url") {
+        Some((url, source)) => {
+            lunora_api::tiers::parse_s3_url(url).map_err(|message| ConfigError::Invalid {
+                key: "storage.cold.url",
+                source_name: source.name(),
+                message,
+            })?;
+            let endpoint = optional("storage.cold.endpoint");
+            if let (Some(e), Some((_, source))) = (&endpoint, raw.get("storage.cold.endpoint")) {
+                if !e.starts_with("http://") && !e.starts_with("https://") {
+                    return Err(ConfigError::Invalid {
+                        key: "storage.cold.endpoint",
+                        source_name: source.name(),
+                        message: "expected http://host:port or https://host:port".into(),
+                    });
+                }
+            }
+            Some(lunora_api::tiers::ColdStore {
+                url: url.to_string(),
+                endpoint,
+                region: text(raw, "storage.cold.region")?,
+                access_key_id: optional("storage.cold.access_key_id"),
+                secret_access_key: optional("storage.cold.secret_access_key"),
+            })
+        }
+        None => None,
+    };
+    let retention = days("storage.retention_days")?;
+    let interval = parse(raw, "storage.lifecycle_interval", parse_seconds)?;
+    if interval.is_zero() {
+        return Err(ConfigError::Invalid {
+            key: "storage.lifecycle_interval",
+            source_name: raw
+                .get("storage.lifecycle_interval")
+                .map_or("default", |(_, s)| s.name()),
+            message: "must be more than 0 seconds".into(),
+        });
+    }
+    Ok(lunora_api::tiers::StorageConfig {
+        warm_dir: raw.get("storage.warm_dir").map(|(v, _)| PathBuf::from(v)),
+        hot_max_age: days("storage.hot_days")?,
+        warm_max_age: days("storage.warm_days")?,
+        retention: (!retention.is_zero()).then_some(retention),
+        interval,
+        cold,
     })
 }
 
@@ -812,7 +946,10 @@ mod tests {
         assert_eq!(a.admin.absolute, Duration::from_secs(12 * 3600));
         assert_eq!(a.admin.idle, Duration::from_secs(4 * 3600));
         assert_eq!(a.password_history, 12);
-        assert_eq!(a.staff_password_max_age, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(
+            a.staff_password_max_age,
+            Some(Duration::from_secs(90 * 86_400))
+        );
         assert_eq!(a.audit_retention, Duration::from_secs(90 * 86_400));
         assert!(a.smtp_url.is_none());
 
@@ -831,16 +968,31 @@ mod tests {
         assert_eq!(a.staff_mfa, lunora_api::auth::MfaPolicy::Optional);
         assert_eq!(a.operator.idle, Duration::from_secs(3));
         assert_eq!(a.staff_password_max_age, None);
-        assert!(!format!("{a:?}").contains("pw@"), "the SMTP password is not in Debug");
+        assert!(
+            !format!("{a:?}").contains("pw@"),
+            "the SMTP password is not in Debug"
+        );
 
         for (var, value, key) in [
             ("LUNORA_AUTH_STAFF_MFA", "sometimes", "auth.staff_mfa"),
-            ("LUNORA_AUTH_ADMIN_IDLE_TIMEOUT", "0", "auth.admin.idle_timeout"),
+            (
+                "LUNORA_AUTH_ADMIN_IDLE_TIMEOUT",
+                "0",
+                "auth.admin.idle_timeout",
+            ),
             ("LUNORA_SMTP_URL", "mail.example:25", "smtp.url"),
-            ("LUNORA_HTTP_PUBLIC_URL", "lunora.example", "http.public_url"),
+            (
+                "LUNORA_HTTP_PUBLIC_URL",
+                "lunora.example",
+                "http.public_url",
+            ),
         ] {
             let raw = RawConfig::gather(None, env(&[(var, value)]), &[]).unwrap();
-            assert_eq!(Config::from_raw(&raw).unwrap_err().key(), Some(key), "{var}");
+            assert_eq!(
+                Config::from_raw(&raw).unwrap_err().key(),
+                Some(key),
+                "{var}"
+            );
         }
     }
 

@@ -105,6 +105,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         rtmp_port,
         rtmp_public_url: config.rtmp_public_url.clone(),
         auth: config.auth.clone(),
+        storage: config.storage.clone(),
         push_tls: Some(Arc::new(
             lunora_media::push::tls_config(extra_ca.as_deref())
                 .map_err(|e| anyhow::anyhow!("RTMPS settings: {e}"))?,
@@ -158,6 +159,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Live HLS, thumbnails and recordings: started per live channel, stopped with the media.
     lunora_api::hls::spawn(&state, stop_media.subscribe());
     lunora_api::recordings::spawn(&state, stop_media.subscribe());
+    lunora_api::tiers::spawn(state.clone(), stop_media.subscribe());
 
     let camera_monitor = lunora_api::cameras::spawn_monitor(state.clone());
     let alert_rules = lunora_api::alerts::spawn_evaluator(state.clone());

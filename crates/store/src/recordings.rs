@@ -351,6 +351,62 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Finished recordings (any organization) in `tier` that ended before `ended_before`
+    /// (ms), oldest first: the storage lifecycle's work list.
+    pub async fn recordings_due(
+        &self,
+        tier: &str,
+        ended_before: i64,
+        limit: i64,
+    ) -> Result<Vec<Recording>, StoreError> {
+        let q = self.sql(format!(
+            "SELECT {COLUMNS} FROM recordings \
+             WHERE tier = ? AND status <> 'recording' AND ended_at IS NOT NULL AND ended_at < ? \
+             ORDER BY ended_at, id LIMIT ?"
+        ));
+        let rows = self
+            .timed(
+                "recordings_due",
+                sqlx::query(&q)
+                    .bind(tier)
+                    .bind(ended_before)
+                    .bind(limit)
+                    .fetch_all(self.pool()),
+            )
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a recording's row from tier `from` to `to` (false if it is no longer in `from`:
+    /// deleted or moved meanwhile).
+    pub async fn set_recording_tier(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let q =
+            self.sql("UPDATE recordings SET tier = ?, updated_at = ? WHERE id = ? AND tier = ?");
+        let r = self
+            .execute(
+                "recording_set_tier",
+                sqlx::query(&q).bind(to).bind(now).bind(id).bind(from),
+            )
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Deletes a recording's row by id alone (the lifecycle's retention; the API deletes
+    /// within an organization with [`Db::delete_recording`]).
+    pub async fn delete_recording_row(&self, id: &str) -> Result<bool, StoreError> {
+        let q = self.sql("DELETE FROM recordings WHERE id = ?");
+        let r = self
+            .execute("recording_delete_row", sqlx::query(&q).bind(id))
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Bytes and count of recordings per tier: (tier, files, bytes).
     pub async fn recording_usage(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
         let q =
