@@ -1052,7 +1052,7 @@ async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn bench_failover_gap_at_the_destination() {
-    const KILLS: usize = 3;
+    const KILLS: usize = 5;
     let nginx = Nginx::start(false);
     let server = start(DbKind::Sqlite).await;
     let api = Api {
@@ -1104,26 +1104,49 @@ async fn bench_failover_gap_at_the_destination() {
             .await;
         assert_eq!(a.status, 200);
         let mut gaps = Vec::new();
-        for kill in 0..KILLS {
+        let mut kill = 0;
+        let mut attempts = 0;
+        while kill < KILLS && attempts < 2 * KILLS {
+            attempts += 1;
             api.wait_status(&channel, Duration::from_secs(30), "primary active", |st| {
                 st["active"] == "primary" && input_state(st, "secondary") == "standby"
             })
             .await;
-            // Let the backup's GOP cache hold a random part of a GOP.
-            tokio::time::sleep(Duration::from_millis(1500 + 337 * kill as u64)).await;
-            let out = dir.path().join(format!("t{threshold}-{kill}.flv"));
+            // Let the backup's GOP cache hold a different part of a GOP each time.
+            tokio::time::sleep(Duration::from_millis(1500 + 337 * attempts as u64)).await;
+            let out = dir.path().join(format!("t{threshold}-{attempts}.flv"));
             let rec = start_recording(
                 format!("{}/bench", nginx.url()),
                 threshold.ceil() as u32 + 5,
                 out.clone(),
             );
             tokio::time::sleep(Duration::from_secs(2)).await;
+            let killed_at = Instant::now();
             primary.kill();
-            let _ = rec.await.unwrap();
+            let st = api
+                .wait_status(&channel, Duration::from_secs(15), "failover", |st| {
+                    st["active"] == "secondary"
+                })
+                .await;
+            let detected = killed_at.elapsed().as_secs_f64();
+            let recorded = rec.await.unwrap();
+            primary = SrtPublisher::ffmpeg(&srt_url);
+            // A kill counts only when the recording covers it: 2 s before, the failover and
+            // at least 1 s after (a recorder that joined late or ended early measures nothing).
+            let v = packet_times(&out, "v");
+            let span = v.last().copied().unwrap_or(0.0) - v.first().copied().unwrap_or(0.0);
+            if !recorded.status.success() || span < threshold + 3.0 {
+                println!(
+                    "threshold {threshold} s: recording {span:.1} s does not cover the kill; again"
+                );
+                continue;
+            }
+            assert_eq!(st["last_switch"]["reason"], "primary_lost", "{st}");
             let (_, gap, increasing) = video_gaps(&out);
             assert!(increasing);
+            println!("threshold {threshold} s, kill {kill}: gap {gap:.3} s, failover seen by the API after {detected:.2} s");
             gaps.push(gap);
-            primary = SrtPublisher::ffmpeg(&srt_url);
+            kill += 1;
         }
         gaps.sort_by(f64::total_cmp);
         report.push((threshold, gaps));
