@@ -47,6 +47,7 @@ const MAX_SEGMENT_MINUTES: i64 = 24 * 60;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_recordings))
+        .routes(routes!(usage))
         .routes(routes!(get_recording, delete_recording))
         .routes(routes!(download))
         .routes(routes!(media))
@@ -284,17 +285,21 @@ async fn report_usage(state: &AppState) {
             metrics::gauge!("lunora_recordings_files", "tier" => tier).set(files as f64);
         }
     }
-    let root = state.recordings.root.clone();
-    let probe = if root.exists() {
-        root
-    } else {
-        state.config.data_dir.clone()
-    };
-    if let Ok(Ok(st)) =
-        tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&probe)).await
+    for (tier, root) in state.tiers.local_roots() {
+        if tier == "hot" {
+            continue;
+        }
+        if let Some((free, total)) =
+            disk_space(root.to_path_buf(), state.config.data_dir.clone()).await
+        {
+            metrics::gauge!("lunora_recordings_disk_free_bytes", "tier" => tier).set(free as f64);
+            metrics::gauge!("lunora_recordings_disk_total_bytes", "tier" => tier).set(total as f64);
+        }
+    }
+    if let Some((free, total)) =
+        disk_space(state.recordings.root.clone(), state.config.data_dir.clone()).await
     {
-        let free = st.blocks_available() as f64 * st.fragment_size() as f64;
-        let total = st.blocks() as f64 * st.fragment_size() as f64;
+        let (free, total) = (free as f64, total as f64);
         metrics::gauge!("lunora_recordings_disk_free_bytes", "tier" => "hot").set(free);
         metrics::gauge!("lunora_recordings_disk_total_bytes", "tier" => "hot").set(total);
         if free < state.config.disk_min_free_bytes as f64
@@ -539,6 +544,84 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + ms)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierUsage {
+    /// `hot`, `warm` or `cold`.
+    pub tier: String,
+    /// Recordings of the organization in this tier, and their bytes.
+    pub files: i64,
+    pub bytes: i64,
+    /// Free and total bytes of the tier's file system (local tiers only).
+    pub disk_free_bytes: Option<u64>,
+    pub disk_total_bytes: Option<u64>,
+    /// Whether this server is configured to use the tier.
+    pub configured: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorageUsage {
+    pub tiers: Vec<TierUsage>,
+}
+
+/// Storage use of the organization's recordings per tier, with the free space of the local
+/// tiers.
+#[utoipa::path(
+    get, path = "/recordings/usage", tag = "recordings",
+    security(("bearer" = [])),
+    responses((status = 200, body = StorageUsage))
+)]
+async fn usage(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<StorageUsage>> {
+    who.require(Permission::ChannelsRead)?;
+    let rows = state
+        .db
+        .organization_recording_usage(&who.organization_id)
+        .await?;
+    let mut tiers = Vec::new();
+    for tier in ["hot", "warm", "cold"] {
+        let (files, bytes) = rows
+            .iter()
+            .find(|(t, _, _)| t == tier)
+            .map_or((0, 0), |(_, n, b)| (*n, *b));
+        let root = state
+            .tiers
+            .local_roots()
+            .iter()
+            .find(|(t, _)| *t == tier)
+            .map(|(_, root)| root.to_path_buf());
+        let disk = match root {
+            Some(root) => disk_space(root, state.config.data_dir.clone()).await,
+            None => None,
+        };
+        tiers.push(TierUsage {
+            tier: tier.to_string(),
+            files,
+            bytes,
+            disk_free_bytes: disk.map(|d| d.0),
+            disk_total_bytes: disk.map(|d| d.1),
+            configured: tier != "cold" || state.tiers.has_cold(),
+        });
+    }
+    Ok(axum::Json(StorageUsage { tiers }))
+}
+
+/// Free and total bytes of the file system holding `dir` (or `fallback` while `dir` does not
+/// exist yet).
+async fn disk_space(dir: PathBuf, fallback: PathBuf) -> Option<(u64, u64)> {
+    let probe = if dir.exists() { dir } else { fallback };
+    let st = tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&probe))
+        .await
+        .ok()?
+        .ok()?;
+    let frag = st.fragment_size() as u64;
+    Some((
+        st.blocks_available() as u64 * frag,
+        st.blocks() as u64 * frag,
+    ))
 }
 
 /// Recordings of the caller's organization (own channels only without

@@ -170,6 +170,16 @@ impl Tiers {
         self.config.interval
     }
 
+    /// Root directories of the local tiers: (tier, root).
+    pub fn local_roots(&self) -> [(&'static str, &FsPath); 2] {
+        [("hot", &self.hot), ("warm", &self.warm)]
+    }
+
+    /// Whether a cold store is configured (and was usable at start).
+    pub fn has_cold(&self) -> bool {
+        self.cold.is_some()
+    }
+
     /// The tier's root for a relative path, refusing anything that could leave it.
     fn local(&self, tier: &str, rel: &str) -> Result<PathBuf, TierError> {
         if rel

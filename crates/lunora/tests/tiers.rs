@@ -335,6 +335,21 @@ async fn a_recording_moves_hot_warm_cold_and_still_plays(db: DbKind) {
             .join("\n")
     );
 
+    // … and in the API, per tier, for the organization.
+    let a = call(&server, "GET", "/api/v1/recordings/usage", Some(&token), None).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let tiers = a.body["tiers"].as_array().unwrap();
+    let cold_usage = tiers.iter().find(|t| t["tier"] == "cold").unwrap();
+    assert_eq!(
+        (&cold_usage["files"], &cold_usage["bytes"], &cold_usage["configured"]),
+        (&json!(1), &json!(original.len()), &json!(true)),
+        "{}",
+        a.body
+    );
+    let hot_usage = tiers.iter().find(|t| t["tier"] == "hot").unwrap();
+    assert_eq!(hot_usage["files"], 0);
+    assert!(hot_usage["disk_free_bytes"].as_u64().unwrap() > 0);
+
     // Deleting it removes the object (and the cached copy).
     let a = call(
         &server,

@@ -407,6 +407,27 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Bytes and count of one organization's recordings per tier: (tier, files, bytes).
+    pub async fn organization_recording_usage(
+        &self,
+        organization_id: &str,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let q = self.sql(
+            "SELECT tier, COUNT(*) AS n, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes \
+             FROM recordings WHERE organization_id = ? GROUP BY tier ORDER BY tier",
+        );
+        let rows = self
+            .timed(
+                "organization_recording_usage",
+                sqlx::query(&q).bind(organization_id).fetch_all(self.pool()),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("tier")?, r.try_get("n")?, r.try_get("bytes")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Bytes and count of recordings per tier: (tier, files, bytes).
     pub async fn recording_usage(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
         let q =

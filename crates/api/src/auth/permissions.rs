@@ -791,6 +791,12 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(
         "GET",
+        "/api/v1/recordings/usage",
+        perm(P::ChannelsRead),
+        "recording.usage",
+    ),
+    rule(
+        "GET",
         "/api/v1/recordings/{id}",
         perm(P::ChannelsRead),
         "recording.read",
