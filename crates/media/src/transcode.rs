@@ -219,7 +219,9 @@ impl Rendition {
             rebase: Rebaser::default(),
         };
         tracing::info!(channel = %channel.id(), preset = %preset.id, encoding = %key, "rendition started");
-        tokio::spawn(task.run());
+        // Subscribed here, not in the task, so no frame sent after this call is missed.
+        let sub = channel.subscribe();
+        tokio::spawn(task.run(sub));
         Arc::new(Rendition {
             channel,
             preset,
@@ -423,8 +425,7 @@ async fn changed_or_pend<T: Clone>(rx: &mut Option<watch::Receiver<T>>) -> Optio
 }
 
 impl Task {
-    async fn run(mut self) {
-        let mut sub = self.channel.subscribe();
+    async fn run(mut self, mut sub: Subscription) {
         let mut probe = SourceProbe::default();
         let next = match self.probe(&mut sub, &mut probe).await {
             None => Next::End,
