@@ -19,9 +19,12 @@
 //! `/api/v1`: the request guard lets them through and the checks above are the whole access
 //! rule. Answers carry `Access-Control-Allow-Origin: *` for players on other origins.
 //!
-//! **Thumbnails.** Every [`THUMBNAIL_INTERVAL`] the newest keyframe of each live channel is
-//! decoded to a JPEG (by `lunora-transcode`, at most [`THUMBNAIL_JOBS`] FFmpeg processes at
-//! once), served at `GET /api/v1/channels/{id}/thumbnail.jpg` to whoever may read the channel.
+//! **Thumbnails.** Every [`THUMBNAIL_INTERVAL`] the newest keyframe of each live channel
+//! whose thumbnail was asked for in the last [`THUMBNAIL_DEMAND`] is decoded to a JPEG (by
+//! `lunora-transcode`, at most [`THUMBNAIL_JOBS`] FFmpeg processes at once), served at
+//! `GET /api/v1/channels/{id}/thumbnail.jpg` to whoever may read the channel. Channels nobody
+//! looks at cost no decoding: on a server carrying hundreds of channels the decoders were a
+//! fifth to a third of its CPU (BENCHMARKS.md, relay).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +44,7 @@ use lunora_media::rtmp_server::{
 use lunora_media::Engine;
 use parking_lot::Mutex;
 use serde::Deserialize;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -52,6 +55,8 @@ use crate::AppState;
 
 /// How often a live channel's thumbnail is refreshed.
 pub const THUMBNAIL_INTERVAL: Duration = Duration::from_secs(5);
+/// A channel's thumbnail is kept fresh this long after it was last asked for.
+pub const THUMBNAIL_DEMAND: Duration = Duration::from_secs(120);
 /// FFmpeg thumbnail decoders running at once, across channels.
 pub const THUMBNAIL_JOBS: usize = 2;
 /// Width of thumbnails (smaller pictures are not upscaled).
@@ -67,6 +72,9 @@ pub struct HlsService {
     /// Channel id → (public, read at).
     visibility: Mutex<HashMap<Uuid, (bool, Instant)>>,
     thumbnails: Mutex<HashMap<Uuid, Thumbnail>>,
+    /// Channel id → when its thumbnail was last asked for.
+    wanted: Mutex<HashMap<Uuid, Instant>>,
+    wake_thumbnails: Notify,
     jobs: Arc<Semaphore>,
 }
 
@@ -84,6 +92,8 @@ impl HlsService {
             hls: Hls::new(engine, config),
             visibility: Mutex::new(HashMap::new()),
             thumbnails: Mutex::new(HashMap::new()),
+            wanted: Mutex::new(HashMap::new()),
+            wake_thumbnails: Notify::new(),
             jobs: Arc::new(Semaphore::new(THUMBNAIL_JOBS)),
         }
     }
@@ -436,12 +446,23 @@ async fn thumbnail(
         })
         .ok_or_else(|| ApiError::not_found("no such channel"))?;
     let uuid = Uuid::parse_str(&channel.id).map_err(|_| ApiError::not_found("no such channel"))?;
+    let first_ask = state
+        .hls
+        .wanted
+        .lock()
+        .insert(uuid, Instant::now())
+        .is_none();
+    if first_ask {
+        state.hls.wake_thumbnails.notify_one();
+    }
     let thumb = state.hls.thumbnails.lock().get(&uuid).cloned();
     let Some((jpeg, at)) = thumb.and_then(|t| t.jpeg.map(|j| (j, t.at_unix_ms))) else {
         return Err(ApiError::not_found(
-            "no thumbnail yet: the channel is not live, or its first keyframe is being decoded",
+            "no thumbnail yet: the channel is not live, or its newest keyframe is being decoded \
+             (thumbnails are made while someone asks for them; try again in a second)",
         )
-        .with_code("no_thumbnail"));
+        .with_code("no_thumbnail")
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
     };
     let mut res = Response::new(Body::from(jpeg));
     let h = res.headers_mut();
@@ -462,6 +483,7 @@ async fn thumbnail_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = state.hls.wake_thumbnails.notified() => {}
             _ = shutdown.changed() => return,
         }
         let streams = state.hls.hls.streams();
@@ -472,9 +494,17 @@ async fn thumbnail_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 .thumbnails
                 .lock()
                 .retain(|id, _| live.contains(id));
+            state
+                .hls
+                .wanted
+                .lock()
+                .retain(|id, at| live.contains(id) && at.elapsed() < THUMBNAIL_DEMAND);
         }
         for s in streams {
             let id = s.channel_id();
+            if !state.hls.wanted.lock().contains_key(&id) {
+                continue; // nobody looks at this one
+            }
             let due = state
                 .hls
                 .thumbnails
