@@ -743,7 +743,7 @@ async fn bad_srt_publishers_are_refused_and_the_live_channel_goes_on() {
 
     // The right primary: accepted (AES-256), and the channel returns to it after the hold.
     let good = format!("srt://{srt}?streamid={primary_key}&passphrase={passphrase}&pbkeylen=32");
-    let _primary = SrtPublisher::ffmpeg(&good);
+    let mut primary = SrtPublisher::ffmpeg(&good);
     let st = api
         .wait_status(
             &channel,
@@ -833,6 +833,64 @@ async fn bad_srt_publishers_are_refused_and_the_live_channel_goes_on() {
         .await;
     assert_eq!(st["inputs"][1]["srt"]["latency_ms"], 200, "{st}");
     assert_eq!(st["active"], "primary");
+
+    // Two SRT encoders (FFmpeg calling Lunora, FFmpeg listening for Lunora's call) and one
+    // destination on nginx: the primary dies, the SRT backup takes over, nginx never notices.
+    let nginx = Nginx::start(false);
+    let a = api
+        .call(
+            "POST",
+            "/api/v1/destinations",
+            Some(json!({"name": "n", "platform": "custom", "rtmp_url": nginx.url(), "stream_key": "srt"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let dest = a.body["id"].as_str().unwrap().to_string();
+    let a = api
+        .call(
+            "POST",
+            &format!("/api/v1/channels/{channel}/streaming/start"),
+            Some(json!({"destination_ids": [dest]})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    api.wait_destination_live(&channel).await;
+    let (stop_watch, watcher) = watch_publishers(nginx.stat, "srt");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("srt-failover.flv");
+    let rec = start_recording(format!("{}/srt", nginx.url()), 7, file.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    primary.kill();
+    let st = api
+        .wait_status(
+            &channel,
+            Duration::from_secs(10),
+            "failover to the SRT backup",
+            |st| st["active"] == "secondary",
+        )
+        .await;
+    assert_eq!(st["last_switch"]["reason"], "primary_lost", "{st}");
+    let out = rec.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (frames, gap, increasing) = video_gaps(&file);
+    assert!(
+        frames > 150 && increasing,
+        "{frames} frames, increasing: {increasing}"
+    );
+    // Threshold (1 s) + one GOP (1 s).
+    assert!(gap < 2.0, "largest gap in delivered frames: {gap:.3} s");
+    println!("SRT to SRT failover: largest gap at the destination {gap:.3} s");
+    let _ = stop_watch.send(true);
+    let (seen, missing) = watcher.await.unwrap();
+    assert_eq!(
+        (seen.len(), missing),
+        (1, 0),
+        "the destination saw publishers {seen:?}"
+    );
 }
 
 async fn source_settings_are_validated_stored_and_applied(db: DbKind) {
