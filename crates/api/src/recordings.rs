@@ -324,7 +324,7 @@ async fn write_events(state: AppState, mut rx: mpsc::Receiver<RecorderEvent>) {
                 started_at_ms,
             } => match state.db.channel_any_org(&channel_id.to_string()).await {
                 Ok(Some(c)) => {
-                    state
+                    let r = state
                         .db
                         .insert_recording(&lunora_store::NewRecording {
                             id: &id.to_string(),
@@ -333,7 +333,19 @@ async fn write_events(state: AppState, mut rx: mpsc::Receiver<RecorderEvent>) {
                             started_at: *started_at_ms,
                             path,
                         })
-                        .await
+                        .await;
+                    if r.is_ok() {
+                        state.events.publish(
+                            &c.organization_id,
+                            format!("channel:{}", c.id),
+                            "recording.started",
+                            serde_json::json!({
+                                "recording_id": id, "channel_id": c.id,
+                                "started_at": rfc3339(*started_at_ms),
+                            }),
+                        );
+                    }
+                    r
                 }
                 Ok(None) => Ok(()), // the channel was deleted meanwhile
                 Err(e) => Err(e),
@@ -413,6 +425,30 @@ async fn write_events(state: AppState, mut rx: mpsc::Receiver<RecorderEvent>) {
         };
         if let Err(e) = result {
             tracing::error!(error = %e, ?event, "cannot record a recording event");
+            continue;
+        }
+        let stopped = match &event {
+            RecorderEvent::Closed { id, .. } => Some((*id, "complete", None)),
+            RecorderEvent::Failed {
+                id: Some(id),
+                error,
+                ..
+            } => Some((*id, "failed", Some(error.clone()))),
+            _ => None,
+        };
+        if let Some((id, status, error)) = stopped {
+            if let Ok(Some(r)) = state.db.recording_any_org(&id.to_string()).await {
+                state.events.publish(
+                    &r.organization_id,
+                    format!("channel:{}", r.channel_id),
+                    "recording.stopped",
+                    serde_json::json!({
+                        "recording_id": r.id, "channel_id": r.channel_id, "status": status,
+                        "duration_seconds": r.duration_ms as f64 / 1000.0,
+                        "size_bytes": r.size_bytes, "error": error,
+                    }),
+                );
+            }
         }
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! Settings are stored (`source_configs`, `source_inputs`) and applied to the live engine at
 //! once; SRT inputs in caller mode get a task that pulls from the encoder's listener. Switch
-//! events of the engine are relayed to the WebSocket (`channel.failover`,
-//! `channel.source_state`), to the running streaming session's history and to alerts.
+//! events of the engine are relayed to the WebSocket (`source.failover`,
+//! `source.state`, `source.fill`), to the running streaming session's history and to alerts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -1006,7 +1006,7 @@ async fn relay_events(state: AppState) {
                 state.events.publish(
                     &org,
                     topic.clone(),
-                    "channel.failover",
+                    "source.failover",
                     serde_json::json!({
                         "channel_id": id, "from": from, "to": to, "reason": reason.as_str(),
                         "at": rfc3339(at_ms as i64),
@@ -1054,7 +1054,7 @@ async fn relay_events(state: AppState) {
             } => state.events.publish(
                 &org,
                 topic,
-                "channel.source_state",
+                "source.state",
                 serde_json::json!({
                     "channel_id": id, "input": input, "state": state_name(s),
                     "at": rfc3339(at_ms as i64),
@@ -1066,7 +1066,7 @@ async fn relay_events(state: AppState) {
                 state.events.publish(
                     &org,
                     topic.clone(),
-                    "channel.fill",
+                    "source.fill",
                     serde_json::json!({
                         "channel_id": id, "state": fill.as_str(), "at": rfc3339(at_ms as i64),
                     }),

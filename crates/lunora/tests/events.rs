@@ -156,4 +156,34 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     next_of(&mut ws, "error", 5).await;
     send(&mut ws, json!({"type": "ping"})).await;
     next_of(&mut ws, "pong", 5).await;
+
+    // Recording on the live channel: recording.started, then recording.stopped when it is
+    // turned off, with the file's figures.
+    let settings = server.url(&format!("/api/v1/channels/{id}/recording"));
+    let res = server
+        .client
+        .put(&settings)
+        .bearer_auth(&token)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let rec = next_of(&mut ws, "recording.started", 15).await;
+    assert_eq!(rec["topic"], format!("channel:{id}"));
+    let rec_id = rec["data"]["recording_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let res = server
+        .client
+        .put(&settings)
+        .bearer_auth(&token)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let done = next_of(&mut ws, "recording.stopped", 15).await;
+    assert_eq!(done["data"]["recording_id"], rec_id.as_str());
+    assert_eq!(done["data"]["status"], "complete", "{done}");
+    assert!(done["data"]["size_bytes"].as_u64().unwrap() > 0, "{done}");
 }

@@ -261,6 +261,18 @@ impl Db {
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
+    /// A recording by id alone, whatever its organization (internal use: events).
+    pub async fn recording_any_org(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        let q = self.sql(format!("SELECT {COLUMNS} FROM recordings WHERE id = ?"));
+        let row = self
+            .timed(
+                "recording_get_any",
+                sqlx::query(&q).bind(id).fetch_optional(self.pool()),
+            )
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
     /// A recording of `organization_id`; another organization's id is not found.
     pub async fn recording(
         &self,
