@@ -6,6 +6,10 @@
 //!
 //! The machine has 2 cores: the media test runs one 480p encode.
 
+// Test helpers panic on what they did not expect, like the tests themselves
+// (`allow-unwrap-in-tests` only covers `#[test]` functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;

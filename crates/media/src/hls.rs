@@ -102,7 +102,7 @@ pub fn select_rungs(ladder: &[Preset], source_height: Option<u32>) -> Vec<Preset
             out.push(p.clone());
         }
     }
-    out.sort_by(|a, b| b.video.height.cmp(&a.video.height));
+    out.sort_by_key(|p| std::cmp::Reverse(p.video.height));
     out
 }
 
@@ -804,7 +804,7 @@ fn reconcile(hls: &Arc<Hls>, live: &Arc<LiveHls>, wanted: Vec<Preset>) {
                 hls: out.clone(),
                 _stop: stop,
             });
-            rungs.sort_by(|a, b| b.height.cmp(&a.height));
+            rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
         }
         tokio::spawn(run_rung(live.clone(), encode, out, sub, stop_rx));
     }
