@@ -21,6 +21,7 @@ pub mod extract;
 pub mod health;
 pub mod hls;
 pub mod ingest;
+pub mod ladder;
 mod invitations;
 pub mod mail;
 mod middleware;
@@ -117,6 +118,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(channels::router())
         .merge(hls::api_router())
+        .merge(ladder::router())
         .merge(recordings::router())
         .merge(destinations::router())
         .merge(streaming::router())

@@ -101,6 +101,8 @@ impl AppState {
             engine.clone(),
             lunora_media::hls::HlsConfig::default(),
         ));
+        hls.hls
+            .set_ladder_source(crate::ladder::DbLadders::new(db.clone()));
         AppState {
             db,
             engine,

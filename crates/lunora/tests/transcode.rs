@@ -725,6 +725,16 @@ async fn live_channel(server: &Server, token: &str) -> (String, Publisher) {
     let res = create_channel(server, token, "transcode").await;
     assert_eq!(res.status(), 201);
     let ch: Value = res.json().await.unwrap();
+    // Source-only HLS: these tests count the destinations' FFmpeg processes.
+    let a = call(
+        server,
+        "PUT",
+        &format!("/api/v1/channels/{}/hls", ch["id"].as_str().unwrap()),
+        Some(token),
+        Some(&json!({ "ladder": [] })),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
     let key = ch["publish_url"]
         .as_str()
         .unwrap()

@@ -29,6 +29,20 @@
 //!   (at least three target durations) plus [`PackagerOptions::grace`], and the parts of the
 //!   last four target durations.
 //!
+//! # Ladder
+//!
+//! Besides `source`, a channel's HLS carries the rungs of its ladder: presets the
+//! [`LadderSource`] (the control plane's per-channel setting) answers, each encoded by the
+//! same machinery as a destination's preset ([`Engine::rendition`]), so a rung and a
+//! destination with the same encoding share one FFmpeg. A rung is named by its height
+//! (`480p`) and packaged like the source, with LL-HLS parts. Rungs never upscale: a rung as
+//! tall as the input or taller is left out (one as tall would re-encode what `source`
+//! already carries at that size); the set is worked out again when the input's picture size
+//! or the ladder changes ([`Hls::ladder_changed`]). A channel whose video is not H.264 (its
+//! size is unknown here) gets no rungs. A rung whose encode fails
+//! ([`RenditionState::Failed`]) or ends is dropped from the master playlist; the source is
+//! untouched. Rungs end with the channel's output.
+//!
 //! # URLs
 //!
 //! Each run of a channel's packager has an **epoch** (a random token): media sequence numbers
@@ -37,6 +51,8 @@
 //! HTTP edge rewrites the packager's relative URIs with [`rewrite_uris`].
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,6 +62,7 @@ use lunora_hls::{
     AudioConfig, Event, HlsError, Packager, PackagerOptions, ReloadStatus, Rendition, Sample,
     StreamConfig, VideoConfig,
 };
+use lunora_transcode::{EncodingKey, Preset};
 use parking_lot::RwLock;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -53,10 +70,46 @@ use uuid::Uuid;
 
 use crate::channel::{Channel, InputState};
 use crate::frame::{Codec, Frame, Track};
+use crate::transcode::{Rendition as Encode, RenditionState};
 use crate::Engine;
 
 /// Name of the rendition that carries the channel's own encoding (no transcoding).
 pub const SOURCE_RENDITION: &str = "source";
+
+/// What [`LadderSource::ladder`] answers.
+pub type LadderFuture = Pin<Box<dyn Future<Output = Vec<Preset>> + Send + 'static>>;
+
+/// Where a channel's ladder comes from (the control plane's stored per-channel setting).
+pub trait LadderSource: Send + Sync {
+    /// The presets of the channel's ladder, before the rungs too tall for the input are left
+    /// out. Empty: source only.
+    fn ladder(&self, channel_id: Uuid) -> LadderFuture;
+}
+
+/// The rungs of `ladder` an input `source_height` pixels tall gets: those strictly shorter
+/// (never upscale; a rung as tall as the input is what `source` already carries), one per
+/// height and per encoding, tallest first. No known height (no H.264 video): none.
+pub fn select_rungs(ladder: &[Preset], source_height: Option<u32>) -> Vec<Preset> {
+    let Some(h) = source_height else {
+        return Vec::new();
+    };
+    let mut out: Vec<Preset> = Vec::new();
+    for p in ladder {
+        let dup = out
+            .iter()
+            .any(|o| o.video.height == p.video.height || o.encoding_key() == p.encoding_key());
+        if p.video.height < h && !dup {
+            out.push(p.clone());
+        }
+    }
+    out.sort_by_key(|p| std::cmp::Reverse(p.video.height));
+    out
+}
+
+/// The name of a rung's rendition in URLs and the master playlist, e.g. `480p`.
+pub fn rung_name(preset: &Preset) -> String {
+    format!("{}p", preset.video.height)
+}
 
 /// Settings of the HLS output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +152,7 @@ pub struct Hls {
     config: HlsConfig,
     streams: RwLock<HashMap<Uuid, Arc<LiveHls>>>,
     wake: Notify,
+    ladders: RwLock<Option<Arc<dyn LadderSource>>>,
 }
 
 impl Hls {
@@ -108,7 +162,20 @@ impl Hls {
             config,
             streams: RwLock::new(HashMap::new()),
             wake: Notify::new(),
+            ladders: RwLock::new(None),
         })
+    }
+
+    /// Where channels' ladders come from; without one, channels get the source only.
+    pub fn set_ladder_source(&self, source: Arc<dyn LadderSource>) {
+        *self.ladders.write() = Some(source);
+    }
+
+    /// The hook for a changed ladder setting: a running output works its rungs out again.
+    pub fn ladder_changed(&self, channel_id: Uuid) {
+        if let Some(s) = self.stream(channel_id) {
+            s.ladder_version.send_modify(|n| *n += 1);
+        }
     }
 
     pub fn config(&self) -> &HlsConfig {
@@ -169,7 +236,15 @@ impl Hls {
         let live = Arc::new(LiveHls {
             channel_id: id,
             epoch: new_epoch(),
-            source: Arc::new(HlsRendition::new(SOURCE_RENDITION)),
+            source: Arc::new(HlsRendition::new(
+                SOURCE_RENDITION,
+                self.config.packager.clone(),
+                None,
+            )),
+            rungs: RwLock::new(Vec::new()),
+            source_height: watch::channel(None).0,
+            ladder_version: watch::channel(0).0,
+            stopped: watch::channel(false).0,
             discontinuity: watch::channel(0).0,
             keyframe: RwLock::new(None),
             started_at: SystemTime::now(),
@@ -180,7 +255,13 @@ impl Hls {
         metrics::gauge!("lunora_hls_channels").increment(1.0);
         // Subscribed here, not in the task, so no frame sent after this call is missed.
         let sub = channel.subscribe();
-        tokio::spawn(run_channel(self.clone(), channel.clone(), live.clone(), sub));
+        tokio::spawn(run_channel(
+            self.clone(),
+            channel.clone(),
+            live.clone(),
+            sub,
+        ));
+        tokio::spawn(run_ladder(self.clone(), live.clone()));
         live
     }
 
@@ -200,6 +281,14 @@ pub struct LiveHls {
     channel_id: Uuid,
     epoch: String,
     source: Arc<HlsRendition>,
+    /// The ladder's rungs that run, tallest first.
+    rungs: RwLock<Vec<Rung>>,
+    /// The input's picture height (H.264 only), set by the source task.
+    source_height: watch::Sender<Option<u32>>,
+    /// Bumped when the channel's ladder setting changes.
+    ladder_version: watch::Sender<u64>,
+    /// Turns true when the output ends; rungs end with it.
+    stopped: watch::Sender<bool>,
     discontinuity: watch::Sender<u64>,
     /// The newest video keyframe with the configuration record it decodes with.
     keyframe: RwLock<Option<(Arc<Frame>, Bytes)>>,
@@ -225,9 +314,20 @@ impl LiveHls {
         !self.source.ended.load(Ordering::Acquire)
     }
 
-    /// The renditions, source first.
+    /// The renditions, source first, then the ladder's rungs tallest first.
     pub fn renditions(&self) -> Vec<Arc<HlsRendition>> {
-        vec![self.source.clone()]
+        let mut out = vec![self.source.clone()];
+        out.extend(self.rungs.read().iter().map(|r| r.hls.clone()));
+        out
+    }
+
+    /// The encodes of the running rungs (shared with destinations of the same encoding).
+    pub fn rung_encodes(&self) -> Vec<Arc<Encode>> {
+        self.rungs.read().iter().map(|r| r.encode.clone()).collect()
+    }
+
+    fn remove_rung(&self, hls: &Arc<HlsRendition>) {
+        self.rungs.write().retain(|r| !Arc::ptr_eq(&r.hls, hls));
     }
 
     pub fn rendition(&self, name: &str) -> Option<Arc<HlsRendition>> {
@@ -264,9 +364,22 @@ impl LiveHls {
     }
 }
 
+/// A running ladder rung: its encode, its packaged rendition, and its task's stop signal
+/// (dropping the sender stops the task).
+struct Rung {
+    key: EncodingKey,
+    height: u32,
+    encode: Arc<Encode>,
+    hls: Arc<HlsRendition>,
+    _stop: watch::Sender<bool>,
+}
+
 /// One rendition: its packager and the signal of its progress.
 pub struct HlsRendition {
     name: String,
+    /// Announced bandwidth before the first complete segment (a rung's preset bitrate);
+    /// `None` uses the caller's fallback (the input's measured bitrate).
+    nominal_bandwidth: Option<u64>,
     feed: RwLock<PackagerFeed>,
     /// Bumped on every new part, segment or init, and at the end.
     progress: watch::Sender<u64>,
@@ -274,10 +387,11 @@ pub struct HlsRendition {
 }
 
 impl HlsRendition {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, options: PackagerOptions, nominal_bandwidth: Option<u64>) -> Self {
         HlsRendition {
             name: name.to_owned(),
-            feed: RwLock::new(PackagerFeed::new(PackagerOptions::default())),
+            nominal_bandwidth,
+            feed: RwLock::new(PackagerFeed::new(options)),
             progress: watch::channel(0).0,
             ended: AtomicBool::new(false),
         }
@@ -319,7 +433,10 @@ impl HlsRendition {
         let config = p.config();
         Some(Rendition {
             uri,
-            bandwidth: fallback_bandwidth.max(64_000),
+            bandwidth: self
+                .nominal_bandwidth
+                .unwrap_or(fallback_bandwidth)
+                .max(64_000),
             average_bandwidth: None,
             codecs: config.codecs().ok()?,
             resolution: config.resolution().ok().flatten(),
@@ -378,6 +495,43 @@ impl HlsRendition {
 
     fn bump(&self) {
         self.progress.send_modify(|n| *n += 1);
+    }
+
+    /// Feeds one frame to the packager (a pending discontinuity goes before the next media
+    /// frame) and wakes waiters on a new part, segment or init. Answers the reason and the
+    /// count of refusals when the packager refused it.
+    fn feed_frame(&self, frame: &Frame, pending: &mut bool) -> Option<(String, u64)> {
+        let mut feed = self.feed.write();
+        if *pending && !frame.config {
+            feed.discontinuity();
+            *pending = false;
+        }
+        let refused = match feed.push(frame, unix_ms()) {
+            Fed::Ok => None,
+            Fed::Refused(reason) => Some((reason, feed.refused)),
+        };
+        let mut progressed = false;
+        while let Some(event) = feed.poll_event() {
+            match event {
+                Event::PartReady { .. } | Event::SegmentReady { .. } | Event::InitReady { .. } => {
+                    progressed = true
+                }
+                Event::TimestampJump { track, from, to } => {
+                    tracing::debug!(rendition = %self.name, ?track, from, to, "HLS timestamp jump: discontinuity");
+                }
+                Event::SegmentExpired { .. } => {}
+            }
+        }
+        drop(feed);
+        if progressed {
+            self.bump();
+        }
+        refused
+    }
+
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.bump();
     }
 }
 
@@ -511,7 +665,6 @@ async fn run_channel(
 ) {
     let id = channel.id();
     let rendition = live.source.clone();
-    rendition.feed.write().options = hls.config.packager.clone();
     let mut discontinuities = live.discontinuity.subscribe();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -519,38 +672,29 @@ async fn run_channel(
     let mut pending_discontinuity = false;
     let mut last_refusal: Option<Instant> = None;
     let mut feed_one = |frame: &Arc<Frame>, pending: &mut bool| {
-        let mut feed = rendition.feed.write();
-        if *pending && !frame.config {
-            feed.discontinuity();
-            *pending = false;
-        }
-        if frame.is_video_keyframe() && frame.codec == Codec::H264 {
-            if let Some(record) = feed.video_record().cloned() {
-                *live.keyframe.write() = Some((frame.clone(), record));
+        if frame.codec == Codec::H264 {
+            if frame.config {
+                let height = lunora_flv::AvcDecoderConfigurationRecord::parse(frame.data.clone())
+                    .ok()
+                    .and_then(|r| r.parse_sps().ok())
+                    .map(|sps| sps.height);
+                live.source_height.send_if_modified(|h| {
+                    let changed = *h != height;
+                    *h = height;
+                    changed
+                });
+            } else if frame.is_video_keyframe() {
+                if let Some(record) = rendition.feed.read().video_record().cloned() {
+                    *live.keyframe.write() = Some((frame.clone(), record));
+                }
             }
         }
-        if let Fed::Refused(reason) = feed.push(frame, unix_ms()) {
+        if let Some((reason, refused)) = rendition.feed_frame(frame, pending) {
             let now = Instant::now();
             if last_refusal.is_none_or(|t| now.duration_since(t) > Duration::from_secs(10)) {
                 last_refusal = Some(now);
-                tracing::warn!(channel = %id, %reason, refused = feed.refused, "HLS packager refused a frame");
+                tracing::warn!(channel = %id, %reason, refused, "HLS packager refused a frame");
             }
-        }
-        let mut progressed = false;
-        while let Some(event) = feed.poll_event() {
-            match event {
-                Event::PartReady { .. } | Event::SegmentReady { .. } | Event::InitReady { .. } => {
-                    progressed = true
-                }
-                Event::TimestampJump { track, from, to } => {
-                    tracing::debug!(channel = %id, ?track, from, to, "HLS timestamp jump: discontinuity");
-                }
-                Event::SegmentExpired { .. } => {}
-            }
-        }
-        drop(feed);
-        if progressed {
-            rendition.bump();
         }
     };
     loop {
@@ -586,10 +730,146 @@ async fn run_channel(
         }
     }
     hls.remove(&live);
+    live.stopped.send_replace(true);
+    live.rungs.write().clear();
     rendition.ended.store(true, Ordering::Release);
     rendition.bump();
     metrics::gauge!("lunora_hls_channels").decrement(1.0);
     tracing::info!(channel = %id, "HLS packager stopped");
+}
+
+/// Works the rungs of a channel's output out whenever the input's picture height or the
+/// channel's ladder setting changes, until the output ends.
+async fn run_ladder(hls: Arc<Hls>, live: Arc<LiveHls>) {
+    let mut height = live.source_height.subscribe();
+    let mut version = live.ladder_version.subscribe();
+    let mut stopped = live.stopped.subscribe();
+    // The height may have been set before this task subscribed: look once at the start.
+    height.mark_changed();
+    loop {
+        tokio::select! {
+            r = height.changed() => if r.is_err() { break },
+            r = version.changed() => if r.is_err() { break },
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+        let h = *height.borrow_and_update();
+        version.borrow_and_update();
+        let source = hls.ladders.read().clone();
+        let ladder = match (source, h) {
+            (Some(source), Some(_)) => source.ladder(live.channel_id).await,
+            _ => Vec::new(),
+        };
+        if *live.stopped.borrow() {
+            break;
+        }
+        reconcile(&hls, &live, select_rungs(&ladder, h));
+    }
+    live.rungs.write().clear();
+}
+
+/// Stops the rungs not in `wanted` and starts the missing ones.
+fn reconcile(hls: &Arc<Hls>, live: &Arc<LiveHls>, wanted: Vec<Preset>) {
+    let id = live.channel_id;
+    let keys: Vec<EncodingKey> = wanted.iter().map(Preset::encoding_key).collect();
+    live.rungs.write().retain(|r| keys.contains(&r.key));
+    for (preset, key) in wanted.into_iter().zip(keys) {
+        if live.rungs.read().iter().any(|r| r.key == key) {
+            continue;
+        }
+        let encode = match hls.engine.rendition(id, &preset) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(channel = %id, preset = %preset.id, error = %e, "HLS rung not started");
+                continue;
+            }
+        };
+        let name = rung_name(&preset);
+        let bandwidth =
+            u64::from(preset.video.bitrate_kbps + preset.audio.bitrate_kbps).saturating_mul(1000);
+        let out = Arc::new(HlsRendition::new(
+            &name,
+            hls.config.packager.clone(),
+            Some(bandwidth),
+        ));
+        let (stop, stop_rx) = watch::channel(false);
+        // Subscribed before the task starts, from the cached GOP.
+        let sub = encode.subscribe();
+        tracing::info!(channel = %id, rendition = %name, preset = %preset.id, encoding = %key, "HLS rung started");
+        {
+            let mut rungs = live.rungs.write();
+            rungs.push(Rung {
+                key,
+                height: preset.video.height,
+                encode: encode.clone(),
+                hls: out.clone(),
+                _stop: stop,
+            });
+            rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
+        }
+        tokio::spawn(run_rung(live.clone(), encode, out, sub, stop_rx));
+    }
+}
+
+/// Packages one rung from its encode's bus until the rung is stopped, its encode fails or
+/// ends; then drops it from the master playlist.
+async fn run_rung(
+    live: Arc<LiveHls>,
+    encode: Arc<Encode>,
+    out: Arc<HlsRendition>,
+    mut sub: crate::Subscription,
+    mut stop: watch::Receiver<bool>,
+) {
+    let id = live.channel_id;
+    let mut status = encode.watch_status();
+    let mut pending = false;
+    let mut last_refusal: Option<Instant> = None;
+    let mut dropped: Option<String> = None;
+    if status.borrow_and_update().state == RenditionState::Failed {
+        dropped = status.borrow().last_error.clone().or(Some("failed".into()));
+    }
+    while dropped.is_none() {
+        tokio::select! {
+            frame = sub.recv() => match frame {
+                Some(frame) => {
+                    if let Some((reason, refused)) = out.feed_frame(&frame, &mut pending) {
+                        let now = Instant::now();
+                        if last_refusal.is_none_or(|t| now.duration_since(t) > Duration::from_secs(10)) {
+                            last_refusal = Some(now);
+                            tracing::warn!(channel = %id, rendition = %out.name, %reason, refused, "HLS packager refused a frame");
+                        }
+                    }
+                }
+                None => dropped = Some("its encode ended".into()),
+            },
+            changed = status.changed() => {
+                if changed.is_err() {
+                    dropped = Some("its encode ended".into());
+                } else {
+                    let s = status.borrow_and_update().clone();
+                    match s.state {
+                        RenditionState::Failed => {
+                            dropped = Some(s.last_error.unwrap_or_else(|| "failed".into()))
+                        }
+                        RenditionState::Stopped => dropped = Some("its encode stopped".into()),
+                        _ => {}
+                    }
+                }
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    live.remove_rung(&out);
+    out.end();
+    match dropped {
+        Some(reason) if !*live.stopped.borrow() => {
+            tracing::warn!(channel = %id, rendition = %out.name, %reason, "HLS rung dropped from the master playlist");
+        }
+        _ => tracing::info!(channel = %id, rendition = %out.name, "HLS rung stopped"),
+    }
 }
 
 /// Rewrites every URI of a playlist written by `lunora-hls` (URI lines and `URI="…"`
@@ -765,6 +1045,92 @@ pub(crate) mod tests {
                 .await,
             Reload::Gone
         );
+    }
+
+    fn ladder() -> Vec<Preset> {
+        [
+            "builtin-youtube-1080p30",
+            "builtin-linkedin-720p30",
+            "builtin-custom-480p30",
+        ]
+        .iter()
+        .filter_map(|id| lunora_transcode::builtin_preset(id))
+        .collect()
+    }
+
+    #[test]
+    fn rungs_never_upscale_and_skip_the_source_height() {
+        let names =
+            |h| -> Vec<String> { select_rungs(&ladder(), h).iter().map(rung_name).collect() };
+        assert_eq!(names(Some(1080)), ["720p", "480p"]);
+        assert_eq!(names(Some(720)), ["480p"]);
+        assert_eq!(names(Some(1440)), ["1080p", "720p", "480p"]);
+        assert!(names(Some(480)).is_empty());
+        assert!(names(None).is_empty(), "no known height: no rungs");
+        assert!(select_rungs(&[], Some(2160)).is_empty());
+        // One rung per height.
+        let mut twice = ladder();
+        twice.extend(lunora_transcode::builtin_preset("builtin-x-720p30"));
+        assert_eq!(select_rungs(&twice, Some(1080)).len(), 2);
+    }
+
+    struct Fixed(Vec<Preset>);
+
+    impl LadderSource for Fixed {
+        fn ladder(&self, _: Uuid) -> LadderFuture {
+            let l = self.0.clone();
+            Box::pin(async move { l })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rung_whose_encode_fails_is_dropped_and_the_source_goes_on() {
+        let engine = engine();
+        engine.set_transcode_config(crate::transcode::TranscodeConfig {
+            program: "/nonexistent/ffmpeg".into(),
+            probe_window: Duration::from_millis(500),
+            ..Default::default()
+        });
+        let hls = Hls::new(engine.clone(), HlsConfig::default());
+        hls.set_ladder_source(Arc::new(Fixed(ladder())));
+        let id = Uuid::new_v4();
+        let channel = engine.open_channel(id).unwrap();
+        let input = channel
+            .attach_input("primary", AttachMode::Exclusive)
+            .unwrap();
+        input
+            .send(Frame::video_config(Codec::H264, avc_record()))
+            .unwrap();
+        input.send(Frame::audio_config(asc())).unwrap();
+        let live = hls.start(&channel);
+        // The 720p input gets one rung (480p): 1080p would upscale, 720p is the source. Its
+        // encode probes the source, then fails: FFmpeg is missing.
+        feed(&input, 0, 3);
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            let names: Vec<String> = live
+                .renditions()
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect();
+            if names.len() > 1 {
+                seen = names;
+            } else if !seen.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(seen, ["source", "480p"]);
+        assert_eq!(live.renditions().len(), 1, "the failed rung is dropped");
+        feed(&input, 3 * 90_000, 3);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let master = live.master_playlist(1_000_000).unwrap();
+        assert!(master.contains("source/media.m3u8"), "{master}");
+        assert!(!master.contains("480p"), "{master}");
+        let source = live.rendition(SOURCE_RENDITION).unwrap();
+        let p = lunora_hls::validate::validate(&source.media_playlist().unwrap()).unwrap();
+        assert!(p.segments.len() >= 2);
+        engine.close_channel(id);
     }
 
     #[test]

@@ -348,3 +348,48 @@ impl Db {
         }
     }
 }
+
+impl Db {
+    /// A channel's stored HLS ladder (a JSON array), any organization — for the media engine.
+    /// `Ok(None)`: the channel has none set (or does not exist).
+    pub async fn channel_hls_ladder(&self, channel_id: &str) -> Result<Option<String>, StoreError> {
+        let q = self.sql("SELECT hls_ladder FROM channels WHERE id = ?");
+        let row = self
+            .timed(
+                "channel_hls_ladder",
+                sqlx::query(&q).bind(channel_id).fetch_optional(self.pool()),
+            )
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<Option<String>, _>("hls_ladder")?,
+            None => None,
+        })
+    }
+
+    /// Sets (or with `None` resets to the default) the HLS ladder of a channel of
+    /// `organization_id`; `NotFound` for a foreign id.
+    pub async fn set_channel_hls_ladder(
+        &self,
+        organization_id: &str,
+        id: &str,
+        ladder: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let q = self.sql(
+            "UPDATE channels SET hls_ladder = ?, updated_at = ? WHERE organization_id = ? AND id = ?",
+        );
+        let r = self
+            .execute(
+                "channel_set_hls_ladder",
+                sqlx::query(&q)
+                    .bind(ladder)
+                    .bind(now_ms())
+                    .bind(organization_id)
+                    .bind(id),
+            )
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

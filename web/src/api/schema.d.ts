@@ -604,6 +604,27 @@ export interface paths {
         patch: operations["update_channel"];
         trace?: never;
     };
+    "/api/v1/channels/{id}/hls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The channel's HLS ladder. */
+        get: operations["get_hls"];
+        /**
+         * Set the channel's HLS ladder: rungs besides `source`, `[]` for source only, `null` for the
+         *     default. A live channel's HLS starts and stops rungs at once.
+         */
+        put: operations["put_hls"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{id}/inputs/{input_id}/reveal": {
         parameters: {
             query?: never;
@@ -1954,6 +1975,29 @@ export interface components {
         };
         /** @enum {string} */
         HealthStatus: "healthy" | "degraded" | "unhealthy";
+        /** @description The new setting. */
+        HlsSettingsRequest: {
+            /**
+             * @description Rungs besides `source` (`1080p`, `720p`, `480p` or built-in preset ids), one per
+             *     height, at most 5; `[]` for source only; `null` or absent for the default
+             *     (`1080p, 720p, 480p`).
+             */
+            ladder?: string[] | null;
+        };
+        /** @description The ladder setting and what it makes. */
+        HlsSettingsView: {
+            /** @description Whether this is the default ladder (the channel has none set). */
+            default: boolean;
+            /** @description Rungs besides `source`: `1080p`, `720p`, `480p` or built-in preset ids. */
+            ladder: string[];
+            /**
+             * @description Renditions of the live HLS now (`source` first; empty when not live). Rungs as tall as
+             *     the input or taller are left out, and a rung whose encode failed is dropped.
+             */
+            live_renditions: string[];
+            /** @description What each rung encodes. */
+            renditions: components["schemas"]["RungView"][];
+        };
         /** @description What happened to one imported preset. */
         ImportItem: {
             detail?: string | null;
@@ -2307,6 +2351,24 @@ export interface components {
             /** @description Path as in the OpenAPI document, e.g. `/api/v1/channels/{id}`. */
             path: string;
             rate: components["schemas"]["RateClass"];
+        };
+        RungView: {
+            /** Format: int32 */
+            audio_bitrate_kbps: number;
+            /** Format: int32 */
+            fps: number;
+            /** Format: int32 */
+            height: number;
+            preset_id: string;
+            preset_name: string;
+            /** @description Its rendition's name in HLS URLs (`/hls/{channel}/{rendition}/media.m3u8`). */
+            rendition: string;
+            /** @description The rung as set. */
+            rung: string;
+            /** Format: int32 */
+            video_bitrate_kbps: number;
+            /** Format: int32 */
+            width: number;
         };
         SessionDestinationView: {
             /** Format: int64 */
@@ -4039,6 +4101,76 @@ export interface operations {
                 };
             };
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_hls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HlsSettingsView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_hls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HlsSettingsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HlsSettingsView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -764,6 +764,19 @@ pub const ROUTES: &[RouteRule] = &[
         perm(P::ChannelsWrite),
         "sources.switch",
     ),
+    // the HLS ladder (renditions besides the source)
+    rule(
+        "GET",
+        "/api/v1/channels/{id}/hls",
+        perm(P::ChannelsRead),
+        "channel.hls_read",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/channels/{id}/hls",
+        perm(P::ChannelsWrite),
+        "channel.hls_update",
+    ),
     // recordings and thumbnails (live HLS at /hls is outside /api/v1: see crate::hls)
     rule(
         "GET",
