@@ -127,11 +127,13 @@ async function main() {
       return 1;
     }
     ok('currentTime advances', `${advanced.toFixed(2)} s in 4 s, latency ${Number(later.latency).toFixed(2)} s`);
-    if (state.w !== 1280 || state.h !== 720) {
-      notOk('picture size', `${state.w}x${state.h}, expected 1280x720`);
+    // The 720p source or the ladder's 480p rung, whichever hls.js's ABR picked.
+    const sizes = ['1280x720', '854x480'];
+    if (!sizes.includes(`${state.w}x${state.h}`)) {
+      notOk('picture size', `${state.w}x${state.h}, expected one of ${sizes.join(', ')}`);
       return 1;
     }
-    ok('picture size', `${state.w}x${state.h}`);
+    ok('picture size', `${state.w}x${state.h} (a rendition of the master playlist)`);
     if (errors.length) {
       notOk('no page errors', errors[0]);
       return 1;

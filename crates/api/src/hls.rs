@@ -230,7 +230,9 @@ async fn admit(
 }
 
 fn live(state: &AppState, id: Uuid) -> ApiResult<Arc<LiveHls>> {
-    state.hls.hls.stream(id).ok_or_else(not_live)
+    let live = state.hls.hls.stream(id).ok_or_else(not_live)?;
+    live.touch();
+    Ok(live)
 }
 
 fn token_suffix(token: &Option<String>) -> String {

@@ -76,6 +76,9 @@ use crate::Engine;
 /// Name of the rendition that carries the channel's own encoding (no transcoding).
 pub const SOURCE_RENDITION: &str = "source";
 
+/// A channel's ladder encodes stop this long after the last HLS request for it.
+pub const LADDER_IDLE: Duration = Duration::from_secs(60);
+
 /// What [`LadderSource::ladder`] answers.
 pub type LadderFuture = Pin<Box<dyn Future<Output = Vec<Preset>> + Send + 'static>>;
 
@@ -244,6 +247,8 @@ impl Hls {
             rungs: RwLock::new(Vec::new()),
             source_height: watch::channel(None).0,
             ladder_version: watch::channel(0).0,
+            watched: watch::channel(false).0,
+            last_request: parking_lot::Mutex::new(None),
             stopped: watch::channel(false).0,
             discontinuity: watch::channel(0).0,
             keyframe: RwLock::new(None),
@@ -287,6 +292,11 @@ pub struct LiveHls {
     source_height: watch::Sender<Option<u32>>,
     /// Bumped when the channel's ladder setting changes.
     ladder_version: watch::Sender<u64>,
+    /// True while HLS clients ask for this output (a request in the last [`LADDER_IDLE`]):
+    /// the ladder's encodes run only then, so a channel nobody watches over HLS costs no
+    /// FFmpeg (the source rendition is packaged regardless, for a fast first frame).
+    watched: watch::Sender<bool>,
+    last_request: parking_lot::Mutex<Option<Instant>>,
     /// Turns true when the output ends; rungs end with it.
     stopped: watch::Sender<bool>,
     discontinuity: watch::Sender<u64>,
@@ -296,6 +306,12 @@ pub struct LiveHls {
 }
 
 impl LiveHls {
+    /// An HLS client asked for something of this output: the ladder runs (again).
+    pub fn touch(&self) {
+        *self.last_request.lock() = Some(Instant::now());
+        self.watched.send_if_modified(|w| !std::mem::replace(w, true));
+    }
+
     pub fn channel_id(&self) -> Uuid {
         self.channel_id
     }
@@ -743,20 +759,35 @@ async fn run_channel(
 async fn run_ladder(hls: Arc<Hls>, live: Arc<LiveHls>) {
     let mut height = live.source_height.subscribe();
     let mut version = live.ladder_version.subscribe();
+    let mut watched = live.watched.subscribe();
     let mut stopped = live.stopped.subscribe();
+    let mut idle_check = tokio::time::interval(LADDER_IDLE / 4);
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The height may have been set before this task subscribed: look once at the start.
     height.mark_changed();
     loop {
         tokio::select! {
             r = height.changed() => if r.is_err() { break },
             r = version.changed() => if r.is_err() { break },
+            r = watched.changed() => if r.is_err() { break },
+            _ = idle_check.tick() => {
+                let idle = live
+                    .last_request
+                    .lock()
+                    .is_none_or(|at| at.elapsed() >= LADDER_IDLE);
+                // Nobody asked for a while: the rungs' encodes stop until the next request.
+                if !(idle && live.watched.send_if_modified(|w| std::mem::replace(w, false))) {
+                    continue;
+                }
+            }
             _ = stopped.wait_for(|s| *s) => break,
         }
         let h = *height.borrow_and_update();
         version.borrow_and_update();
+        let on = *watched.borrow_and_update();
         let source = hls.ladders.read().clone();
         let ladder = match (source, h) {
-            (Some(source), Some(_)) => source.ladder(live.channel_id).await,
+            (Some(source), Some(_)) if on => source.ladder(live.channel_id).await,
             _ => Vec::new(),
         };
         if *live.stopped.borrow() {
@@ -1103,9 +1134,14 @@ pub(crate) mod tests {
             .unwrap();
         input.send(Frame::audio_config(asc())).unwrap();
         let live = hls.start(&channel);
-        // The 720p input gets one rung (480p): 1080p would upscale, 720p is the source. Its
-        // encode probes the source, then fails: FFmpeg is missing.
-        feed(&input, 0, 3);
+        // Nobody watches yet: no rung runs.
+        feed(&input, 0, 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(live.renditions().len(), 1, "no encode while nobody watches");
+        // A client asks: the 720p input gets one rung (480p): 1080p would upscale, 720p is
+        // the source. Its encode probes the source, then fails: FFmpeg is missing.
+        live.touch();
+        feed(&input, 90_000, 3);
         let mut seen = Vec::new();
         for _ in 0..1000 {
             let names: Vec<String> = live
@@ -1122,7 +1158,7 @@ pub(crate) mod tests {
         }
         assert_eq!(seen, ["source", "480p"]);
         assert_eq!(live.renditions().len(), 1, "the failed rung is dropped");
-        feed(&input, 3 * 90_000, 3);
+        feed(&input, 4 * 90_000, 3);
         tokio::time::sleep(Duration::from_millis(50)).await;
         let master = live.master_playlist(1_000_000).unwrap();
         assert!(master.contains("source/media.m3u8"), "{master}");

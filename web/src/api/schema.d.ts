@@ -1271,6 +1271,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/recordings/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Storage use of the organization's recordings per tier, with the free space of the local
+         *     tiers.
+         */
+        get: operations["usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/recordings/{id}": {
         parameters: {
             query?: never;
@@ -2619,6 +2639,9 @@ export interface components {
             /** @description Destinations to push to; omitted: every enabled destination marked `auto_start`. */
             destination_ids?: string[] | null;
         };
+        StorageUsage: {
+            tiers: components["schemas"]["TierUsage"][];
+        };
         StreamingStatus: {
             channel_id: string;
             destinations: components["schemas"]["DestinationStatus"][];
@@ -2675,6 +2698,26 @@ export interface components {
             latency_ms?: number | null;
             /** @description Whether the server accepted a publish with this URL and key. */
             ok: boolean;
+        };
+        TierUsage: {
+            /** Format: int64 */
+            bytes: number;
+            /** @description Whether this server is configured to use the tier. */
+            configured: boolean;
+            /**
+             * Format: int64
+             * @description Free and total bytes of the tier's file system (local tiers only).
+             */
+            disk_free_bytes?: number | null;
+            /** Format: int64 */
+            disk_total_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Recordings of the organization in this tier, and their bytes.
+             */
+            files: number;
+            /** @description `hot`, `warm` or `cold`. */
+            tier: string;
         };
         TokenPair: {
             access_token: string;
@@ -5751,6 +5794,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    usage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageUsage"];
                 };
             };
         };
