@@ -113,27 +113,33 @@ async function main() {
     }
     ok('playback starts', `first frame after ${Math.round(state.firstFrameMs ?? -1)} ms, ${state.w}x${state.h}`);
 
-    // …and keeps going: currentTime advances with the wall clock.
+    // …and keeps going: 4 s of media play without a fatal error. On a loaded 2-core machine
+    // (the whole suite runs at once) the decoder may stall for a moment, so the window for
+    // those 4 s is generous: the check is that playback continues, not how fast the machine is.
     const t1 = state.t;
-    await new Promise((r) => setTimeout(r, 4000));
-    const later = await page.evaluate(() => ({
-      t: document.getElementById('v').currentTime,
-      fatal: window.__hls.fatal,
-      latency: window.__player.latency,
-    }));
+    const playStart = Date.now();
+    let later;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      later = await page.evaluate(() => ({
+        t: document.getElementById('v').currentTime,
+        fatal: window.__hls.fatal,
+        latency: window.__player.latency,
+      }));
+      if (later.fatal || later.t - t1 >= 4 || Date.now() - playStart > 20000) break;
+    }
     const advanced = later.t - t1;
-    if (later.fatal || advanced < 2.5) {
-      notOk('currentTime advances', `advanced ${advanced.toFixed(2)} s in 4 s: ${JSON.stringify(later)}`);
+    const wall = (Date.now() - playStart) / 1000;
+    if (later.fatal || advanced < 4) {
+      notOk('currentTime advances', `advanced ${advanced.toFixed(2)} s in ${wall.toFixed(1)} s: ${JSON.stringify(later)}`);
       return 1;
     }
-    ok('currentTime advances', `${advanced.toFixed(2)} s in 4 s, latency ${Number(later.latency).toFixed(2)} s`);
-    // The 720p source or the ladder's 480p rung, whichever hls.js's ABR picked.
-    const sizes = ['1280x720', '854x480'];
-    if (!sizes.includes(`${state.w}x${state.h}`)) {
-      notOk('picture size', `${state.w}x${state.h}, expected one of ${sizes.join(', ')}`);
+    ok('currentTime advances', `${advanced.toFixed(2)} s in ${wall.toFixed(1)} s, latency ${Number(later.latency).toFixed(2)} s`);
+    if (state.w !== 1280 || state.h !== 720) {
+      notOk('picture size', `${state.w}x${state.h}, expected 1280x720`);
       return 1;
     }
-    ok('picture size', `${state.w}x${state.h} (a rendition of the master playlist)`);
+    ok('picture size', `${state.w}x${state.h}`);
     if (errors.length) {
       notOk('no page errors', errors[0]);
       return 1;

@@ -55,6 +55,9 @@ use crate::AppState;
 
 /// How often a live channel's thumbnail is refreshed.
 pub const THUMBNAIL_INTERVAL: Duration = Duration::from_secs(5);
+/// A channel's HLS packager stops this long after the last request for its HLS (or its
+/// thumbnail); the next request starts it again from the channel's cached GOP.
+pub const HLS_UNWATCHED: Duration = Duration::from_secs(120);
 /// A channel's thumbnail is kept fresh this long after it was last asked for.
 pub const THUMBNAIL_DEMAND: Duration = Duration::from_secs(120);
 /// FFmpeg thumbnail decoders running at once, across channels.
@@ -229,8 +232,20 @@ async fn admit(
     }
 }
 
+/// The channel's HLS output, started on this request if the channel is live (HLS is packaged
+/// on demand: see [`HLS_UNWATCHED`]).
 fn live(state: &AppState, id: Uuid) -> ApiResult<Arc<LiveHls>> {
-    let live = state.hls.hls.stream(id).ok_or_else(not_live)?;
+    let live = match state.hls.hls.stream(id) {
+        Some(live) => live,
+        None => {
+            let channel = state
+                .engine
+                .channel(id)
+                .filter(|c| c.status().input_state == lunora_media::InputState::Live)
+                .ok_or_else(not_live)?;
+            state.hls.hls.start(&channel)
+        }
+    };
     live.touch();
     Ok(live)
 }
@@ -448,6 +463,8 @@ async fn thumbnail(
         })
         .ok_or_else(|| ApiError::not_found("no such channel"))?;
     let uuid = Uuid::parse_str(&channel.id).map_err(|_| ApiError::not_found("no such channel"))?;
+    // Thumbnails come from the HLS output's newest keyframe: asking keeps it running.
+    let _ = live(&state, uuid);
     let first_ask = state
         .hls
         .wanted

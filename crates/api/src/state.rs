@@ -99,7 +99,10 @@ impl AppState {
     ) -> Self {
         let hls = Arc::new(crate::hls::HlsService::new(
             engine.clone(),
-            lunora_media::hls::HlsConfig::default(),
+            lunora_media::hls::HlsConfig {
+                on_demand: Some(crate::hls::HLS_UNWATCHED),
+                ..Default::default()
+            },
         ));
         hls.hls
             .set_ladder_source(crate::ladder::DbLadders::new(db.clone()));

@@ -18,7 +18,10 @@ db_tests!(cameras_are_validated_and_scoped);
 fn rtmp_url(server: &Server, publish_url: &str) -> String {
     // The publish URL names the port the server bound (the tests configure port 0).
     let port = server.rtmp_addr().unwrap().port();
-    assert!(publish_url.contains(&format!(":{port}/live/")), "{publish_url}");
+    assert!(
+        publish_url.contains(&format!(":{port}/live/")),
+        "{publish_url}"
+    );
     let key = publish_url.rsplit('/').next().unwrap();
     format!("rtmp://{}/live/{key}", server.rtmp_addr().unwrap())
 }

@@ -403,6 +403,18 @@ async fn hls_js_plays_the_live_stream_in_chromium() {
     let token = admin_token(&server).await;
     let ch = channel(&server, &token, "browser", "public").await;
     let id = ch["id"].as_str().unwrap().to_string();
+    // The source alone: this test is about the player and the source's LL-HLS (the ladder's
+    // rungs are checked in ladder.rs; hls.js switching to a rung whose live edge trails the
+    // source by its encode can rebuffer for a moment).
+    let a = call(
+        &server,
+        "PUT",
+        &format!("/api/v1/channels/{id}/hls"),
+        Some(&token),
+        Some(&serde_json::json!({ "ladder": [] })),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
     let _publisher = Publisher::start(&publish_url(&server, &ch));
     let master = format!("/hls/{id}/index.m3u8");
     wait_master(&server, &master, Duration::from_secs(20)).await;

@@ -336,12 +336,23 @@ async fn a_recording_moves_hot_warm_cold_and_still_plays(db: DbKind) {
     );
 
     // … and in the API, per tier, for the organization.
-    let a = call(&server, "GET", "/api/v1/recordings/usage", Some(&token), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/recordings/usage",
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     let tiers = a.body["tiers"].as_array().unwrap();
     let cold_usage = tiers.iter().find(|t| t["tier"] == "cold").unwrap();
     assert_eq!(
-        (&cold_usage["files"], &cold_usage["bytes"], &cold_usage["configured"]),
+        (
+            &cold_usage["files"],
+            &cold_usage["bytes"],
+            &cold_usage["configured"]
+        ),
         (&json!(1), &json!(original.len()), &json!(true)),
         "{}",
         a.body

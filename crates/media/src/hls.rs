@@ -124,6 +124,12 @@ pub struct HlsConfig {
     pub idle_grace: Duration,
     /// How often the engine is scanned for channels that went live.
     pub scan_interval: Duration,
+    /// `Some(grace)`: package a channel only while it is watched — [`Hls::start`] is called
+    /// by the HTTP side on a request, and the packager stops `grace` after the last one
+    /// ([`LiveHls::touch`]). `None`: every live channel is packaged from the moment it goes
+    /// live. On demand, a new viewer still gets media at once: the packager starts from the
+    /// channel's cached GOP.
+    pub on_demand: Option<Duration>,
 }
 
 impl Default for HlsConfig {
@@ -132,6 +138,7 @@ impl Default for HlsConfig {
             packager: PackagerOptions::default(),
             idle_grace: Duration::from_secs(10),
             scan_interval: Duration::from_millis(250),
+            on_demand: None,
         }
     }
 }
@@ -213,7 +220,9 @@ impl Hls {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             for channel in self.engine.channels() {
-                if channel.status().input_state != InputState::Live {
+                if self.config.on_demand.is_some()
+                    || channel.status().input_state != InputState::Live
+                {
                     continue;
                 }
                 self.start(&channel);
@@ -309,7 +318,8 @@ impl LiveHls {
     /// An HLS client asked for something of this output: the ladder runs (again).
     pub fn touch(&self) {
         *self.last_request.lock() = Some(Instant::now());
-        self.watched.send_if_modified(|w| !std::mem::replace(w, true));
+        self.watched
+            .send_if_modified(|w| !std::mem::replace(w, true));
     }
 
     pub fn channel_id(&self) -> Uuid {
@@ -685,6 +695,7 @@ async fn run_channel(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_since: Option<Instant> = None;
+    let started = Instant::now();
     let mut pending_discontinuity = false;
     let mut last_refusal: Option<Instant> = None;
     let mut feed_one = |frame: &Arc<Frame>, pending: &mut bool| {
@@ -732,6 +743,13 @@ async fn run_channel(
             _ = tick.tick() => {
                 if channel.is_closed() {
                     break;
+                }
+                if let Some(grace) = hls.config.on_demand {
+                    let last = (*live.last_request.lock()).unwrap_or(started);
+                    if last.elapsed() >= grace {
+                        tracing::info!(channel = %id, "nobody watches the channel's HLS");
+                        break;
+                    }
                 }
                 if channel.status().input_state == InputState::Live {
                     idle_since = None;
