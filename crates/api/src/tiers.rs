@@ -471,25 +471,21 @@ async fn sync_dir(path: &FsPath) {
 
 /// Copies `from` to `to` (fsynced), answering the SHA-256 and length of what was read.
 async fn copy_hashing(from: &FsPath, to: &FsPath) -> std::io::Result<Digest32> {
-    let mut src = tokio::fs::File::open(from).await?;
     let mut dst = tokio::fs::File::create(to).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = src.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n]).await?;
-        len += n as u64;
-    }
+    let digest = read_hashing(from, Some(&mut dst)).await?;
     dst.sync_all().await?;
-    Ok((hasher.finalize().into(), len))
+    Ok(digest)
 }
 
 async fn hash_file(path: &FsPath) -> std::io::Result<Digest32> {
+    read_hashing(path, None).await
+}
+
+/// Reads `path` through, answering its SHA-256 and length, writing it to `copy` on the way.
+async fn read_hashing(
+    path: &FsPath,
+    mut copy: Option<&mut tokio::fs::File>,
+) -> std::io::Result<Digest32> {
     let mut f = tokio::fs::File::open(path).await?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1024 * 1024];
@@ -500,6 +496,9 @@ async fn hash_file(path: &FsPath) -> std::io::Result<Digest32> {
             break;
         }
         hasher.update(&buf[..n]);
+        if let Some(dst) = copy.as_deref_mut() {
+            dst.write_all(&buf[..n]).await?;
+        }
         len += n as u64;
     }
     Ok((hasher.finalize().into(), len))

@@ -33,9 +33,9 @@ struct S3 {
 }
 
 impl S3 {
+    /// Starts the server; the bucket (a directory under `root`) is made by the caller.
     fn start(root: &Path, port: u16) -> S3 {
-        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-        let child = Command::new("s3s-fs")
+        let mut child = Command::new("s3s-fs")
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
             .arg(root)
@@ -46,8 +46,14 @@ impl S3 {
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "s3s-fs did not start");
+            assert!(child.try_wait().unwrap().is_none(), "s3s-fs exited");
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Still running: the port answered because it is ours.
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "s3s-fs exited (port taken?)"
+        );
         S3 { child }
     }
 }
@@ -148,8 +154,14 @@ async fn download(server: &Server, token: &str, id: &str, range: Option<&str>) -
 }
 
 async fn a_recording_moves_hot_warm_cold_and_still_plays(db: DbKind) {
+    // The store runs from the start, but a plain file sits where the prefix's directory must
+    // go: every upload fails (the store answers an error) until the test removes it.
     let s3_root = tempfile::tempdir().unwrap();
     let s3_port = free_port();
+    let _s3 = S3::start(s3_root.path(), s3_port);
+    std::fs::create_dir_all(s3_root.path().join(BUCKET)).unwrap();
+    let blocker = s3_root.path().join(BUCKET).join("site-a");
+    std::fs::write(&blocker, b"not a directory").unwrap();
     let server = Server::start(
         bin(),
         options(db)
@@ -219,7 +231,8 @@ async fn a_recording_moves_hot_warm_cold_and_still_plays(db: DbKind) {
     .await;
     assert_eq!(a.status, 200, "{a:?}");
 
-    // The cold store is down: the recording reaches warm and stays there, its file intact.
+    // The cold store refuses the upload: the recording reaches warm and stays there, its file
+    // intact.
     let warm = wait_recording(
         &server,
         &token,
@@ -254,8 +267,9 @@ async fn a_recording_moves_hot_warm_cold_and_still_plays(db: DbKind) {
     let (status, body) = download(&server, &token, &id, None).await;
     assert_eq!((status, sha(&body)), (200, sha(&original)));
 
-    // The store comes up: the next run moves it to cold, verified, and the warm file goes.
-    let _s3 = S3::start(s3_root.path(), s3_port);
+    // The store can write again: the next run moves it to cold, verified, and the warm file
+    // goes.
+    std::fs::remove_file(&blocker).unwrap();
     let cold = wait_recording(
         &server,
         &token,

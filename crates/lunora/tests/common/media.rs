@@ -148,3 +148,46 @@ pub fn stream<'a>(probe: &'a Value, codec_type: &str) -> &'a Value {
         .and_then(|s| s.iter().find(|s| s["codec_type"] == codec_type))
         .unwrap_or_else(|| panic!("no {codec_type} stream in {probe}"))
 }
+
+/// FFmpeg encodes (FLV in, progress on stderr: not the short thumbnail decodes) whose
+/// parent is `pid`.
+pub fn ffmpeg_children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let comm = head.split_once(" (").map(|(_, c)| c).unwrap_or("");
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        let encode = String::from_utf8_lossy(&cmdline).contains("-progress");
+        if ppid == pid && comm == "ffmpeg" && state != "Z" && encode {
+            out.push(child);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+pub async fn wait_children(pid: u32, n: usize, within: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + within;
+    loop {
+        let kids = ffmpeg_children(pid);
+        if kids.len() == n {
+            return kids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} FFmpeg children, found {kids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
