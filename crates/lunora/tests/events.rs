@@ -187,3 +187,103 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     assert_eq!(done["data"]["status"], "complete", "{done}");
     assert!(done["data"]["size_bytes"].as_u64().unwrap() > 0, "{done}");
 }
+
+/// Every message received within `secs` (the stream stays open).
+async fn drain(ws: &mut Ws, secs: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let Message::Text(t) = msg {
+            out.push(serde_json::from_str(&t).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organization_never_receives_our_events() {
+    let server = start(DbKind::Sqlite).await;
+    let root = admin_token(&server).await;
+    // A second tenant with its own administrator.
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/organizations",
+        Some(&root),
+        Some(&json!({ "name": "Beta", "slug": "beta", "admin_email": "boss@beta.example" })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let invitation = outbox_token(&server, &root, "boss@beta.example", "invitation").await;
+    let password = "Staff-Password-42!";
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/invitations/accept",
+        None,
+        Some(&json!({ "token": invitation, "password": password })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let beta = token_for(&server, "boss@beta.example", password).await;
+
+    let ch: Value = create_channel(&server, &root, "alpha")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = ch["id"].as_str().unwrap().to_string();
+    let topic = format!("channel:{id}");
+
+    // Beta asks for its organization and for our channel: the channel is refused as if it did
+    // not exist.
+    let mut theirs = connect(&server, &beta).await;
+    next_of(&mut theirs, "hello", 5).await;
+    send(
+        &mut theirs,
+        json!({"type": "subscribe", "topics": ["org", topic]}),
+    )
+    .await;
+    let sub = next_of(&mut theirs, "subscribed", 5).await;
+    assert_eq!(sub["topics"], json!(["org"]), "{sub}");
+    assert_eq!(sub["refused"].as_array().unwrap().len(), 1, "{sub}");
+    let mut ours = connect(&server, &root).await;
+    next_of(&mut ours, "hello", 5).await;
+    send(
+        &mut ours,
+        json!({"type": "subscribe", "topics": ["org", topic]}),
+    )
+    .await;
+    next_of(&mut ours, "subscribed", 5).await;
+
+    // Our channel goes live and streams: we see it, they see nothing of it.
+    let key = ch["publish_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let _publisher = Publisher::start(&format!(
+        "rtmp://{}/live/{key}",
+        server.rtmp_addr().unwrap()
+    ));
+    let ev = next_of(&mut ours, "channel.input", 15).await;
+    assert_eq!(ev["data"]["state"], "live");
+    let seen = drain(&mut theirs, 3).await;
+    let leaked: Vec<&Value> = seen
+        .iter()
+        .filter(|m| m.to_string().contains(&id) || m["type"] == "channel.input")
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "another organization received: {leaked:?}"
+    );
+    // Resuming from the beginning replays nothing of ours either.
+    send(&mut theirs, json!({"type": "resume", "after": 0})).await;
+    let replay = drain(&mut theirs, 2).await;
+    assert!(
+        !replay.iter().any(|m| m.to_string().contains(&id)),
+        "another organization got our events on resume: {replay:?}"
+    );
+}
