@@ -32,8 +32,12 @@ fn source(name: &str, filter: &str) -> PathBuf {
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &SECONDS.to_string()])
         // A contribution feed: high bitrate, 2 s GOP, what an encoder sends to Lunora.
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-b:v", "8000k", "-g", "60"])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "8000k", "-g", "60",
+        ])
+        .args([
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv",
+        ])
         .arg(&path)
         .status()
         .unwrap();
@@ -60,7 +64,13 @@ struct Run {
 fn encode(preset: &Preset, input: &Path, cores: &str) -> Run {
     let args: Vec<String> = ffmpeg_args(preset)
         .into_iter()
-        .map(|a| if a == "pipe:0" { input.display().to_string() } else { a })
+        .map(|a| {
+            if a == "pipe:0" {
+                input.display().to_string()
+            } else {
+                a
+            }
+        })
         .collect();
     let cpu_before = children_cpu();
     let started = Instant::now();
@@ -73,7 +83,11 @@ fn encode(preset: &Preset, input: &Path, cores: &str) -> Run {
         .output()
         .unwrap();
     let wall = started.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cpu = children_cpu() - cpu_before;
     Run {
         speed: f64::from(SECONDS) / wall,
@@ -84,10 +98,17 @@ fn encode(preset: &Preset, input: &Path, cores: &str) -> Run {
 #[test]
 #[ignore = "benchmark: minutes of CPU; see BENCHMARKS.md"]
 fn cpu_and_speed_per_preset_on_one_core() {
-    let sources = [("clean", source("clean", "")), ("noisy", source("noisy", ",noise=alls=12:allf=t"))];
+    let sources = [
+        ("clean", source("clean", "")),
+        ("noisy", source("noisy", ",noise=alls=12:allf=t")),
+    ];
     println!("| preset | source | speed on 1 core | CPU per media second |");
     println!("| --- | --- | --- | --- |");
-    for id in ["builtin-youtube-1080p30", "builtin-x-720p30", "builtin-custom-480p30"] {
+    for id in [
+        "builtin-youtube-1080p30",
+        "builtin-x-720p30",
+        "builtin-custom-480p30",
+    ] {
         let preset = builtin_preset(id).unwrap();
         for (name, path) in &sources {
             let r = encode(&preset, path, "1");
