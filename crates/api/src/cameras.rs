@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::util::{etag_matches, rfc3339};
+use crate::util::rfc3339;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -72,7 +72,7 @@ pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
                             let first = previous.is_none();
                             m.insert(cam.id.clone(), (online, now));
                             // The first observation of an offline camera is not news.
-                            !(first && !online)
+                            !first || online
                         }
                     },
                     Err(_) => false,
@@ -353,13 +353,6 @@ async fn visible(state: &AppState, who: &Principal, id: &str) -> ApiResult<Camer
         .ok_or_else(|| ApiError::not_found("no such camera"))
 }
 
-fn with_etag(mut res: Response, version: i64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 /// Register a camera. The answer carries its RTMP publish URL with the key in full, once.
 #[utoipa::path(
     post, path = "/cameras", tag = "cameras",
@@ -399,7 +392,7 @@ async fn create_camera(
     }
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(with_etag(res, version))
+    Ok(crate::util::with_etag(res, version))
 }
 
 /// List cameras with filters (tag, location, search) and paging.
@@ -461,7 +454,7 @@ async fn get_camera(
     let cam = visible(&state, &who, &id).await?;
     let version = cam.version;
     let base = rtmp_base(&state, &headers);
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(view(&state, &base, cam, None)).into_response(),
         version,
     ))
@@ -484,17 +477,7 @@ async fn update_camera(
 ) -> ApiResult<Response> {
     who.require(Permission::ChannelsWrite)?;
     let current = visible(&state, &who, &id).await?;
-    let expected = match headers.get(header::IF_MATCH) {
-        Some(v) if !etag_matches(v, current.version) => {
-            return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                "the camera changed since you read it; reload it and apply your change again",
-            ))
-        }
-        Some(_) => Some(current.version),
-        None => None,
-    };
+    let expected = crate::util::if_match(&headers, current.version, "camera")?;
     let name = match req.name.as_deref() {
         Some(n) => {
             let n = text_field("name", Some(n), 100)?;
@@ -547,7 +530,7 @@ async fn update_camera(
         })?;
     let version = cam.version;
     let base = rtmp_base(&state, &headers);
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(view(&state, &base, cam, None)).into_response(),
         version,
     ))

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::util::{etag_matches, rfc3339};
+use crate::util::rfc3339;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -268,13 +268,6 @@ async fn visible_channel(state: &AppState, who: &Principal, id: &str) -> ApiResu
     Ok(channel)
 }
 
-fn with_etag(mut res: Response, version: i64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 /// Create a channel. The answer carries the primary input's publish URL with its key in full;
 /// this is the only time the key is shown.
 #[utoipa::path(
@@ -323,7 +316,7 @@ async fn create_channel(
     }
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(with_etag(res, version))
+    Ok(crate::util::with_etag(res, version))
 }
 
 /// List channels: all of the organization's for admins, one's own otherwise.
@@ -379,7 +372,7 @@ async fn get_channel(
     let inputs = state.db.channel_inputs(&channel.id).await?;
     let version = channel.version;
     let base = rtmp_base(&state, &headers);
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(view(&state, &base, channel, inputs, None)).into_response(),
         version,
     ))
@@ -407,19 +400,7 @@ async fn update_channel(
 ) -> ApiResult<Response> {
     who.require(Permission::ChannelsWrite)?;
     let current = visible_channel(&state, &who, &id).await?;
-    let expected = match headers.get(header::IF_MATCH) {
-        Some(v) => {
-            if !etag_matches(v, current.version) {
-                return Err(ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "precondition_failed",
-                    "the channel changed since you read it; reload it and apply your change again",
-                ));
-            }
-            Some(current.version)
-        }
-        None => None,
-    };
+    let expected = crate::util::if_match(&headers, current.version, "channel")?;
     let patch = ChannelPatch {
         name: req.name.as_deref().map(validate_name).transpose()?,
         description: req
@@ -446,7 +427,7 @@ async fn update_channel(
     let inputs = state.db.channel_inputs(&channel.id).await?;
     let version = channel.version;
     let base = rtmp_base(&state, &headers);
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(view(&state, &base, channel, inputs, None)).into_response(),
         version,
     ))

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::util::{etag_matches, rfc3339};
+use crate::util::rfc3339;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -204,13 +204,6 @@ pub async fn visible_destination(
         .ok_or_else(|| ApiError::not_found("no such destination"))
 }
 
-fn with_etag(mut res: Response, version: i64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 /// Add a destination. The stream key is stored sealed and never shown again in full.
 #[utoipa::path(
     post, path = "/destinations", tag = "destinations",
@@ -264,7 +257,7 @@ async fn create_destination(
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(with_etag(res, version))
+    Ok(crate::util::with_etag(res, version))
 }
 
 /// List destinations.
@@ -310,7 +303,7 @@ async fn get_destination(
     who.require(Permission::ChannelsRead)?;
     let d = visible_destination(&state, &who, &id).await?;
     let version = d.version;
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(DestinationView::from(d)).into_response(),
         version,
     ))
@@ -333,16 +326,7 @@ async fn update_destination(
 ) -> ApiResult<Response> {
     who.require(Permission::ChannelsWrite)?;
     let current = visible_destination(&state, &who, &id).await?;
-    let expected =
-        match headers.get(header::IF_MATCH) {
-            Some(v) if !etag_matches(v, current.version) => return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                "the destination changed since you read it; reload it and apply your change again",
-            )),
-            Some(_) => Some(current.version),
-            None => None,
-        };
+    let expected = crate::util::if_match(&headers, current.version, "destination")?;
     if let Some(k) = &req.stream_key {
         validate_key(k)?;
     }
@@ -368,7 +352,7 @@ async fn update_destination(
             other => other.into(),
         })?;
     let version = d.version;
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(DestinationView::from(d)).into_response(),
         version,
     ))

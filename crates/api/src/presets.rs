@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, Json};
-use crate::util::{etag_matches, rfc3339};
+use crate::util::rfc3339;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -286,19 +286,12 @@ fn not_found() -> ApiError {
     ApiError::not_found("no such preset")
 }
 
-fn with_etag(mut res: Response, version: Option<i64>) -> Response {
-    if let Some(v) = version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 fn created(p: &Preset, stored: &StoredPreset) -> Response {
     let mut res = (StatusCode::CREATED, axum::Json(view(p, Some(stored)))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/presets/{}", p.id)) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    with_etag(res, Some(stored.version))
+    crate::util::with_etag(res, stored.version)
 }
 
 fn parse_platform(s: &str, field: &str) -> ApiResult<Platform> {
@@ -480,9 +473,9 @@ async fn get_preset(
         .await?
         .ok_or_else(not_found)?;
     let p = from_stored(&stored)?;
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(view(&p, Some(&stored))).into_response(),
-        Some(stored.version),
+        stored.version,
     ))
 }
 
@@ -511,11 +504,7 @@ async fn update_preset(
         .preset(&who.organization_id, &id)
         .await?
         .ok_or_else(not_found)?;
-    let expected = match headers.get(header::IF_MATCH) {
-        Some(v) if !etag_matches(v, current.version) => return Err(precondition_failed()),
-        Some(_) => Some(current.version),
-        None => None,
-    };
+    let expected = crate::util::if_match(&headers, current.version, "preset")?;
     let preset = preset_from_json(body, &id)?;
     let stored = state
         .db
@@ -523,23 +512,15 @@ async fn update_preset(
         .await
         .map_err(|e| match e {
             lunora_store::StoreError::Conflict(d) if d.contains("someone else") => {
-                precondition_failed()
+                crate::util::precondition_failed("preset")
             }
             other => name_conflict(other),
         })?;
     let p = from_stored(&stored)?;
-    Ok(with_etag(
+    Ok(crate::util::with_etag(
         axum::Json(view(&p, Some(&stored))).into_response(),
-        Some(stored.version),
+        stored.version,
     ))
-}
-
-fn precondition_failed() -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        "the preset changed since you read it; reload it and apply your change again",
-    )
 }
 
 /// Delete a custom preset. One that destinations use is refused (409 `preset_in_use`).

@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::util::{etag_matches, rfc3339};
+use crate::util::rfc3339;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -381,13 +381,6 @@ fn config_view(
     }
 }
 
-fn with_etag(mut res: Response, version: i64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 fn seconds_ms(field: &str, v: f64, min: f64, max: f64) -> ApiResult<i64> {
     if !v.is_finite() || v < min || v > max {
         return Err(ApiError::invalid(
@@ -635,7 +628,10 @@ async fn get_config(
         .unwrap_or_else(|| default_config(&channel.id));
     let inputs = state.db.source_inputs(&channel.id).await?;
     let view = config_view(&state, &headers, &config, &inputs, &HashMap::new());
-    Ok(with_etag(axum::Json(view).into_response(), config.version))
+    Ok(crate::util::with_etag(
+        axum::Json(view).into_response(),
+        config.version,
+    ))
 }
 
 /// Change the source redundancy settings (administrators). Absent fields keep their value;
@@ -669,19 +665,7 @@ async fn put_config(
         .await?
         .unwrap_or_else(|| default_config(&channel.id));
     let inputs = state.db.source_inputs(&channel.id).await?;
-    let expected = match headers.get(header::IF_MATCH) {
-        Some(v) => {
-            if !etag_matches(v, current.version) {
-                return Err(ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "precondition_failed",
-                    "the source configuration changed since you read it; reload it and apply your change again",
-                ));
-            }
-            Some(current.version)
-        }
-        None => None,
-    };
+    let expected = crate::util::if_match(&headers, current.version, "source configuration")?;
 
     let mode = req
         .redundancy_mode
@@ -782,7 +766,7 @@ async fn put_config(
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    Ok(with_etag(res, config.version))
+    Ok(crate::util::with_etag(res, config.version))
 }
 
 fn srt_view(t: &TransportStats) -> SrtStatsView {

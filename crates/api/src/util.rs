@@ -1,6 +1,9 @@
 //! Small helpers shared by the routers.
 
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use crate::error::{ApiError, ApiResult};
 
 /// Unix milliseconds as RFC 3339 UTC with millisecond precision: `2026-11-23T15:41:21.123Z`.
 pub fn rfc3339(ms: i64) -> String {
@@ -35,6 +38,33 @@ pub fn etag_matches(header: &HeaderValue, version: i64) -> bool {
     text.split(',')
         .map(str::trim)
         .any(|t| t == "*" || t == want || t.strip_prefix("W/") == Some(want.as_str()))
+}
+
+/// `res` with the `ETag` of `version` (the row's version, quoted).
+pub fn with_etag(mut res: Response, version: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
+}
+
+/// The version an update must still find, from the request's `If-Match` against the current
+/// `version`: `None` without the header, 412 naming `what` when someone changed it since.
+pub fn if_match(headers: &HeaderMap, version: i64, what: &str) -> ApiResult<Option<i64>> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(v) if etag_matches(v, version) => Ok(Some(version)),
+        Some(_) => Err(precondition_failed(what)),
+    }
+}
+
+/// 412: `what` changed since the caller read it.
+pub fn precondition_failed(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        format!("the {what} changed since you read it; reload it and apply your change again"),
+    )
 }
 
 #[cfg(test)]

@@ -703,10 +703,7 @@ pub fn index_file(path: &Path) -> io::Result<Option<FileIndex>> {
     let mut complete_len = 0;
     let mut marker = false;
     let mut pending_moof: Option<u64> = None; // duration ticks of a moof awaiting its mdat
-    loop {
-        let Some((kind, header, size)) = box_header(&mut f, at, file_len)? else {
-            break;
-        };
+    while let Some((kind, header, size)) = box_header(&mut f, at, file_len)? {
         if size < header || at + size > file_len {
             break; // cut short
         }
