@@ -117,8 +117,36 @@ async fn ll_hls_plays_validates_across_reloads_and_blocks_for_the_next_part() {
     assert_eq!(idle.json()["code"], "channel_not_live", "{}", idle.text());
 
     let _publisher = Publisher::start(&publish_url(&server, &ch));
+    // Live, but nobody has asked for its HLS: nothing is packaged (HLS is made on demand).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = call(
+            &server,
+            "GET",
+            &format!("/api/v1/channels/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        if a.body["status"]["input_state"] == "live" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never live: {a:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        hls_channels(&server).await,
+        0,
+        "a channel nobody watches is not packaged"
+    );
     let master_path = format!("/hls/{id}/index.m3u8");
     let master = wait_master(&server, &master_path, Duration::from_secs(20)).await;
+    assert_eq!(
+        hls_channels(&server).await,
+        1,
+        "the first request starts the packager"
+    );
     assert_eq!(
         master.header("content-type"),
         "application/vnd.apple.mpegurl"
@@ -580,4 +608,21 @@ async fn bench_hls_latency_and_time_to_first_media() {
         median(&mut ttfm.clone()),
         ttfm.iter().cloned().fold(0.0, f64::max)
     );
+}
+
+/// The `lunora_hls_channels` gauge (0 when never set).
+async fn hls_channels(server: &Server) -> u64 {
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("lunora_hls_channels "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
