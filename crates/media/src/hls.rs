@@ -218,14 +218,16 @@ impl Hls {
 
     /// Starts and forgets packager tasks until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        if self.config.on_demand.is_some() {
+            // Packagers are started by requests (`start`); nothing to scan for.
+            let _ = shutdown.wait_for(|s| *s).await;
+            return;
+        }
         loop {
             for channel in self.engine.channels() {
-                if self.config.on_demand.is_some()
-                    || channel.status().input_state != InputState::Live
-                {
-                    continue;
+                if channel.status().input_state == InputState::Live {
+                    self.start(&channel);
                 }
-                self.start(&channel);
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.scan_interval) => {}
