@@ -2,6 +2,8 @@
 //! files (ffprobe plays them), a reconnect continuing the same file, kill -9 in the middle,
 //! range downloads, HLS VOD playback, and a full disk on a real size-limited filesystem.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

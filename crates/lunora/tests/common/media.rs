@@ -8,41 +8,52 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A 1280x720 30 fps H.264 (keyframe every 1 s) + 48 kHz stereo AAC file of `secs` seconds,
+/// A 1280x720 30 fps H.264 (keyframe every 1 s) + 48 kHz stereo AAC file of 20 seconds,
 /// made once per test binary.
 pub fn test_file() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        lunora_testkit::require("ffmpeg", "ffmpeg").unwrap();
-        let dir = std::env::temp_dir().join(format!("lunora-media-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("testsrc-720p30.flv");
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("testsrc2=size=1280x720:rate=30")
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args([
-                "-t",
-                "20",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args(["-g", "30", "-pix_fmt", "yuv420p", "-b:v", "1500k"])
-            .args(["-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "flv"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        path
-    })
+    FILE.get_or_init(|| make_test_file("testsrc-720p30.flv", 30))
+}
+
+/// The same picture and sound with a keyframe only every 4 s: no built-in preset (they want
+/// one every 2 s) can pass it through, so a destination with any of them transcodes it.
+pub fn test_file_sparse_keyframes() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| make_test_file("testsrc-720p30-gop120.flv", 120))
+}
+
+/// Encodes 20 s of 720p30 `testsrc2` with a keyframe every `gop` frames and a 440 Hz tone.
+fn make_test_file(name: &str, gop: u32) -> PathBuf {
+    lunora_testkit::require("ffmpeg", "ffmpeg").unwrap();
+    let dir = std::env::temp_dir().join(format!("lunora-media-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=1280x720:rate=30")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-g", &gop.to_string(), "-keyint_min", &gop.to_string()])
+        .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "1500k"])
+        .args(["-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "flv"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
 }
 
 /// `ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv URL`, killed on drop.
@@ -52,9 +63,22 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn start(url: &str) -> Publisher {
+        Publisher::start_paced(url, 1.0)
+    }
+
+    /// Like [`Publisher::start`], reading the file at `pace` × real time (`-readrate`):
+    /// frames arrive more slowly, their timestamps are unchanged.
+    pub fn start_paced(url: &str, pace: f64) -> Publisher {
+        Publisher::start_file(url, test_file(), pace)
+    }
+
+    /// Publishes `file` in a loop at `pace` × real time.
+    pub fn start_file(url: &str, file: &Path, pace: f64) -> Publisher {
         let child = Command::new("ffmpeg")
-            .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
-            .arg(test_file())
+            .args(["-v", "error", "-readrate"])
+            .arg(pace.to_string())
+            .args(["-stream_loop", "-1", "-i"])
+            .arg(file)
             .args(["-c", "copy", "-f", "flv", url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
