@@ -151,6 +151,16 @@ impl From<lunora_store::StoreError> for ApiError {
         match e {
             E::NotFound => ApiError::not_found("no such resource"),
             E::Conflict(what) => ApiError::conflict(what),
+            // Every connection stayed busy for the pool's whole acquire timeout: the server is
+            // overloaded, not broken, and the request can be repeated.
+            ref busy if busy.is_busy() => {
+                tracing::warn!("database pool exhausted: answering 503");
+                ApiError::unavailable(
+                    "server_busy",
+                    "the server is too busy to answer right now: try again in a moment",
+                )
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
             E::Unreachable { .. } => {
                 tracing::error!(error = %e, "database unreachable");
                 ApiError::unavailable("database_unavailable", "the database is not reachable")

@@ -43,6 +43,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when no pooled connection became free within the pool's acquire timeout: the
+    /// database is reachable but every connection is busy (the server is overloaded).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Sqlx(sqlx::Error::PoolTimedOut))
+    }
+
     /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `what` as its message.
     pub fn unique_as_conflict(self, what: &str) -> StoreError {
         match &self {
@@ -51,5 +57,17 @@ impl StoreError {
             }
             _ => self,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_exhausted_pool_is_busy() {
+        assert!(StoreError::Sqlx(sqlx::Error::PoolTimedOut).is_busy());
+        assert!(!StoreError::Sqlx(sqlx::Error::RowNotFound).is_busy());
+        assert!(!StoreError::NotFound.is_busy());
     }
 }
