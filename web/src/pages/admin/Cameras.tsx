@@ -527,7 +527,7 @@ export function CameraPage() {
           </h2>
           <Link to={`/admin/recordings?channel_id=${encodeURIComponent(camera.channel_id)}`}>All recordings of this camera</Link>
         </div>
-        <RecordingsTable key={recordingsKey} filter={{ channel_id: camera.channel_id }} names={{ [camera.channel_id]: camera.name }} />
+        <RecordingsTable key={recordingsKey} filter={{ channel_id: camera.channel_id }} names={{ [camera.channel_id]: camera.name }} refreshMs={5000} />
       </section>
     </>
   );

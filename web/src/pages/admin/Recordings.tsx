@@ -20,7 +20,16 @@ function toRfc3339(local: string): string | undefined {
 }
 
 /** Recordings matching `filter`, newest first, with playback (HLS VOD) and download. */
-export function RecordingsTable({ filter, names }: { filter: RecordingFilter; names: Record<string, string> }) {
+export function RecordingsTable({
+  filter,
+  names,
+  refreshMs,
+}: {
+  filter: RecordingFilter;
+  names: Record<string, string>;
+  /** Read the first page again this often (a recording in progress grows, then completes). */
+  refreshMs?: number;
+}) {
   const toast = useToast();
   const [items, setItems] = useState<Recording[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
@@ -43,6 +52,14 @@ export function RecordingsTable({ filter, names }: { filter: RecordingFilter; na
       setItems([]);
     });
   }, [load, toast]);
+
+  useEffect(() => {
+    if (!refreshMs) return;
+    const t = window.setInterval(() => {
+      if (document.visibilityState === 'visible' && !playing) load().catch(() => {});
+    }, refreshMs);
+    return () => window.clearInterval(t);
+  }, [load, refreshMs, playing]);
 
   if (items === null) return <Loading />;
   if (items.length === 0) return <EmptyState icon="history" title="No recordings match" />;
