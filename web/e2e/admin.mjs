@@ -377,7 +377,7 @@ const checks = [
     async run(page) {
       await page.getByRole('navigation', { name: 'Admin sections' }).getByRole('link', { name: 'Alerts' }).click();
       await visible(page.getByRole('heading', { name: 'Alerts' }), 'the alerts page');
-      const alert = page.locator('li[data-alert="source_failover"]');
+      const alert = page.locator('li[data-alert="source_failover"]').first();
       await visible(alert, 'the failover alert');
       await alert.getByRole('button', { name: /^Acknowledge/ }).click();
       await until('the alert acknowledged', async () => (await alert.getAttribute('data-state')) === 'acknowledged');

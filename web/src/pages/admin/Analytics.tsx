@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { getDashboard, listDestinations, listSessions } from '../../api/endpoints';
+import { getDashboard, getSession, listDestinations, listSessions } from '../../api/endpoints';
 import type { Dashboard, SessionView } from '../../api/types';
 import { Loading } from '../../auth/RequireAuth';
 import { useToast } from '../../components/Toasts';
@@ -47,20 +47,30 @@ async function limited<T>(tasks: (() => Promise<T>)[], n: number): Promise<T[]> 
   return out;
 }
 
-/** Failovers are session events (`kind: failover`); read the sessions that touch the range. */
-async function failoverTimes(from: number): Promise<number[]> {
-  const times: number[] = [];
+/**
+ * Failovers are session events (`kind: failover`), only in a session's detail: read the details
+ * of the sessions that overlap the range (at most 200 of them, newest first).
+ */
+async function failoverTimes(from: number, to: number): Promise<number[]> {
+  const overlapping: string[] = [];
   let cursor: string | undefined;
-  for (let pages = 0; pages < 10; pages++) {
+  for (let pages = 0; pages < 10 && overlapping.length < 200; pages++) {
     const page = await listSessions({ limit: 100, cursor });
+    let older = false;
     for (const s of page.items as SessionView[]) {
-      for (const e of s.events ?? []) if (e.kind === 'failover') times.push(new Date(e.at).getTime());
+      const start = new Date(s.started_at).getTime();
+      const end = s.ended_at ? new Date(s.ended_at).getTime() : Date.now();
+      if (start < to && end >= from) overlapping.push(s.id);
+      if (start < from) older = true;
     }
-    const oldest = page.items[page.items.length - 1];
     cursor = page.next_cursor ?? undefined;
-    if (!cursor || (oldest && new Date(oldest.started_at).getTime() < from)) break;
+    if (!cursor || older) break;
   }
-  return times;
+  const details = await limited(
+    overlapping.slice(0, 200).map((id) => () => getSession(id)),
+    4,
+  );
+  return details.flatMap((s) => (s.events ?? []).filter((e) => e.kind === 'failover').map((e) => new Date(e.at).getTime()));
 }
 
 const toLocalInput = (ms: number) => {
@@ -121,7 +131,7 @@ export function AnalyticsPage() {
           edges.map(([a, b]) => () => getDashboard(a, b)),
           4,
         ),
-        failoverTimes(from).catch(() => [] as number[]),
+        failoverTimes(from, to).catch(() => [] as number[]),
       ]);
       if (cancelled) return;
       const buckets = edges.map(([a, b], i) => ({ from: a, to: b, d: parts[i]!, failovers: fo.filter((t) => t >= a && t < b).length }));
