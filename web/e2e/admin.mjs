@@ -89,7 +89,26 @@ const playedSeconds = (page, testId) =>
     return v ? v.currentTime : -1;
   }, testId);
 
-const noOverflow = async (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+/** How many pixels the page is wider than the screen, and the outermost elements that stick out. */
+const overflow = (page) =>
+  page.evaluate(() => {
+    const over = document.documentElement.scrollWidth - window.innerWidth;
+    const culprits = [];
+    if (over > 0) {
+      for (const el of document.querySelectorAll('body *')) {
+        const r = el.getBoundingClientRect();
+        if (r.right <= window.innerWidth + 1) continue;
+        let clipped = false;
+        for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+          if (getComputedStyle(a).overflowX !== 'visible' && a.getBoundingClientRect().right <= window.innerWidth + 1) clipped = true;
+        }
+        if (!clipped) {
+          culprits.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} (${Math.round(r.right)}px)`);
+        }
+      }
+    }
+    return { over, culprits: culprits.slice(0, 5) };
+  });
 
 const state = { cameraUrls: {}, exported: null };
 
@@ -352,16 +371,24 @@ const checks = [
     },
   },
   {
-    name: 'analytics: totals and charts over the chosen range, platform distribution',
+    name: 'the session is stopped from the live control screen, then analytics shows totals, charts and platforms',
     async run(page) {
+      // Per-destination figures are stored when a session ends: stop it the way an operator does.
+      await page.goto(`${base}/stream`);
+      await page.getByRole('link', { name: 'Redundant', exact: true }).first().click();
+      await visible(page.getByTestId('on-air'), 'the LIVE pill on the control screen');
+      await page.getByRole('button', { name: 'Stop all' }).click();
+      await page.getByRole('dialog', { name: 'Stop streaming?' }).getByRole('button', { name: 'Stop all destinations' }).click();
+      await visible(page.getByTestId('off-air'), 'the Off air state');
+      await page.getByRole('navigation', { name: 'Apps' }).getByRole('link', { name: 'Admin' }).click();
       await page.getByRole('navigation', { name: 'Admin sections' }).getByRole('link', { name: 'Analytics' }).click();
       await visible(page.getByRole('heading', { name: 'Analytics' }), 'the analytics page');
-      await page.getByLabel('Range', { exact: true }).selectOption('24h');
+      await page.getByRole('combobox', { name: /^Range/ }).selectOption('24h');
       await visible(page.getByTestId('analytics-totals'), 'the totals');
       const sessions = await text(page.getByTestId('stat-sessions'));
-      if (!/Sessions\s*[1-9]/.test(sessions)) fail(`sessions read "${sessions}"`);
+      if (!/Sessions\s*[1-9]/i.test(sessions)) fail(`sessions read "${sessions}"`);
       const failovers = await text(page.getByTestId('stat-failovers'));
-      if (!/Failovers\s*[1-9]/.test(failovers)) fail(`failovers read "${failovers}"`);
+      if (!/Failovers\s*[1-9]/i.test(failovers)) fail(`failovers read "${failovers}"`);
       const charts = await page.locator('svg.chart').count();
       if (charts !== 4) fail(`${charts} charts`);
       const bars = await page.locator('[data-chart="failovers"] rect.chart-bar').count();
@@ -398,8 +425,8 @@ const checks = [
       ]) {
         await page.goto(`${base}${p}`);
         await visible(what, `the content of ${p} at 390 px`);
-        const over = await noOverflow(page);
-        if (over > 0) fail(`${p} is ${over}px wider than the screen`);
+        const { over, culprits } = await overflow(page);
+        if (over > 0) fail(`${p} is ${over}px wider than the screen: ${culprits.join(', ')}`);
         widths.push(p);
         await screenshot(page, `${p.split('/').pop()}-390px`);
       }

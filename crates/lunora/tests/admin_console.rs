@@ -43,7 +43,7 @@ async fn wait_for(
     what: &str,
     ok: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let a = call(server, "GET", path, Some(token), None).await;
         if a.status == 200 && ok(&a.body) {
@@ -97,8 +97,13 @@ async fn admin_manages_presets_sources_cameras_and_recordings_in_chromium() {
     let mut primary = Some(Publisher::start(&format!(
         "rtmp://{rtmp}/live/{primary_key}"
     )));
-    let _backup = Publisher::start(&format!("rtmp://{rtmp}/live/{secondary_key}"));
     let status_path = format!("/api/v1/channels/{channel}/sources/status");
+    // The primary first: with auto-return off, whichever input comes up first stays on air.
+    wait_for(&server, &token, &status_path, "the primary on air", |st| {
+        st["active"] == "primary"
+    })
+    .await;
+    let _backup = Publisher::start(&format!("rtmp://{rtmp}/live/{secondary_key}"));
     wait_for(&server, &token, &status_path, "both inputs up", |st| {
         st["active"] == "primary"
             && st["inputs"]

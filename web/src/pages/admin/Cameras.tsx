@@ -436,11 +436,14 @@ export function CameraPage() {
 
   async function toggleRecording(enabled: boolean) {
     if (!camera) return;
+    const before = rec;
+    setRec((r) => (r ? { ...r, enabled } : r));
     try {
       setRec(await putRecordingSettings(camera.channel_id, enabled));
       toast.success(enabled ? 'Recording continuously' : 'Recording turned off');
       window.setTimeout(() => setRecordingsKey((k) => k + 1), 2500);
     } catch (err) {
+      setRec(before);
       toast.error(err, 'The recording setting was refused');
     }
   }
