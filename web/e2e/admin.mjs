@@ -377,6 +377,11 @@ const checks = [
       await page.goto(`${base}/stream`);
       await page.getByRole('link', { name: 'Redundant', exact: true }).first().click();
       await visible(page.getByTestId('on-air'), 'the LIVE pill on the control screen');
+      // The operator sees which input is on air (the backup, since the primary died) and a preview.
+      await until('the source panel to show the backup on air', async () => /Backup on air/.test(await text(page.getByTestId('live-source'))));
+      await page.getByRole('button', { name: 'Show', exact: true }).click();
+      await until('the live preview to play', async () => (await playedSeconds(page, 'live-preview')) > 1, LIVE_TIMEOUT_MS);
+      await screenshot(page, 'live-control-source-and-preview');
       await page.getByRole('button', { name: 'Stop all' }).click();
       await page.getByRole('dialog', { name: 'Stop streaming?' }).getByRole('button', { name: 'Stop all destinations' }).click();
       await visible(page.getByTestId('off-air'), 'the Off air state');
