@@ -73,6 +73,9 @@ async function failoverTimes(from: number, to: number): Promise<number[]> {
   return details.flatMap((s) => (s.events ?? []).filter((e) => e.kind === 'failover').map((e) => new Date(e.at).getTime()));
 }
 
+/** Hours with two decimals below ten (short test sessions), one above. */
+const hours = (h: number) => h.toFixed(h < 10 ? 2 : 1);
+
 const toLocalInput = (ms: number) => {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
   return d.toISOString().slice(0, 16);
@@ -195,7 +198,7 @@ export function AnalyticsPage() {
       ) : (
         <>
           <div className="stat-grid" data-testid="analytics-totals">
-            <Stat label="Streaming hours" value={data.total.streaming_hours.toFixed(1)} testId="stat-hours" />
+            <Stat label="Streaming hours" value={hours(data.total.streaming_hours)} testId="stat-hours" />
             <Stat label="Sessions" value={data.total.sessions} testId="stat-sessions" />
             <Stat label="Peak concurrent streams" value={data.total.peak_concurrent_streams} />
             <Stat label="Peak bandwidth" value={formatBitrate(data.total.peak_bandwidth_bps)} />
@@ -203,7 +206,7 @@ export function AnalyticsPage() {
             <Stat label="Failovers" value={data.failovers} sub={`${data.total.destination_reconnects} destination reconnects`} testId="stat-failovers" />
           </div>
           <div className="chart-grid">
-            <BarChart title="Streaming hours" unit="h" values={data.buckets.map((b) => ({ label: label(b.from), value: b.d.streaming_hours }))} format={(v) => `${v.toFixed(1)} h`} />
+            <BarChart title="Streaming hours" unit="h" values={data.buckets.map((b) => ({ label: label(b.from), value: b.d.streaming_hours }))} format={(v) => `${hours(v)} h`} />
             <BarChart title="Concurrent streams (peak)" values={data.buckets.map((b) => ({ label: label(b.from), value: b.d.peak_concurrent_streams }))} format={(v) => String(v)} />
             <BarChart title="Bandwidth (peak)" values={data.buckets.map((b) => ({ label: label(b.from), value: b.d.peak_bandwidth_bps }))} format={formatBitrate} />
             <BarChart title="Failovers" values={data.buckets.map((b) => ({ label: label(b.from), value: b.failovers }))} format={(v) => String(v)} />
