@@ -419,7 +419,7 @@ const checks = [
     },
   },
   {
-    name: 'sources and cameras work at 390 px without horizontal overflow',
+    name: 'the admin media pages work at 390 px without horizontal overflow',
     async run(page) {
       await page.setViewportSize({ width: 390, height: 844 });
       const widths = [];
@@ -427,6 +427,9 @@ const checks = [
         ['/admin/sources', sources(page)],
         ['/admin/cameras', tile(page, 'Dock')],
         ['/admin/presets', page.locator('tr[data-preset="Church 720p"]')],
+        ['/admin/recordings', page.locator('tbody tr[data-recording]')],
+        ['/admin/analytics', page.getByTestId('analytics-totals')],
+        ['/admin/alerts', page.locator('li[data-alert]')],
       ]) {
         await page.goto(`${base}${p}`);
         await visible(what, `the content of ${p} at 390 px`);

@@ -1,5 +1,5 @@
 //! Shared pieces of the end-to-end tests: a server with a first administrator, signed in.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod media;
 pub mod nginx;

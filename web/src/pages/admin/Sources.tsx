@@ -164,7 +164,8 @@ function ChannelSources({ channel }: { channel: Channel }) {
     }
   }
 
-  const active = status?.active ?? null;
+  // The engine keeps naming an input active after its encoder left: on air only while connected.
+  const active = status?.active && status.inputs.find((i) => i.role === status.active)?.connected ? status.active : null;
   const other = active === 'primary' ? 'secondary' : 'primary';
   const hasBackup = Boolean(config?.secondary_source);
   const headingId = `sources-${channel.id}`;
@@ -179,7 +180,7 @@ function ChannelSources({ channel }: { channel: Channel }) {
         </div>
         <p className="on-air-source" data-testid="on-air-source" data-active={active ?? 'none'} aria-live="polite">
           <span className="muted small block">On air</span>
-          <strong>{status?.fill_since ? 'Fill signal' : active ? roleName(active) : 'Nothing'}</strong>
+          <strong>{status?.fill_since ? 'Fill signal' : active ? roleName(active) : 'No signal'}</strong>
           {status?.switching_to && <span className="small block">switching to {roleName(status.switching_to)}…</span>}
         </p>
       </div>
