@@ -339,6 +339,7 @@ const checks = [
       console.log(`@@stop ${state.cameraUrls.Lobby}`);
       await until('the badge to read Offline', async () => (await text(page.getByTestId('camera-badge'))) === 'Offline', LIVE_TIMEOUT_MS);
       await until('the recording to complete', async () => (await page.locator('tr[data-status="complete"]').count()) === 1, 60_000);
+      await until('the recording on the 24-hour timeline', async () => (await page.getByTestId('recording-timeline').locator('.timeline-seg.status-complete').count()) === 1, 20_000);
       if (!(await sameDocument(page))) fail('the page was reloaded');
       await screenshot(page, 'camera-offline-recording-complete');
     },

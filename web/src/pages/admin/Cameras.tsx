@@ -22,6 +22,7 @@ import { useEvents } from '../../live/events';
 import { useDocumentTitle } from '../../useDocumentTitle';
 import { LiveIndicator } from './Sources';
 import { RecordingsTable } from './Recordings';
+import { RecordingTimeline } from './RecordingTimeline';
 
 /** Thumbnails of online cameras are fetched again this often. */
 const THUMB_MS = 5000;
@@ -530,6 +531,7 @@ export function CameraPage() {
           </h2>
           <Link to={`/admin/recordings?channel_id=${encodeURIComponent(camera.channel_id)}`}>All recordings of this camera</Link>
         </div>
+        <RecordingTimeline channelId={camera.channel_id} refreshMs={5000} />
         <RecordingsTable key={recordingsKey} filter={{ channel_id: camera.channel_id }} names={{ [camera.channel_id]: camera.name }} refreshMs={5000} />
       </section>
     </>
