@@ -383,6 +383,8 @@ const checks = [
       await page.getByRole('button', { name: 'Show', exact: true }).click();
       await until('the live preview to play', async () => (await playedSeconds(page, 'live-preview')) > 1, LIVE_TIMEOUT_MS);
       await screenshot(page, 'live-control-source-and-preview');
+      // Close the player again: decoding video costs the (shared, busy) CPU the rest of the test.
+      await page.getByRole('button', { name: 'Hide', exact: true }).click();
       await page.getByRole('button', { name: 'Stop all' }).click();
       await page.getByRole('dialog', { name: 'Stop streaming?' }).getByRole('button', { name: 'Stop all destinations' }).click();
       await visible(page.getByTestId('off-air'), 'the Off air state');

@@ -501,7 +501,7 @@ export function CameraPage() {
           </h2>
           <label className="check">
             <input type="checkbox" checked={rec?.enabled ?? false} disabled={!rec} onChange={(e) => toggleRecording(e.target.checked)} />
-            <span>Record continuously{rec?.recording ? ' (recording now)' : ''}</span>
+            <span>Record continuously{rec?.recording && camera.status.online ? ' (recording now)' : ''}</span>
           </label>
           {newUrl ? (
             <CopyField label="New publish URL (shown once)" value={newUrl} secret />

@@ -46,8 +46,9 @@ export function RecordingTimeline({ channelId, refreshMs = 10_000 }: { channelId
         {items.map((r) => {
           const a = new Date(r.started_at).getTime();
           const b = r.ended_at ? new Date(r.ended_at).getTime() : a + r.duration_seconds * 1000;
-          const left = pos(a);
-          const width = Math.max(0.4, pos(Math.max(b, a + 1000)) - left);
+          const width = Math.max(0.6, pos(Math.max(b, a + 1000)) - pos(a));
+          // A file that ends now stays inside the track.
+          const left = Math.min(pos(a), 100 - width);
           return (
             <button
               key={r.id}
