@@ -12,7 +12,6 @@ import { ErrorPage } from './pages/ErrorPage';
 import { Home } from './pages/Home';
 import { Login } from './pages/Login';
 import { NotFound } from './pages/NotFound';
-import { SoonPage } from './pages/Soon';
 import './styles.css';
 
 // Each app's pages load on first use, so the sign-in page and the home page stay small.
@@ -37,6 +36,13 @@ const AdminOverviewPage = page(() => import('./pages/admin/Overview'), 'AdminOve
 const UsersPage = page(() => import('./pages/admin/Users'), 'UsersPage');
 const ApiTokensPage = page(() => import('./pages/admin/ApiTokens'), 'ApiTokensPage');
 const AuditPage = page(() => import('./pages/admin/Audit'), 'AuditPage');
+const SourcesPage = page(() => import('./pages/admin/Sources'), 'SourcesPage');
+const PresetsPage = page(() => import('./pages/admin/Presets'), 'PresetsPage');
+const CamerasPage = page(() => import('./pages/admin/Cameras'), 'CamerasPage');
+const CameraPage = page(() => import('./pages/admin/Cameras'), 'CameraPage');
+const RecordingsPage = page(() => import('./pages/admin/Recordings'), 'RecordingsPage');
+const AnalyticsPage = page(() => import('./pages/admin/Analytics'), 'AnalyticsPage');
+const AlertsPage = page(() => import('./pages/admin/Alerts'), 'AlertsPage');
 const ProfilePage = page(() => import('./pages/Account'), 'ProfilePage');
 const SecurityPage = page(() => import('./pages/Account'), 'SecurityPage');
 const AcceptInvitationPage = page(() => import('./pages/auth/AuthPages'), 'AcceptInvitationPage');
@@ -105,50 +111,13 @@ const routes: RouteObject[] = [
           { path: 'audit', element: guard(<AuditPage />, ['audit_read'], 'The audit log') },
           { path: 'sessions', element: <SessionsPage base="/admin/sessions" /> },
           { path: 'sessions/:sessionId', element: <SessionDetailPage base="/admin/sessions" /> },
-          {
-            path: 'sources',
-            element: (
-              <SoonPage
-                title="Source redundancy"
-                icon="split"
-                summary="Primary and backup encoders per channel, failover mode and threshold, live input status and a force-failover button."
-                comingWith="the next console release (the sources API is in place)"
-              />
-            ),
-          },
-          {
-            path: 'presets',
-            element: (
-              <SoonPage
-                title="Encoding presets"
-                icon="sliders"
-                summary="Platform presets (YouTube HD, X optimised, LinkedIn HD) and your own: edit, clone, import and export."
-                comingWith="the next console release (the presets API is in place)"
-              />
-            ),
-          },
-          {
-            path: 'analytics',
-            element: (
-              <SoonPage
-                title="Analytics"
-                icon="chart"
-                summary="Streaming hours, concurrent streams, bandwidth, failovers and platform distribution over a chosen time range."
-                comingWith="the next console release (the analytics API is in place)"
-              />
-            ),
-          },
-          {
-            path: 'cameras',
-            element: (
-              <SoonPage
-                title="Cameras"
-                icon="camera"
-                summary="A live grid of every camera with status badges, CSV import, recordings and playback."
-                comingWith="the next console release (the cameras and recordings APIs are in place)"
-              />
-            ),
-          },
+          { path: 'sources', element: <SourcesPage /> },
+          { path: 'presets', element: guard(<PresetsPage />, ['presets_manage'], 'Encoding presets') },
+          { path: 'cameras', element: <CamerasPage /> },
+          { path: 'cameras/:cameraId', element: <CameraPage /> },
+          { path: 'recordings', element: <RecordingsPage /> },
+          { path: 'analytics', element: <AnalyticsPage /> },
+          { path: 'alerts', element: <AlertsPage /> },
           { path: '*', element: <NotFound /> },
         ],
       },

@@ -27,6 +27,8 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export interface RequestOptions {
   method?: Method;
   body?: unknown;
+  /** A body sent as it is (CSV, a file), with its content type; instead of `body`. */
+  raw?: { data: string | Blob; type: string };
   /** Query parameters; `undefined` and empty values are left out. */
   query?: Record<string, string | number | boolean | undefined | null>;
   /** Non-2xx statuses whose JSON body is still a normal answer (e.g. 503 from a health check). */
@@ -125,7 +127,10 @@ async function send<T>(path: string, opts: RequestOptions): Promise<T> {
   };
   const init: RequestInit = { method, headers, credentials: 'same-origin' };
   if (opts.signal) init.signal = opts.signal;
-  if (opts.body !== undefined) {
+  if (opts.raw) {
+    headers['Content-Type'] = opts.raw.type;
+    init.body = opts.raw.data;
+  } else if (opts.body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(opts.body);
   }

@@ -10,6 +10,25 @@ import type {
   ApiTokenList,
   AuditEntry,
   AuditList,
+  Camera,
+  CameraImportReport,
+  CameraList,
+  CameraStatus,
+  Dashboard,
+  PlayToken,
+  Preset,
+  PresetExport,
+  PresetImportReport,
+  PresetInput,
+  PresetList,
+  Recording,
+  RecordingList,
+  RecordingSettings,
+  SourcesConfig,
+  SourcesConfigBody,
+  SourcesStatus,
+  StorageUsage,
+  SystemFigures,
   Channel,
   ChannelList,
   CreateApiTokenBody,
@@ -112,8 +131,10 @@ export const getDestinationsHealth = (signal?: AbortSignal) =>
 
 // ---- alerts ----
 
-export const listAlerts = (state: 'active' | 'resolved' = 'active', signal?: AbortSignal) =>
-  request<AlertList>(v1('/alerts'), { query: { state, limit: 20 }, signal });
+export const listAlerts = (state: 'active' | 'history' | 'all' = 'active', signal?: AbortSignal, page: Page = {}) =>
+  request<AlertList>(v1('/alerts'), { query: { state, limit: page.limit ?? 20, cursor: page.cursor }, signal });
+
+export const resolveAlert = (id: string) => request<Alert>(v1(`/alerts/${seg(id)}/resolve`), { method: 'POST' });
 
 export const acknowledgeAlert = (id: string) =>
   request<Alert>(v1(`/alerts/${seg(id)}/acknowledge`), { method: 'POST' });
@@ -171,3 +192,94 @@ export const enrolTotp = () => request<MfaEnrolment>(v1('/auth/mfa/totp/enrol'),
 
 export const verifyTotp = (code: string) =>
   request<RecoveryCodes>(v1('/auth/mfa/totp/verify'), { method: 'POST', body: { code } });
+
+// ---- sources (redundancy) ----
+
+export const getSourcesConfig = (channelId: string, signal?: AbortSignal) =>
+  request<SourcesConfig>(v1(`/channels/${seg(channelId)}/sources/config`), { signal });
+
+export const putSourcesConfig = (channelId: string, body: SourcesConfigBody) =>
+  request<SourcesConfig>(v1(`/channels/${seg(channelId)}/sources/config`), { method: 'PUT', body });
+
+export const getSourcesStatus = (channelId: string, signal?: AbortSignal) =>
+  request<SourcesStatus>(v1(`/channels/${seg(channelId)}/sources/status`), { signal });
+
+export const switchSource = (channelId: string, to: 'primary' | 'secondary') =>
+  request<SourcesStatus>(v1(`/channels/${seg(channelId)}/sources/switch`), { method: 'POST', body: { to } });
+
+// ---- presets ----
+
+export const listPresets = (signal?: AbortSignal) => request<PresetList>(v1('/presets'), { query: { limit: 200 }, signal });
+
+export const createPreset = (body: PresetInput) => request<Preset>(v1('/presets'), { method: 'POST', body });
+
+export const updatePreset = (id: string, body: PresetInput, version?: number | null) =>
+  request<Preset>(v1(`/presets/${seg(id)}`), {
+    method: 'PUT',
+    body,
+    headers: version != null ? { 'If-Match': `"${version}"` } : {},
+  });
+
+export const deletePreset = (id: string) => request<void>(v1(`/presets/${seg(id)}`), { method: 'DELETE' });
+
+export const clonePreset = (id: string, name?: string) =>
+  request<Preset>(v1(`/presets/${seg(id)}/clone`), { method: 'POST', body: name ? { name } : {} });
+
+export const exportPresets = (includeBuiltin = false) =>
+  request<PresetExport>(v1('/presets/export'), { query: { include_builtin: includeBuiltin } });
+
+export const importPresets = (doc: unknown, onConflict: 'skip' | 'rename' = 'rename') =>
+  request<PresetImportReport>(v1('/presets/import'), { method: 'POST', body: doc, query: { on_conflict: onConflict } });
+
+// ---- cameras ----
+
+export const listCameras = (signal?: AbortSignal, q: { q?: string; cursor?: string | undefined } = {}) =>
+  request<CameraList>(v1('/cameras'), { query: { limit: 200, q: q.q, cursor: q.cursor }, signal });
+
+export const getCamera = (id: string, signal?: AbortSignal) => request<Camera>(v1(`/cameras/${seg(id)}`), { signal });
+
+export const getCameraStatus = (id: string, signal?: AbortSignal) =>
+  request<CameraStatus>(v1(`/cameras/${seg(id)}/status`), { signal });
+
+export const importCameras = (csv: string | Blob) =>
+  request<CameraImportReport>(v1('/cameras/import'), { method: 'POST', raw: { data: csv, type: 'text/csv' } });
+
+export const rotateCameraKey = (id: string) => request<Camera>(v1(`/cameras/${seg(id)}/rotate-key`), { method: 'POST' });
+
+export const thumbnailUrl = (channelId: string) => v1(`/channels/${seg(channelId)}/thumbnail.jpg`);
+
+export const createPlayToken = (channelId: string) =>
+  request<PlayToken>(v1(`/channels/${seg(channelId)}/play-token`), { method: 'POST', body: { ttl_seconds: 3600 } });
+
+// ---- recordings ----
+
+export interface RecordingFilter {
+  channel_id?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  tier?: string | undefined;
+  status?: string | undefined;
+}
+
+export const listRecordings = (f: RecordingFilter & Page, signal?: AbortSignal) =>
+  request<RecordingList>(v1('/recordings'), { query: { ...f, limit: f.limit ?? 50 }, signal });
+
+export const getRecordingSettings = (channelId: string, signal?: AbortSignal) =>
+  request<RecordingSettings>(v1(`/channels/${seg(channelId)}/recording`), { signal });
+
+export const putRecordingSettings = (channelId: string, enabled: boolean) =>
+  request<RecordingSettings>(v1(`/channels/${seg(channelId)}/recording`), { method: 'PUT', body: { enabled } });
+
+export const getStorageUsage = (signal?: AbortSignal) => request<StorageUsage>(v1('/recordings/usage'), { signal });
+
+export const deleteRecording = (id: string) => request<void>(v1(`/recordings/${seg(id)}`), { method: 'DELETE' });
+
+// ---- analytics ----
+
+/** `from` / `to` in Unix milliseconds. */
+export const getDashboard = (from: number, to: number, signal?: AbortSignal) =>
+  request<Dashboard>(v1('/analytics/dashboard'), { query: { from, to }, signal });
+
+export const getSystemFigures = (signal?: AbortSignal) => request<SystemFigures>(v1('/analytics/system'), { signal });
+
+export type { Recording };

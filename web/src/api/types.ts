@@ -99,3 +99,43 @@ export interface InputStatus {
   started_at?: number | null;
   last_frame_age_ms?: number | null;
 }
+
+export type SourcesConfig = S['SourcesConfigView'];
+export type SourcesConfigBody = S['SourcesConfigRequest'];
+export type SourceView = S['SourceView'];
+export type SourcesStatus = S['SourcesStatusView'];
+export type SourceStatus = S['SourceStatusView'];
+
+export type Preset = S['PresetView'];
+export type PresetList = S['PresetList'];
+export type PresetInput = S['PresetInput'];
+export type PresetExport = S['PresetExport'];
+export type VideoSettings = S['VideoSettingsDoc'];
+export type AudioSettings = S['AudioSettingsDoc'];
+
+/**
+ * What `POST /presets/import` answers. Written by hand: the server's document names it
+ * `ImportReport` like the camera CSV import's report, and the generator keeps only one.
+ */
+export interface PresetImportReport {
+  created: number;
+  skipped: number;
+  invalid: number;
+  dry_run: boolean;
+  items: { index: number; name?: string | null; status: string; id?: string; field?: string; detail?: string }[];
+}
+
+export type Camera = S['CameraView'];
+export type CameraList = S['CameraList'];
+export type CameraStatus = S['CameraStatus'];
+export type CameraImportReport = S['ImportReport'];
+export type CameraImportRow = S['ImportRow'];
+
+export type Recording = S['RecordingView'];
+export type RecordingList = S['RecordingList'];
+export type RecordingSettings = S['RecordingSettingsView'];
+export type StorageUsage = S['StorageUsage'];
+
+export type Dashboard = S['Dashboard'];
+export type SystemFigures = S['SystemFigures'];
+export type PlayToken = S['PlayTokenView'];

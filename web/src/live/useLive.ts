@@ -2,9 +2,12 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError } from '../api/client';
 import { getStreamingStatus } from '../api/endpoints';
 import type { StreamingStatus } from '../api/types';
+import { useEvents, useEventsConnected } from './events';
 
-/** How often the status is read while the page is visible. */
+/** How often the status is read while the page is visible and the event stream is down. */
 export const LIVE_POLL_MS = 1500;
+/** With the event stream up, state changes arrive as events; this tick only moves the figures. */
+export const LIVE_POLL_WITH_EVENTS_MS = 3000;
 
 export interface Live {
   status: StreamingStatus | null;
@@ -19,9 +22,10 @@ export interface Live {
 /**
  * The live state of one channel's streaming session.
  *
- * Today it polls `GET /channels/{id}/streaming/status` every 1.5 s while the tab is visible;
- * screens only see this hook, so it can move to the `/api/v1/events` WebSocket without them
- * changing.
+ * Reads `GET /channels/{id}/streaming/status` at once whenever an event about the channel arrives
+ * on the `/api/v1/events` WebSocket (input up/down, a destination's state, a failover, the
+ * session starting or stopping), and on a slower tick for the figures (bitrate, clock) that have
+ * no events. While the socket is down, the tick is the fallback and runs every 1.5 s.
  */
 export function useLive(channelId: string | undefined): Live {
   const [status, setStatus] = useState<StreamingStatus | null>(null);
@@ -29,6 +33,9 @@ export function useLive(channelId: string | undefined): Live {
   const [receivedAt, setReceivedAt] = useState(0);
   const inflight = useRef<AbortController | null>(null);
   const alive = useRef(true);
+  const connected = useEventsConnected();
+  const connectedRef = useRef(connected);
+  connectedRef.current = connected;
 
   const refresh = useCallback(async () => {
     if (!channelId) return;
@@ -57,7 +64,7 @@ export function useLive(channelId: string | undefined): Live {
     let timer = 0;
     const tick = async () => {
       if (document.visibilityState === 'visible') await refresh();
-      if (alive.current) timer = window.setTimeout(tick, LIVE_POLL_MS);
+      if (alive.current) timer = window.setTimeout(tick, connectedRef.current ? LIVE_POLL_WITH_EVENTS_MS : LIVE_POLL_MS);
     };
     void tick();
     const onVisible = () => {
@@ -71,6 +78,10 @@ export function useLive(channelId: string | undefined): Live {
       document.removeEventListener('visibilitychange', onVisible);
     };
   }, [channelId, refresh]);
+
+  useEvents(channelId ? [`channel:${channelId}`] : [], () => {
+    void refresh();
+  });
 
   return { status, error, receivedAt, refresh };
 }

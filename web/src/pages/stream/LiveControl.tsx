@@ -23,6 +23,7 @@ import { inputOf } from './Channels';
 import { PlatformMark } from './DestinationForm';
 import { StateBadge, explainError, inputSummary, type CardState } from './live';
 import { StreamKeyModal } from './publish';
+import { LivePreview, SourcePanel } from './LiveExtras';
 
 function InputPanel({ input }: { input: InputStatus }) {
   const live = input.input_state === 'live';
@@ -349,7 +350,11 @@ export function LiveControlPage() {
       )}
 
       <div className="live-grid">
-        <InputPanel input={input} />
+        <div className="live-side">
+          <InputPanel input={input} />
+          <SourcePanel channelId={channel.id} />
+          <LivePreview channelId={channel.id} live={input.input_state === 'live'} />
+        </div>
 
         <section className="live-destinations" aria-labelledby="dest-heading">
           <div className="section-head">
