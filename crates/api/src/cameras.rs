@@ -634,6 +634,7 @@ pub struct ImportRow {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CameraImportReport)]
 pub struct ImportReport {
     pub created: usize,
     pub failed: usize,

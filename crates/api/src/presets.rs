@@ -710,6 +710,7 @@ pub struct ImportItem {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PresetImportReport)]
 pub struct ImportReport {
     pub created: usize,
     pub skipped: usize,

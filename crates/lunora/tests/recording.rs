@@ -3,8 +3,6 @@
 //! range downloads, HLS VOD playback, and a full disk on a real size-limited filesystem.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -526,10 +524,60 @@ async fn kill_9_while_recording_leaves_a_playable_file_and_a_closed_row(db: DbKi
     assert!(frames as f64 >= duration * 30.0 - 3.0, "{frames} frames");
 }
 
+/// A camera created with `recording_policy: continuous` is recorded as soon as it publishes,
+/// with its channel's own switch untouched; turning the policy off stops the recording.
+async fn a_continuous_camera_is_recorded_without_its_channel_switch(db: DbKind) {
+    let server = start(db).await;
+    let token = admin_token(&server).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/cameras",
+        Some(&token),
+        Some(&json!({ "name": "Dock door", "recording_policy": "continuous" })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let (cam, channel) = (
+        a.body["id"].as_str().unwrap().to_string(),
+        a.body["channel_id"].as_str().unwrap().to_string(),
+    );
+    let settings = call(
+        &server,
+        "GET",
+        &format!("/api/v1/channels/{channel}/recording"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(settings.body["enabled"], false, "{settings:?}");
+    let _camera = Publisher::start(&publish_url(&server, &a.body));
+    let rows = wait_rows(&server, &token, &channel, Duration::from_secs(30), |r| {
+        r.iter().any(|r| r["status"] == "recording")
+    })
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+
+    let off = call(
+        &server,
+        "PATCH",
+        &format!("/api/v1/cameras/{cam}"),
+        Some(&token),
+        Some(&json!({ "recording_policy": "off" })),
+    )
+    .await;
+    assert_eq!(off.status, 200, "{off:?}");
+    wait_rows(&server, &token, &channel, Duration::from_secs(30), |r| {
+        r.len() == 1 && r[0]["status"] == "complete"
+    })
+    .await;
+}
+
 lunora_testkit::db_tests!(
     records_six_seconds_plays_downloads_and_deletes,
     a_reconnect_continues_the_same_file_with_a_discontinuity,
     kill_9_while_recording_leaves_a_playable_file_and_a_closed_row,
+    a_continuous_camera_is_recorded_without_its_channel_switch,
 );
 
 /// A tmpfs mounted on a directory, unmounted on drop.

@@ -128,12 +128,22 @@ impl Db {
         }
     }
 
-    /// Every channel with recording enabled: (channel id, settings).
+    /// Every channel to record: (channel id, settings). A channel is recorded when its own
+    /// recording is enabled, or when it backs an enabled camera whose `recording_policy` is
+    /// `continuous` (the camera's policy wins over its channel's switch; the file length
+    /// comes from the channel's settings, the default when it has none).
     pub async fn recording_enabled_channels(
         &self,
     ) -> Result<Vec<(String, RecordingSettings)>, StoreError> {
-        let q = self
-            .sql("SELECT channel_id, segment_minutes FROM recording_settings WHERE enabled = 1");
+        let q = self.sql(format!(
+            "SELECT channel_id, segment_minutes FROM recording_settings WHERE enabled = 1 \
+             UNION \
+             SELECT c.channel_id, COALESCE(s.segment_minutes, {}) AS segment_minutes \
+             FROM cameras c LEFT JOIN recording_settings s ON s.channel_id = c.channel_id \
+             WHERE c.recording_policy = 'continuous' AND c.enabled = 1 \
+             AND (s.enabled IS NULL OR s.enabled = 0)",
+            RecordingSettings::default().segment_minutes
+        ));
         let rows = self
             .timed(
                 "recording_settings_enabled",

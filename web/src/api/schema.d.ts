@@ -1719,6 +1719,11 @@ export interface components {
             /** @description Open alerts about this camera. */
             open_alerts: number;
         };
+        CameraImportReport: {
+            created: number;
+            failed: number;
+            rows: components["schemas"]["ImportRow"][];
+        };
         CameraList: {
             items: components["schemas"]["CameraView"][];
             next_cursor?: string | null;
@@ -2031,11 +2036,6 @@ export interface components {
             /** @description `created`, `skipped` (name taken) or `invalid`. */
             status: string;
         };
-        ImportReport: {
-            created: number;
-            failed: number;
-            rows: components["schemas"]["ImportRow"][];
-        };
         ImportRow: {
             camera_id?: string | null;
             error?: string | null;
@@ -2205,6 +2205,13 @@ export interface components {
              * @description 1.
              */
             version: number;
+        };
+        PresetImportReport: {
+            created: number;
+            dry_run: boolean;
+            invalid: number;
+            items: components["schemas"]["ImportItem"][];
+            skipped: number;
         };
         /**
          * @description A preset to create or store (documentation of the JSON shape). Fields of a preset
@@ -3826,7 +3833,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportReport"];
+                    "application/json": components["schemas"]["CameraImportReport"];
                 };
             };
             400: {
@@ -5546,7 +5553,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportReport"];
+                    "application/json": components["schemas"]["PresetImportReport"];
                 };
             };
             400: {

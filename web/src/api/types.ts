@@ -113,22 +113,12 @@ export type PresetExport = S['PresetExport'];
 export type VideoSettings = S['VideoSettingsDoc'];
 export type AudioSettings = S['AudioSettingsDoc'];
 
-/**
- * What `POST /presets/import` answers. Written by hand: the server's document names it
- * `ImportReport` like the camera CSV import's report, and the generator keeps only one.
- */
-export interface PresetImportReport {
-  created: number;
-  skipped: number;
-  invalid: number;
-  dry_run: boolean;
-  items: { index: number; name?: string | null; status: string; id?: string; field?: string; detail?: string }[];
-}
+export type PresetImportReport = S['PresetImportReport'];
 
 export type Camera = S['CameraView'];
 export type CameraList = S['CameraList'];
 export type CameraStatus = S['CameraStatus'];
-export type CameraImportReport = S['ImportReport'];
+export type CameraImportReport = S['CameraImportReport'];
 export type CameraImportRow = S['ImportRow'];
 
 export type Recording = S['RecordingView'];
