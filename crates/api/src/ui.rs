@@ -5,20 +5,27 @@
 //! router can take deep links.
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
 use crate::error::ApiError;
+use crate::AppState;
 
 #[derive(RustEmbed)]
 #[folder = "$LUNORA_WEB_DIST"]
 struct Assets;
 
 /// Fallback service for every path no router matched.
-pub async fn serve(req: Request) -> Response {
+pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
+    // A host name configured for one app (`stream.example.com`) opens that app at `/`.
+    if path == "/" {
+        if let Some(app) = app_for_host(&state.auth.app_hosts, req.headers()) {
+            return (StatusCode::FOUND, [(header::LOCATION, app)]).into_response();
+        }
+    }
     if path.starts_with("/api/") || path == "/api" {
         return ApiError::not_found(format!("no endpoint at {path}")).into_response();
     }
@@ -48,6 +55,19 @@ pub async fn api_docs(headers: HeaderMap) -> Response {
     file("api-docs/index.html", &headers).unwrap_or_else(|| {
         ApiError::not_found("the API docs page was not built into this binary").into_response()
     })
+}
+
+/// The app path configured for the request's host (`Host`, port ignored, any case).
+fn app_for_host(hosts: &[(String, &'static str)], headers: &HeaderMap) -> Option<&'static str> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    hosts
+        .iter()
+        .find(|(h, _)| h.eq_ignore_ascii_case(name))
+        .map(|(_, app)| *app)
 }
 
 fn index(headers: &HeaderMap) -> Response {

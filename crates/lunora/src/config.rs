@@ -217,6 +217,20 @@ pub const KEYS: &[Key] = &[
         doc: "Base URL of links in e-mail (https://lunora.example.com); default: the request's host.",
     },
     Key {
+        name: "http.app_hosts",
+        env: "LUNORA_HTTP_APP_HOSTS",
+        default: None,
+        secret: false,
+        doc: "Host names that open one app at `/`, as app=host pairs: stream=stream.example.com,admin=admin.example.com (apps: stream, admin, ads, watch, account).",
+    },
+    Key {
+        name: "auth.cookie_domain",
+        env: "LUNORA_AUTH_COOKIE_DOMAIN",
+        default: None,
+        secret: false,
+        doc: "Domain of the sign-in cookies (example.com) so one sign-in serves the apps on its sub-domains; unset keeps them to the host that set them.",
+    },
+    Key {
         name: "auth.access_ttl",
         env: "LUNORA_AUTH_ACCESS_TTL",
         default: Some("900"),
@@ -737,8 +751,77 @@ fn auth_config(raw: &RawConfig) -> Result<lunora_api::auth::AuthConfig, ConfigEr
             }
             other => other.map(|(v, _)| v.trim_end_matches('/').to_string()),
         },
+        cookie_domain: match raw.get("auth.cookie_domain") {
+            Some((v, source)) => {
+                let d = v.trim().trim_start_matches('.');
+                if d.is_empty()
+                    || !d
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                {
+                    return Err(ConfigError::Invalid {
+                        key: "auth.cookie_domain",
+                        source_name: source.name(),
+                        message: format!("expected a domain name such as example.com, got `{v}`"),
+                    });
+                }
+                Some(d.to_ascii_lowercase())
+            }
+            None => None,
+        },
+        app_hosts: match raw.get("http.app_hosts") {
+            Some((v, source)) => app_hosts(v).map_err(|message| ConfigError::Invalid {
+                key: "http.app_hosts",
+                source_name: source.name(),
+                message,
+            })?,
+            None => Vec::new(),
+        },
         ..AuthConfig::default()
     })
+}
+
+/// Parses `app=host,app=host` into (host, app path).
+fn app_hosts(v: &str) -> Result<Vec<(String, &'static str)>, String> {
+    const APPS: [(&str, &str); 5] = [
+        ("stream", "/stream"),
+        ("admin", "/admin"),
+        ("ads", "/ads"),
+        ("watch", "/watch"),
+        ("account", "/account"),
+    ];
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (app, host) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("expected app=host, got `{pair}`"))?;
+        let path = APPS
+            .iter()
+            .find(|(name, _)| *name == app.trim())
+            .map(|(_, path)| *path)
+            .ok_or_else(|| {
+                format!(
+                    "unknown app `{}`: expected stream, admin, ads, watch or account",
+                    app.trim()
+                )
+            })?;
+        let host = host.trim().to_ascii_lowercase();
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return Err(format!(
+                "expected a host name for `{}`, got `{host}`",
+                app.trim()
+            ));
+        }
+        if out.iter().any(|(h, _)| *h == host) {
+            return Err(format!("host `{host}` is given to two apps"));
+        }
+        out.push((host, path));
+    }
+    Ok(out)
 }
 
 fn storage(raw: &RawConfig) -> Result<lunora_api::tiers::StorageConfig, ConfigError> {
@@ -986,6 +1069,21 @@ mod tests {
                 "lunora.example",
                 "http.public_url",
             ),
+            (
+                "LUNORA_HTTP_APP_HOSTS",
+                "studio=stream.example.com",
+                "http.app_hosts",
+            ),
+            (
+                "LUNORA_HTTP_APP_HOSTS",
+                "stream=a.example.com,admin=a.example.com",
+                "http.app_hosts",
+            ),
+            (
+                "LUNORA_AUTH_COOKIE_DOMAIN",
+                "exa mple.com",
+                "auth.cookie_domain",
+            ),
         ] {
             let raw = RawConfig::gather(None, env(&[(var, value)]), &[]).unwrap();
             assert_eq!(
@@ -1004,5 +1102,33 @@ mod tests {
         );
         assert_eq!(mask_secret("abcdefghijkl"), "****ijkl");
         assert_eq!(mask_secret("short"), "****");
+    }
+
+    #[test]
+    fn app_hosts_and_cookie_domain() {
+        let raw = RawConfig::gather(
+            None,
+            env(&[
+                (
+                    "LUNORA_HTTP_APP_HOSTS",
+                    " stream=Stream.Example.com , admin=admin.example.com",
+                ),
+                ("LUNORA_AUTH_COOKIE_DOMAIN", ".Example.com"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        let a = Config::from_raw(&raw).unwrap().auth;
+        assert_eq!(
+            a.app_hosts,
+            vec![
+                ("stream.example.com".to_string(), "/stream"),
+                ("admin.example.com".to_string(), "/admin"),
+            ]
+        );
+        assert_eq!(a.cookie_domain.as_deref(), Some("example.com"));
+        let raw = RawConfig::gather(None, env(&[]), &[]).unwrap();
+        let a = Config::from_raw(&raw).unwrap().auth;
+        assert!(a.app_hosts.is_empty() && a.cookie_domain.is_none());
     }
 }

@@ -449,3 +449,73 @@ async fn unreachable_database_stops_startup_with_a_clear_message() {
     assert!(msg.contains("cannot reach the database"), "{msg}");
     assert!(!msg.contains("secret-pw"), "password leaked: {msg}");
 }
+
+/// Host names per app (`http.app_hosts`) open their app at `/`, and with
+/// `auth.cookie_domain` the sign-in cookies are scoped to the parent domain so one sign-in
+/// serves every app's sub-domain; without it they stay host-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_hosts_open_their_app_and_cookies_are_scoped_to_the_domain() {
+    let server = Server::start(
+        bin(),
+        options(DbKind::Sqlite)
+            .env(
+                "LUNORA_HTTP_APP_HOSTS",
+                "stream=stream.lunora.test,admin=admin.lunora.test",
+            )
+            .env("LUNORA_AUTH_COOKIE_DOMAIN", "lunora.test"),
+    )
+    .await
+    .unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let port = server.http.port();
+    for (host, app) in [
+        (format!("admin.lunora.test:{port}"), Some("/admin")),
+        (format!("STREAM.lunora.test:{port}"), Some("/stream")),
+        (format!("127.0.0.1:{port}"), None),
+    ] {
+        let res = no_redirects
+            .get(server.url("/"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        match app {
+            Some(app) => {
+                assert_eq!(res.status(), 302, "{host}");
+                assert_eq!(res.headers()["location"], app, "{host}");
+            }
+            None => assert_eq!(res.status(), 200, "{host}: the home page"),
+        }
+    }
+    // Deep links are not redirected, whatever the host.
+    let res = no_redirects
+        .get(server.url("/admin/users"))
+        .header("host", format!("stream.lunora.test:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let res = login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    for c in &cookies {
+        assert!(c.ends_with("; Domain=lunora.test"), "{c}");
+    }
+
+    // The default: host-only cookies, no redirect at `/`.
+    let plain = start(DbKind::Sqlite).await;
+    let res = login(&plain, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    for c in res.headers().get_all("set-cookie") {
+        assert!(!c.to_str().unwrap().contains("Domain="), "{c:?}");
+    }
+}

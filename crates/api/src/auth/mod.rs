@@ -95,6 +95,12 @@ pub struct AuthConfig {
     pub admin: SessionPolicy,
     /// Cookies carry `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
+    /// `Domain` of the sign-in cookies (`example.com`), so one sign-in serves apps on
+    /// sub-domains of it (`stream.example.com`, `admin.example.com`); `None` keeps them
+    /// host-only, for the one host that set them.
+    pub cookie_domain: Option<String>,
+    /// Host names that open one app at `/`: (host, app path such as `/stream`).
+    pub app_hosts: Vec<(String, &'static str)>,
     /// Default MFA policy of staff, for organizations that set none.
     pub staff_mfa: MfaPolicy,
     /// Staff passwords older than this must be changed at sign-in; `None` never expires them.
@@ -131,6 +137,8 @@ impl Default for AuthConfig {
                 idle: Duration::from_secs(4 * 3600),
             },
             secure_cookies: false,
+            cookie_domain: None,
+            app_hosts: Vec::new(),
             staff_mfa: MfaPolicy::Required,
             staff_password_max_age: Some(Duration::from_secs(90 * 86_400)),
             password_history: 12,
@@ -233,6 +241,14 @@ impl Principal {
             )))
         }
     }
+}
+
+/// `; Domain=…` for the sign-in cookies when one is configured, else nothing (host-only).
+pub(crate) fn cookie_scope(auth: &AuthConfig) -> String {
+    auth.cookie_domain
+        .as_deref()
+        .map(|d| format!("; Domain={d}"))
+        .unwrap_or_default()
 }
 
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

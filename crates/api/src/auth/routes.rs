@@ -361,10 +361,11 @@ fn issue(
         ""
     };
     let csrf = random_secret("");
+    let scope = super::cookie_scope(&state.auth);
     let cookies = [
-        format!("{ACCESS_COOKIE}={access_token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}{secure}"),
-        format!("{REFRESH_COOKIE}={refresh_token}; Path=/api/v1/auth; HttpOnly; SameSite=Strict{secure}"),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{secure}"),
+        format!("{ACCESS_COOKIE}={access_token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}{secure}{scope}"),
+        format!("{REFRESH_COOKIE}={refresh_token}; Path=/api/v1/auth; HttpOnly; SameSite=Strict{secure}{scope}"),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict{secure}{scope}"),
     ];
     let mut res = axum::Json(TokenPair {
         access_token,
@@ -504,14 +505,15 @@ async fn logout(State(state): State<AppState>, who: Principal) -> ApiResult<Resp
         .revoke_session(&who.user_id, &who.session_id, "logout")
         .await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
+    let scope = super::cookie_scope(&state.auth);
     for name in [ACCESS_COOKIE, CSRF_COOKIE] {
-        if let Ok(v) = HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0")) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0{scope}")) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
     }
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("{REFRESH_COOKIE}=; Path=/api/v1/auth; Max-Age=0"))
-    {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{REFRESH_COOKIE}=; Path=/api/v1/auth; Max-Age=0{scope}"
+    )) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(res)
