@@ -183,7 +183,7 @@ async fn evaluate(
     for cam in state.db.all_cameras().await? {
         let subject = format!("camera:{}", cam.id);
         match state.presence.online(&cam.id) {
-            Some(false) if cam.enabled => {
+            Some(false) if cam.enabled && state.presence.lost(&cam.id) => {
                 raise(
                     state,
                     &cam.organization_id,

@@ -40,6 +40,7 @@ pub const OFFLINE_AFTER: Duration = Duration::from_secs(3);
 #[derive(Default)]
 pub struct Presence {
     map: std::sync::Mutex<HashMap<String, (bool, i64)>>,
+    ever_online: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Presence {
@@ -50,6 +51,16 @@ impl Presence {
     /// Whether the camera is online, once the monitor has seen it.
     pub fn online(&self, id: &str) -> Option<bool> {
         self.get(id).map(|(online, _)| online)
+    }
+
+    /// Whether the camera went offline after it had been seen online (a camera that was
+    /// never online is not "lost").
+    pub fn lost(&self, id: &str) -> bool {
+        self.online(id) == Some(false)
+            && self
+                .ever_online
+                .lock()
+                .is_ok_and(|seen| seen.contains(id))
     }
 }
 
@@ -67,6 +78,13 @@ pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
             let now = lunora_store::now_ms();
             for cam in &cameras {
                 let online = online(&state, cam);
+                if online {
+                    if let Ok(mut seen) = state.presence.ever_online.lock() {
+                        if !seen.contains(&cam.id) {
+                            seen.insert(cam.id.clone());
+                        }
+                    }
+                }
                 let changed = match state.presence.map.lock() {
                     Ok(mut m) => match m.get(&cam.id) {
                         Some((was, _)) if *was == online => false,
@@ -587,6 +605,9 @@ async fn remove(state: &AppState, who: &Principal, cam: &Camera) -> ApiResult<()
     }
     if let Ok(mut m) = state.presence.map.lock() {
         m.remove(&cam.id);
+    }
+    if let Ok(mut seen) = state.presence.ever_online.lock() {
+        seen.remove(&cam.id);
     }
     Ok(())
 }

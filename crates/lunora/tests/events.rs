@@ -121,12 +121,12 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     assert_eq!(res.status(), 200);
     let started = next_of(&mut ws, "session.started", 10).await;
     assert_eq!(started["data"]["channel_id"], id.as_str());
-    loop {
+    let last_status = loop {
         let st = next_of(&mut ws, "destination.status", 20).await;
         if st["data"]["state"] == "live" {
-            break;
+            break st;
         }
-    }
+    };
 
     // Disconnect, miss an event, come back and resume.
     drop(ws);
@@ -186,6 +186,13 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     assert_eq!(done["data"]["recording_id"], rec_id.as_str());
     assert_eq!(done["data"]["status"], "complete", "{done}");
     assert!(done["data"]["size_bytes"].as_u64().unwrap() > 0, "{done}");
+
+    // Each of these real events matches its schema in the AsyncAPI document.
+    let schemas = common::ws::Schemas::fetch(&server).await;
+    for v in [&ev, &started, &stopped, &rec, &done] {
+        schemas.check(v);
+    }
+    schemas.check(&last_status);
 }
 
 /// Every message received within `secs` (the stream stays open).
