@@ -57,10 +57,7 @@ impl Presence {
     /// never online is not "lost").
     pub fn lost(&self, id: &str) -> bool {
         self.online(id) == Some(false)
-            && self
-                .ever_online
-                .lock()
-                .is_ok_and(|seen| seen.contains(id))
+            && self.ever_online.lock().is_ok_and(|seen| seen.contains(id))
     }
 }
 
@@ -105,11 +102,9 @@ pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
                         online,
                         since: rfc3339(now),
                     };
-                    state.events.publish(
-                        &cam.organization_id,
-                        format!("camera:{}", cam.id),
-                        &data,
-                    );
+                    state
+                        .events
+                        .publish(&cam.organization_id, format!("camera:{}", cam.id), &data);
                     state
                         .events
                         .publish(&cam.organization_id, "org".into(), &data);
@@ -257,7 +252,12 @@ fn status_of(state: &AppState, cam: &Camera) -> CameraStatus {
                 .status(&cam.id)
                 .unwrap_or_else(|| crate::pull::PullStatus {
                     url: String::new(),
-                    state: if cam.enabled { "connecting" } else { "disabled" }.into(),
+                    state: if cam.enabled {
+                        "connecting"
+                    } else {
+                        "disabled"
+                    }
+                    .into(),
                     error: None,
                     restarts: 0,
                 })

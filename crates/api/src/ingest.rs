@@ -77,11 +77,7 @@ impl DbAuthorizer {
         let hub = self.events.clone();
         tokio::spawn(async move {
             if let Ok(Some(c)) = db.channel_any_org(&channel_id.to_string()).await {
-                hub.publish(
-                    &c.organization_id,
-                    format!("channel:{}", c.id),
-                    &data,
-                );
+                hub.publish(&c.organization_id, format!("channel:{}", c.id), &data);
             }
         });
     }

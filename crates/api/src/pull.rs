@@ -221,10 +221,8 @@ pub fn spawn_reconciler(state: AppState) -> tokio::task::JoinHandle<()> {
                 }
                 match state.db.camera_pull_secrets(id, &state.secrets).await {
                     Ok(Some((url, key))) => {
-                        let target = format!(
-                            "rtmp://127.0.0.1:{}/live/{key}",
-                            state.config.rtmp_port
-                        );
+                        let target =
+                            format!("rtmp://127.0.0.1:{}/live/{key}", state.config.rtmp_port);
                         state.pulls.start(id, &url, &target);
                     }
                     Ok(None) => {}

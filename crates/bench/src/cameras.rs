@@ -166,11 +166,9 @@ pub async fn run(cfg: CamerasConfig) -> anyhow::Result<CamerasResult> {
         .timeout(Duration::from_secs(60))
         .build()?;
     let base = cfg.url.trim_end_matches('/').to_string();
-    let login = api(
-        client
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"email": cfg.email, "password": cfg.password})),
-    )
+    let login = api(client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": cfg.email, "password": cfg.password})))
     .await
     .context("signing in")?;
     let token = login["access_token"]
@@ -188,13 +186,11 @@ pub async fn run(cfg: CamerasConfig) -> anyhow::Result<CamerasResult> {
         for i in made..made + batch {
             csv.push_str(&format!("bench {tag} {i},B-{tag}-{i},bench\n"));
         }
-        let report = api(
-            client
-                .post(format!("{base}/api/v1/cameras/import"))
-                .bearer_auth(&token)
-                .header("content-type", "text/csv")
-                .body(csv),
-        )
+        let report = api(client
+            .post(format!("{base}/api/v1/cameras/import"))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(csv))
         .await
         .context("importing cameras")?;
         for row in report["rows"].as_array().context("import report")? {

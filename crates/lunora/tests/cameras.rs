@@ -343,7 +343,13 @@ async fn twenty_cameras_one_dies_is_alerted_and_comes_back() {
     let schemas = ws::Schemas::fetch(&server).await;
 
     let (hook_url, got) = webhook::receiver().await;
-    let (s, hook) = post(&server, &token, "/api/v1/webhooks", json!({"url": hook_url})).await;
+    let (s, hook) = post(
+        &server,
+        &token,
+        "/api/v1/webhooks",
+        json!({"url": hook_url}),
+    )
+    .await;
     assert_eq!(s, 201, "{hook}");
     let secret = hook["secret"].as_str().unwrap().to_string();
 
@@ -418,12 +424,14 @@ async fn twenty_cameras_one_dies_is_alerted_and_comes_back() {
     let mut dashboard_offline = false;
     let deadline = killed + Duration::from_secs(30);
     while offline_after.is_none() || raised.is_none() || !notified || !dashboard_offline {
-        let v = ws::next_message(&mut events, deadline).await.unwrap_or_else(|| {
-            panic!(
-                "after the kill: offline {offline_after:?}, alert {raised:?}, \
+        let v = ws::next_message(&mut events, deadline)
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "after the kill: offline {offline_after:?}, alert {raised:?}, \
                  notification {notified}, dashboard {dashboard_offline}"
-            )
-        });
+                )
+            });
         match v["type"].as_str().unwrap() {
             "camera.status" if v["data"]["camera_id"] == victim.as_str() => {
                 assert_eq!(v["data"]["online"], false, "{v}");

@@ -174,9 +174,7 @@ impl Db {
         let rows = self
             .timed(
                 "alert_recipients",
-                sqlx::query(&q)
-                    .bind(organization_id)
-                    .fetch_all(self.pool()),
+                sqlx::query(&q).bind(organization_id).fetch_all(self.pool()),
             )
             .await?;
         let mut out = Vec::new();

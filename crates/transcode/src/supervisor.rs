@@ -422,17 +422,14 @@ impl Ctx {
             .stdout
             .take()
             .map(|out| tokio::spawn(pump_stdout(out, self.output.clone(), self.metrics.clone())));
-        let stderr_task = child
-            .stderr
-            .take()
-            .map(|err| {
-                tokio::spawn(pump_stderr(
-                    err,
-                    self.status.clone(),
-                    self.metrics.clone(),
-                    self.config.redact.clone(),
-                ))
-            });
+        let stderr_task = child.stderr.take().map(|err| {
+            tokio::spawn(pump_stderr(
+                err,
+                self.status.clone(),
+                self.metrics.clone(),
+                self.config.redact.clone(),
+            ))
+        });
         let mut stdin = child.stdin.take();
         let mut feed = Feed::default();
         let mut wrote_any = false;

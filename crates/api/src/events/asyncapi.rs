@@ -6,11 +6,20 @@ use super::catalog::CATALOG;
 
 /// Topic name patterns and what they carry.
 const TOPICS: &[(&str, &str)] = &[
-    ("org", "The organization's dashboard: camera status, sessions, alerts and `dashboard.update`."),
-    ("channel:{id}", "One channel: its inputs, sources, destinations, sessions and recordings."),
+    (
+        "org",
+        "The organization's dashboard: camera status, sessions, alerts and `dashboard.update`.",
+    ),
+    (
+        "channel:{id}",
+        "One channel: its inputs, sources, destinations, sessions and recordings.",
+    ),
     ("camera:{id}", "One camera's status."),
     ("destination:{id}", "One destination."),
-    ("user:{id}", "The signed-in user's own notifications (only `user:` + their own id)."),
+    (
+        "user:{id}",
+        "The signed-in user's own notifications (only `user:` + their own id).",
+    ),
 ];
 
 /// The AsyncAPI document.

@@ -238,7 +238,8 @@ impl EventData for AlertEvent {
 pub const CATALOG: &[EventType] = &[
     EventType {
         kind: "camera.status",
-        summary: "A camera went online or offline (offline: no frame for 3 s, seen within 1 s more).",
+        summary:
+            "A camera went online or offline (offline: no frame for 3 s, seen within 1 s more).",
         topics: &["camera:{id}", "org"],
         schema: "CameraStatusEvent",
         schemas: schemas_of::<CameraStatusEvent>,

@@ -91,7 +91,10 @@ impl Dashboards {
         match state.db.open_alert_counts().await {
             Ok(counts) => {
                 for (org, n) in counts {
-                    figures.entry(org).or_insert_with(|| empty(&at)).active_alerts = n as u64;
+                    figures
+                        .entry(org)
+                        .or_insert_with(|| empty(&at))
+                        .active_alerts = n as u64;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "dashboard: cannot count alerts"),
