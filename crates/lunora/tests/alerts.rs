@@ -1,5 +1,6 @@
 //! Alerts: a camera that dies raises `camera_offline` (event stream, API, signed webhook to a
 //! local receiver) and resolves it by itself when it comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

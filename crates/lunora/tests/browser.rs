@@ -1,4 +1,5 @@
 //! The web UI in Debian's Chromium, served by the real binary: `web/e2e/smoke.mjs` drives it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Cameras end to end: CSV onboarding with a per-row report, real FFmpeg "cameras" publishing,
 //! online/offline over the WebSocket, status, bulk operations and key rotation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

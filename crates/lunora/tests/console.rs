@@ -2,6 +2,7 @@
 //! publishing and nginx-rtmp receiving: `web/e2e/console.mjs` drives the browser and asserts what
 //! the pages show; this test starts the peers and publishes when the page has shown the key.
 //! Also: the committed OpenAPI snapshot the UI's types come from matches the server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The WebSocket event stream: authentication, topics the caller may see, live events from the
 //! engine and stream control, resume after a reconnect.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

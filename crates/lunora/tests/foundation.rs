@@ -1,5 +1,6 @@
 //! The foundation, end to end against the real binary on both databases: health, problem+json
 //! answers for bad input, OpenAPI, metrics, the embedded UI, lifecycle and durability.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

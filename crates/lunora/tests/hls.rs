@@ -2,6 +2,7 @@
 //! every playlist passes the validator across reloads, blocking reloads wait for the next
 //! part, private channels need a playback token, thumbnails appear, hls.js plays it in
 //! Chromium.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

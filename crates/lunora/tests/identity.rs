@@ -2,6 +2,7 @@
 //! databases: the route table against every role, cross-tenant isolation, lock-out, token
 //! rotation and revocation, MFA, session limits, invitations and password rules, API tokens,
 //! the audit log, abuse limits and secrets at rest.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

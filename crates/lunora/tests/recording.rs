@@ -1,6 +1,7 @@
 //! Recording with the real binary and FFmpeg: automatic recording per channel, the rows, the
 //! files (ffprobe plays them), a reconnect continuing the same file, kill -9 in the middle,
 //! range downloads, HLS VOD playback, and a full disk on a real size-limited filesystem.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

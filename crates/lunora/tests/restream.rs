@@ -1,4 +1,5 @@
 //! Restreaming to real RTMP servers (nginx with the RTMP module), over RTMP and RTMPS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

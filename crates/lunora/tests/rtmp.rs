@@ -1,4 +1,5 @@
 //! RTMP ingest and play with real FFmpeg peers against the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

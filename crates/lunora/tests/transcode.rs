@@ -5,6 +5,7 @@
 //!
 //! The media tests take turns (one at a time in this binary): the machine has 2 cores and
 //! every encode is real.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
