@@ -75,7 +75,9 @@ pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
             let now = lunora_store::now_ms();
             for cam in &cameras {
                 let online = online(&state, cam);
-                if online {
+                // Frames arrived since the server started, even if the monitor never caught
+                // the camera online (it died within a second of starting).
+                if online || has_published(&state, cam) {
                     if let Ok(mut seen) = state.presence.ever_online.lock() {
                         if !seen.contains(&cam.id) {
                             seen.insert(cam.id.clone());
@@ -114,6 +116,13 @@ pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
             dashboards.refresh(&state, &cameras).await;
         }
     })
+}
+
+fn has_published(state: &AppState, cam: &Camera) -> bool {
+    uuid::Uuid::parse_str(&cam.channel_id)
+        .ok()
+        .and_then(|id| state.engine.channel(id))
+        .is_some_and(|c| c.status().frames_in > 0)
 }
 
 fn online(state: &AppState, cam: &Camera) -> bool {
