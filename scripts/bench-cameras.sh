@@ -13,7 +13,8 @@
 # Knobs (environment): BENCH_CAMERAS (1000), BENCH_CLIENTS (200), BENCH_DURATION (20 s of list
 # requests), BENCH_FLAPS (5 cameras cut and restarted), BENCH_RAMP_RATE (200/s),
 # BENCH_SERVER_CPU / BENCH_GEN_CPU (0 / 1), BENCH_NO_BUILD=1 (use the release binaries already
-# built), BENCH_OUT (results directory). Not part of the test suite.
+# built), BENCH_LUNORA_BIN / BENCH_GEN_BIN (other server / generator binaries), BENCH_OUT
+# (results directory). Not part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +39,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   cargo build --release --locked -p lunora -p lunora-bench
 fi
 lunora=${BENCH_LUNORA_BIN:-$target_dir/release/lunora}
-bench="$target_dir/release/lunora-bench"
+bench=${BENCH_GEN_BIN:-$target_dir/release/lunora-bench}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$bench" media --profile 480p >/dev/null
 

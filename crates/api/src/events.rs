@@ -54,8 +54,11 @@ pub struct Event {
     pub organization_id: String,
 }
 
-const RING: usize = 2048;
-const CLIENT_QUEUE: usize = 512;
+/// Events kept for resume. A thousand cameras coming online at once publish two thousand
+/// `camera.status` events within seconds: both bounds hold several such bursts.
+const RING: usize = 8192;
+/// Events a client may fall behind before it is closed with 4008 (each is one `Arc`).
+const CLIENT_QUEUE: usize = 8192;
 
 /// The in-process event bus.
 pub struct EventHub {
