@@ -3,12 +3,16 @@
 #   scripts/deps.sh run    what the server uses at run time (FFmpeg for transcoding)
 #   scripts/deps.sh test   plus the real peers the tests drive: PostgreSQL, Chromium, nginx with
 #                          the RTMP module, srt-tools, and s3s-fs (an S3-compatible server, from
-#                          crates.io) for the cold storage tier
+#                          crates.io) for the cold storage tier, and GStreamer's RTSP server
+#                          (python3-gi + gst-rtsp-server) that plays an IP camera for the RTSP
+#                          pull test
 set -euo pipefail
 
 want=(ffmpeg)
 if [ "${1:-run}" = test ]; then
   want+=(postgresql chromium nginx libnginx-mod-rtmp libnginx-mod-stream srt-tools openssl)
+  want+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-ugly)
 fi
 
 # The S3-compatible server of the storage-tier tests is a Rust program: cargo installs it once

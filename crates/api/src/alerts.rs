@@ -72,12 +72,19 @@ impl From<Alert> for AlertView {
 }
 
 async fn announce(state: &AppState, kind: &'static str, alert: Alert) {
+    use crate::events::catalog::AlertEvent;
     let org = alert.organization_id.clone();
     let view = AlertView::from(alert);
     let data = serde_json::to_value(&view).unwrap_or_default();
-    state.events.publish(&org, "org".into(), kind, data.clone());
+    let event = if kind == "alert.raised" {
+        AlertEvent::Raised(view.clone())
+    } else {
+        AlertEvent::Resolved(view.clone())
+    };
+    state.events.publish(&org, "org".into(), &event);
     metrics::counter!("lunora_alerts_total", "type" => kind, "rule" => view.rule.clone())
         .increment(1);
+    crate::notifications::deliver_alert(state, &org, &event).await;
     let hooks = match state.db.webhooks_with_secrets(&org, &state.secrets).await {
         Ok(h) => h,
         Err(e) => {
@@ -141,7 +148,7 @@ pub fn spawn_evaluator(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn raise(
+pub(crate) async fn raise(
     state: &AppState,
     org: &str,
     rule: &str,
@@ -160,7 +167,7 @@ async fn raise(
     Ok(())
 }
 
-async fn clear(state: &AppState, org: &str, rule: &str, subject: &str) -> ApiResult<()> {
+pub(crate) async fn clear(state: &AppState, org: &str, rule: &str, subject: &str) -> ApiResult<()> {
     if let Some(a) = state.db.resolve_alert_for(org, rule, subject).await? {
         tracing::info!(rule, subject, "alert resolved");
         announce(state, "alert.resolved", a).await;
@@ -176,7 +183,7 @@ async fn evaluate(
     for cam in state.db.all_cameras().await? {
         let subject = format!("camera:{}", cam.id);
         match state.presence.online(&cam.id) {
-            Some(false) if cam.enabled => {
+            Some(false) if cam.enabled && state.presence.lost(&cam.id) => {
                 raise(
                     state,
                     &cam.organization_id,

@@ -40,6 +40,7 @@ pub const OFFLINE_AFTER: Duration = Duration::from_secs(3);
 #[derive(Default)]
 pub struct Presence {
     map: std::sync::Mutex<HashMap<String, (bool, i64)>>,
+    ever_online: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Presence {
@@ -51,20 +52,38 @@ impl Presence {
     pub fn online(&self, id: &str) -> Option<bool> {
         self.get(id).map(|(online, _)| online)
     }
+
+    /// Whether the camera went offline after it had been seen online (a camera that was
+    /// never online is not "lost").
+    pub fn lost(&self, id: &str) -> bool {
+        self.online(id) == Some(false)
+            && self.ever_online.lock().is_ok_and(|seen| seen.contains(id))
+    }
 }
 
-/// Watches every camera once a second and publishes `camera.status` on each change.
+/// Watches every camera once a second and publishes `camera.status` on each change, then the
+/// organizations' `dashboard.update` where a figure changed.
 pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut dashboards = crate::events::dashboard::Dashboards::default();
         loop {
             tick.tick().await;
             let Ok(cameras) = state.db.all_cameras().await else {
                 continue;
             };
             let now = lunora_store::now_ms();
-            for cam in cameras {
-                let online = online(&state, &cam);
+            for cam in &cameras {
+                let online = online(&state, cam);
+                // Frames arrived since the server started, even if the monitor never caught
+                // the camera online (it died within a second of starting).
+                if online || has_published(&state, cam) {
+                    if let Ok(mut seen) = state.presence.ever_online.lock() {
+                        if !seen.contains(&cam.id) {
+                            seen.insert(cam.id.clone());
+                        }
+                    }
+                }
                 let changed = match state.presence.map.lock() {
                     Ok(mut m) => match m.get(&cam.id) {
                         Some((was, _)) if *was == online => false,
@@ -78,27 +97,32 @@ pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
                     Err(_) => false,
                 };
                 if changed {
-                    let data = serde_json::json!({
-                        "camera_id": cam.id,
-                        "channel_id": cam.channel_id,
-                        "name": cam.name,
-                        "online": online,
-                        "since": rfc3339(now),
-                    });
-                    state.events.publish(
-                        &cam.organization_id,
-                        format!("camera:{}", cam.id),
-                        "camera.status",
-                        data.clone(),
-                    );
+                    let data = crate::events::catalog::CameraStatusEvent {
+                        camera_id: cam.id.clone(),
+                        channel_id: cam.channel_id.clone(),
+                        name: cam.name.clone(),
+                        online,
+                        since: rfc3339(now),
+                    };
                     state
                         .events
-                        .publish(&cam.organization_id, "org".into(), "camera.status", data);
+                        .publish(&cam.organization_id, format!("camera:{}", cam.id), &data);
+                    state
+                        .events
+                        .publish(&cam.organization_id, "org".into(), &data);
                     tracing::info!(camera = %cam.id, online, "camera status changed");
                 }
             }
+            dashboards.refresh(&state, &cameras).await;
         }
     })
+}
+
+fn has_published(state: &AppState, cam: &Camera) -> bool {
+    uuid::Uuid::parse_str(&cam.channel_id)
+        .ok()
+        .and_then(|id| state.engine.channel(id))
+        .is_some_and(|c| c.status().frames_in > 0)
 }
 
 fn online(state: &AppState, cam: &Camera) -> bool {
@@ -165,6 +189,8 @@ pub struct CameraStatus {
     /// Milliseconds since the last frame.
     pub last_frame_age_ms: Option<u64>,
     pub recording_policy: String,
+    /// For a camera with a pull URL: the pull's state and its last error, in words.
+    pub pull: Option<crate::pull::PullStatus>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -229,6 +255,22 @@ fn status_of(state: &AppState, cam: &Camera) -> CameraStatus {
         }),
         last_frame_age_ms: st.and_then(|s| s.last_frame_age_ms),
         recording_policy: cam.recording_policy.clone(),
+        pull: cam.has_pull_url.then(|| {
+            state
+                .pulls
+                .status(&cam.id)
+                .unwrap_or_else(|| crate::pull::PullStatus {
+                    url: String::new(),
+                    state: if cam.enabled {
+                        "connecting"
+                    } else {
+                        "disabled"
+                    }
+                    .into(),
+                    error: None,
+                    restarts: 0,
+                })
+        }),
     }
 }
 
@@ -528,6 +570,13 @@ async fn update_camera(
             }
             other => other.into(),
         })?;
+    if !cam.enabled {
+        // A disabled camera neither publishes nor is pulled.
+        state.pulls.stop(&cam.id);
+        if let Ok(uuid) = uuid::Uuid::parse_str(&cam.channel_id) {
+            state.engine.close_channel(uuid);
+        }
+    }
     let version = cam.version;
     let base = rtmp_base(&state, &headers);
     Ok(crate::util::with_etag(
@@ -559,11 +608,15 @@ async fn remove(state: &AppState, who: &Principal, cam: &Camera) -> ApiResult<()
         .db
         .delete_camera(&who.organization_id, &cam.id)
         .await?;
+    state.pulls.stop(&cam.id);
     if let Ok(uuid) = uuid::Uuid::parse_str(&cam.channel_id) {
         state.engine.close_channel(uuid);
     }
     if let Ok(mut m) = state.presence.map.lock() {
         m.remove(&cam.id);
+    }
+    if let Ok(mut seen) = state.presence.ever_online.lock() {
+        seen.remove(&cam.id);
     }
     Ok(())
 }
@@ -591,7 +644,9 @@ async fn rotate(state: &AppState, cam: &Camera) -> ApiResult<String> {
         .db
         .rotate_input_key(&cam.channel_id, "primary", &key, &state.secrets)
         .await?;
-    // The old key's connection, if any, must not keep publishing.
+    // The old key's connection, if any, must not keep publishing; a pull restarts with the
+    // new key.
+    state.pulls.stop(&cam.id);
     if let Ok(uuid) = uuid::Uuid::parse_str(&cam.channel_id) {
         state.engine.close_channel(uuid);
     }
@@ -840,6 +895,7 @@ async fn bulk(
                         )
                         .await?;
                     if !enabled {
+                        state.pulls.stop(&cam.id);
                         if let Ok(uuid) = uuid::Uuid::parse_str(&cam.channel_id) {
                             state.engine.close_channel(uuid);
                         }

@@ -24,8 +24,16 @@ use utoipa_axum::routes;
 use crate::auth::{Permission, Principal};
 use crate::AppState;
 
+pub mod asyncapi;
+pub mod catalog;
+pub mod dashboard;
+
+pub use catalog::EventData;
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(events))
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(asyncapi_document))
 }
 
 /// One event as clients receive it.
@@ -46,8 +54,11 @@ pub struct Event {
     pub organization_id: String,
 }
 
-const RING: usize = 2048;
-const CLIENT_QUEUE: usize = 512;
+/// Events kept for resume. A thousand cameras coming online at once publish two thousand
+/// `camera.status` events within seconds: both bounds hold several such bursts.
+const RING: usize = 8192;
+/// Events a client may fall behind before it is closed with 4008 (each is one `Arc`).
+const CLIENT_QUEUE: usize = 8192;
 
 /// The in-process event bus.
 pub struct EventHub {
@@ -68,14 +79,17 @@ impl Default for EventHub {
 }
 
 impl EventHub {
-    /// Publishes an event to every subscriber of `topic` in `organization_id`.
-    pub fn publish(
-        &self,
-        organization_id: &str,
-        topic: String,
-        kind: &str,
-        data: serde_json::Value,
-    ) {
+    /// Publishes an event to every subscriber of `topic` in `organization_id`. Only the types
+    /// of [`catalog`] can be published, so each has a schema in the AsyncAPI document.
+    pub fn publish<E: EventData>(&self, organization_id: &str, topic: String, event: &E) {
+        let kind = event.kind();
+        let data = match serde_json::to_value(event) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, kind, "event cannot be serialized");
+                return;
+            }
+        };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let event = Arc::new(Event {
             kind: kind.to_string(),
@@ -122,7 +136,8 @@ enum ClientMessage {
 
 /// The event stream (WebSocket). Send `{"type":"subscribe","topics":["org","channel:ID"]}`;
 /// receive `{type, topic, data, at, seq}`. After a reconnect, send `{"type":"resume","after":SEQ}`
-/// to get what was missed.
+/// to get what was missed. Every event type and its JSON schema is described in the AsyncAPI
+/// document at [`/api/v1/events/asyncapi.json`](/api/v1/events/asyncapi.json).
 #[utoipa::path(
     get, path = "/events", tag = "events",
     security(("bearer" = [])),
@@ -131,6 +146,16 @@ enum ClientMessage {
 async fn events(State(state): State<AppState>, who: Principal, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(64 * 1024)
         .on_upgrade(move |socket| client(state, who, socket))
+}
+
+/// The AsyncAPI 2.6 document of the event stream: every event type with its JSON schema,
+/// generated from the types the server publishes.
+#[utoipa::path(
+    get, path = "/events/asyncapi.json", tag = "events",
+    responses((status = 200, description = "AsyncAPI 2.6 document", content_type = "application/json", body = Object))
+)]
+async fn asyncapi_document() -> axum::Json<serde_json::Value> {
+    axum::Json(asyncapi::document())
 }
 
 /// Whether `who` may receive events of `topic` in its organization.

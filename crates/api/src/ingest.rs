@@ -72,17 +72,12 @@ impl DbAuthorizer {
     }
 
     /// Publishes `channel.input` on the channel's topic (the organization is looked up).
-    fn input_event(&self, channel_id: Uuid, data: serde_json::Value) {
+    fn input_event(&self, channel_id: Uuid, data: crate::events::catalog::ChannelInputEvent) {
         let db = self.db.clone();
         let hub = self.events.clone();
         tokio::spawn(async move {
             if let Ok(Some(c)) = db.channel_any_org(&channel_id.to_string()).await {
-                hub.publish(
-                    &c.organization_id,
-                    format!("channel:{}", c.id),
-                    "channel.input",
-                    data,
-                );
+                hub.publish(&c.organization_id, format!("channel:{}", c.id), &data);
             }
         });
     }
@@ -207,7 +202,11 @@ impl Authorizer for DbAuthorizer {
                 tracing::info!(channel = %channel_id, %input, "input live");
                 self.input_event(
                     channel_id,
-                    serde_json::json!({"input": input, "state": "live"}),
+                    crate::events::catalog::ChannelInputEvent {
+                        input,
+                        state: "live".into(),
+                        reason: None,
+                    },
                 );
             }
             IngestEvent::PublishStopped {
@@ -219,7 +218,11 @@ impl Authorizer for DbAuthorizer {
                 tracing::info!(channel = %channel_id, %input, %reason, "input stopped");
                 self.input_event(
                     channel_id,
-                    serde_json::json!({"input": input, "state": "idle", "reason": reason}),
+                    crate::events::catalog::ChannelInputEvent {
+                        input,
+                        state: "idle".into(),
+                        reason: Some(reason),
+                    },
                 );
             }
         }

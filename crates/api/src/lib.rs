@@ -25,9 +25,11 @@ mod invitations;
 pub mod ladder;
 pub mod mail;
 mod middleware;
+pub mod notifications;
 mod observability;
 mod organizations;
 mod presets;
+pub mod pull;
 pub mod recordings;
 mod secrets;
 pub mod sources;
@@ -79,7 +81,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "alerts", description = "Alerts raised by Lunora's rules, and webhooks that receive them"),
         (name = "analytics", description = "Streaming figures over a time range and the server right now"),
         (name = "cameras", description = "IP cameras: registration, keys, status, CSV import, bulk operations"),
-        (name = "events", description = "WebSocket of real-time events"),
+        (name = "events", description = "WebSocket of real-time events; their schemas are in the AsyncAPI document at /api/v1/events/asyncapi.json"),
+        (name = "notifications", description = "The signed-in user's in-app notifications"),
         (name = "recordings", description = "Recordings of live channels: files, download, HLS VOD playback, settings"),
         (name = "streaming", description = "Start and stop streaming sessions, live status, history"),
         (name = "sources", description = "Source redundancy: primary/secondary inputs (RTMP, SRT), failover settings, status, switching"),
@@ -126,6 +129,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(cameras::router())
         .merge(alerts::router())
+        .merge(notifications::router())
         .merge(analytics::router())
         .merge(users::router())
         .merge(invitations::router())

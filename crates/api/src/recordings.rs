@@ -338,11 +338,11 @@ async fn write_events(state: AppState, mut rx: mpsc::Receiver<RecorderEvent>) {
                         state.events.publish(
                             &c.organization_id,
                             format!("channel:{}", c.id),
-                            "recording.started",
-                            serde_json::json!({
-                                "recording_id": id, "channel_id": c.id,
-                                "started_at": rfc3339(*started_at_ms),
-                            }),
+                            &crate::events::catalog::RecordingStartedEvent {
+                                recording_id: id.to_string(),
+                                channel_id: c.id.clone(),
+                                started_at: rfc3339(*started_at_ms),
+                            },
                         );
                     }
                     r
@@ -441,12 +441,14 @@ async fn write_events(state: AppState, mut rx: mpsc::Receiver<RecorderEvent>) {
                 state.events.publish(
                     &r.organization_id,
                     format!("channel:{}", r.channel_id),
-                    "recording.stopped",
-                    serde_json::json!({
-                        "recording_id": r.id, "channel_id": r.channel_id, "status": status,
-                        "duration_seconds": r.duration_ms as f64 / 1000.0,
-                        "size_bytes": r.size_bytes, "error": error,
-                    }),
+                    &crate::events::catalog::RecordingStoppedEvent {
+                        recording_id: r.id.clone(),
+                        channel_id: r.channel_id.clone(),
+                        status: status.to_string(),
+                        duration_seconds: r.duration_ms as f64 / 1000.0,
+                        size_bytes: r.size_bytes,
+                        error,
+                    },
                 );
             }
         }

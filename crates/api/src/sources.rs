@@ -990,11 +990,13 @@ async fn relay_events(state: AppState) {
                 state.events.publish(
                     &org,
                     topic.clone(),
-                    "source.failover",
-                    serde_json::json!({
-                        "channel_id": id, "from": from, "to": to, "reason": reason.as_str(),
-                        "at": rfc3339(at_ms as i64),
-                    }),
+                    &crate::events::catalog::SourceFailoverEvent {
+                        channel_id: id.to_string(),
+                        from: from.clone(),
+                        to: to.to_string(),
+                        reason: reason.as_str().to_string(),
+                        at: rfc3339(at_ms as i64),
+                    },
                 );
                 let message = format!(
                     "input switched from {from_name} to {to}: {}",
@@ -1016,17 +1018,20 @@ async fn relay_events(state: AppState) {
                 let subject = topic.clone();
                 match reason {
                     lunora_media::SwitchReason::PrimaryRestored => {
-                        let _ = state
-                            .db
-                            .resolve_alert_for(&org, "source_failover", &subject)
-                            .await;
+                        let _ =
+                            crate::alerts::clear(&state, &org, "source_failover", &subject).await;
                     }
                     lunora_media::SwitchReason::Manual => {}
                     _ => {
-                        let _ = state
-                            .db
-                            .raise_alert(&org, "source_failover", "warning", &subject, &message)
-                            .await;
+                        let _ = crate::alerts::raise(
+                            &state,
+                            &org,
+                            "source_failover",
+                            "warning",
+                            &subject,
+                            message.clone(),
+                        )
+                        .await;
                     }
                 }
             }
@@ -1038,11 +1043,12 @@ async fn relay_events(state: AppState) {
             } => state.events.publish(
                 &org,
                 topic,
-                "source.state",
-                serde_json::json!({
-                    "channel_id": id, "input": input, "state": state_name(s),
-                    "at": rfc3339(at_ms as i64),
-                }),
+                &crate::events::catalog::SourceStateEvent {
+                    channel_id: id.to_string(),
+                    input: input.to_string(),
+                    state: state_name(s).to_string(),
+                    at: rfc3339(at_ms as i64),
+                },
             ),
             ChannelEvent::Fill {
                 state: fill, at_ms, ..
@@ -1050,10 +1056,11 @@ async fn relay_events(state: AppState) {
                 state.events.publish(
                     &org,
                     topic.clone(),
-                    "source.fill",
-                    serde_json::json!({
-                        "channel_id": id, "state": fill.as_str(), "at": rfc3339(at_ms as i64),
-                    }),
+                    &crate::events::catalog::SourceFillEvent {
+                        channel_id: id.to_string(),
+                        state: fill.as_str().to_string(),
+                        at: rfc3339(at_ms as i64),
+                    },
                 );
                 let channel_id = id.to_string();
                 let message = match fill {

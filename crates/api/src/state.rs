@@ -74,6 +74,8 @@ pub struct AppState {
     pub presence: Arc<crate::cameras::Presence>,
     /// Real-time events for the WebSocket.
     pub events: Arc<crate::events::EventHub>,
+    /// FFmpeg pulls of cameras that only serve RTSP/SRT.
+    pub pulls: Arc<crate::pull::Pulls>,
     /// Running streaming sessions.
     pub streaming: Arc<crate::streaming::Streaming>,
     /// Source redundancy at run time (SRT callers, the SRT port).
@@ -122,6 +124,7 @@ impl AppState {
                 config.storage.clone(),
             )),
             events: Arc::new(crate::events::EventHub::default()),
+            pulls: Arc::default(),
             presence: Arc::new(crate::cameras::Presence::default()),
             http_client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))

@@ -214,25 +214,36 @@ fn forward_status(
             hub.publish(
                 &org,
                 topic.clone(),
-                "destination.status",
-                serde_json::json!({
-                    "destination_id": destination_id,
-                    "name": name,
-                    "state": s.state,
-                    "last_error": s.last_error,
-                    "reconnects": s.reconnects,
-                }),
+                &crate::events::catalog::DestinationStatusEvent {
+                    destination_id: destination_id.clone(),
+                    name: name.clone(),
+                    state: serde_json::to_value(s.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    last_error: s.last_error.clone(),
+                    reconnects: s.reconnects,
+                },
             );
         }
     });
 }
 
 fn session_event(state: &AppState, org: &str, channel_id: &str, kind: &str, session_id: &str) {
-    let data = serde_json::json!({"channel_id": channel_id, "session_id": session_id});
+    use crate::events::catalog::{Session, SessionEvent};
+    let data = SessionEvent {
+        channel_id: channel_id.to_string(),
+        session_id: session_id.to_string(),
+    };
+    let event = if kind == "session.started" {
+        Session::Started(data)
+    } else {
+        Session::Stopped(data)
+    };
     state
         .events
-        .publish(org, format!("channel:{channel_id}"), kind, data.clone());
-    state.events.publish(org, "org".into(), kind, data);
+        .publish(org, format!("channel:{channel_id}"), &event);
+    state.events.publish(org, "org".into(), &event);
 }
 
 /// Stops a push and stores what it delivered.

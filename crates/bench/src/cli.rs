@@ -39,6 +39,50 @@ enum Command {
     },
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
+    /// Cameras at scale: N cameras from a CSV import publishing, C WebSocket listeners; camera
+    /// list latency and dashboard staleness (JSON on stdout).
+    Cameras(CamerasArgs),
+}
+
+#[derive(Debug, Args)]
+struct CamerasArgs {
+    /// Lunora: `http://host:port`.
+    #[arg(long)]
+    lunora_url: String,
+    #[arg(long, env = "LUNORA_ADMIN_EMAIL", default_value = "")]
+    admin_email: String,
+    #[arg(
+        long,
+        env = "LUNORA_ADMIN_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
+    admin_password: String,
+    /// The RTMP address `rtmp://host:port/live` if the API answers another one.
+    #[arg(long)]
+    lunora_rtmp: Option<String>,
+    /// Cameras (each publishes the clip).
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    cameras: usize,
+    /// WebSocket clients listening on the organization's topic.
+    #[arg(long, default_value_t = 200)]
+    clients: usize,
+    /// Seconds of `GET /api/v1/cameras?limit=100` measurements.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Cameras cut and started again, one after another, for the staleness figures.
+    #[arg(long, default_value_t = 5)]
+    flaps: usize,
+    /// New publishers per second while ramping up.
+    #[arg(long, default_value_t = 200.0)]
+    ramp_rate: f64,
+    #[command(flatten)]
+    media: MediaArgs,
+    /// The server's pid (default: the process listening on the URL's port).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +217,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => run(args),
+        Command::Cameras(args) => cameras(args),
     }
 }
 
@@ -250,6 +295,47 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let rt = rt.enable_all().build()?;
     let result = rt.block_on(crate::run::run(config))?;
+    println!("{}", serde_json::to_string(&result)?);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn cameras(args: CamerasArgs) -> anyhow::Result<()> {
+    if args.admin_email.is_empty() || args.admin_password.is_empty() {
+        bail!("give --admin-email/--admin-password (or LUNORA_ADMIN_EMAIL/LUNORA_ADMIN_PASSWORD)");
+    }
+    let mut media = args.media;
+    if media.profile == "1080p" {
+        // The cameras' default: 1 Mb/s.
+        media.profile = "480p".into();
+    }
+    let path = media_file(&media)?;
+    let clip = Arc::new(Clip::load(&path)?);
+    let port: Option<u16> = args
+        .lunora_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok());
+    let server_pid = args.server_pid.or_else(|| port.and_then(pid_listening_on));
+    let config = crate::cameras::CamerasConfig {
+        url: args.lunora_url.clone(),
+        email: args.admin_email.clone(),
+        password: args.admin_password.clone(),
+        rtmp_override: args.lunora_rtmp.clone(),
+        cameras: args.cameras.max(1),
+        clients: args.clients,
+        duration: Duration::from_secs_f64(args.duration.max(1.0)),
+        flaps: args.flaps,
+        ramp_rate: args.ramp_rate,
+        clip,
+        server_pid,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = args.threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.enable_all().build()?;
+    let result = rt.block_on(crate::cameras::run(config))?;
     println!("{}", serde_json::to_string(&result)?);
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())

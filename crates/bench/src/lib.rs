@@ -9,6 +9,7 @@
 //! `scripts/bench-relay.sh` runs the same scenarios against Lunora and nginx-rtmp, each pinned
 //! to its own core, and prints them side by side. Not part of the test suite.
 
+pub mod cameras;
 pub mod cli;
 pub mod conn;
 pub mod media;

@@ -163,6 +163,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let camera_monitor = lunora_api::cameras::spawn_monitor(state.clone());
     let alert_rules = lunora_api::alerts::spawn_evaluator(state.clone());
+    let camera_pulls = lunora_api::pull::spawn_reconciler(state.clone());
     let http = bind(config.http_addr, "http").await?;
     let shutdown = CancellationToken::new();
     let app = lunora_api::app(state.clone());
@@ -193,6 +194,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     camera_monitor.abort();
     alert_rules.abort();
+    camera_pulls.abort();
+    state.pulls.stop_all();
     state.streaming.stop_all(&state, "server_stopped").await;
     state
         .recordings

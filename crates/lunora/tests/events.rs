@@ -122,12 +122,12 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     assert_eq!(res.status(), 200);
     let started = next_of(&mut ws, "session.started", 10).await;
     assert_eq!(started["data"]["channel_id"], id.as_str());
-    loop {
+    let last_status = loop {
         let st = next_of(&mut ws, "destination.status", 20).await;
         if st["data"]["state"] == "live" {
-            break;
+            break st;
         }
-    }
+    };
 
     // Disconnect, miss an event, come back and resume.
     drop(ws);
@@ -187,6 +187,13 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
     assert_eq!(done["data"]["recording_id"], rec_id.as_str());
     assert_eq!(done["data"]["status"], "complete", "{done}");
     assert!(done["data"]["size_bytes"].as_u64().unwrap() > 0, "{done}");
+
+    // Each of these real events matches its schema in the AsyncAPI document.
+    let schemas = common::ws::Schemas::fetch(&server).await;
+    for v in [&ev, &started, &stopped, &rec, &done] {
+        schemas.check(v);
+    }
+    schemas.check(&last_status);
 }
 
 /// Every message received within `secs` (the stream stays open).
@@ -285,6 +292,243 @@ async fn another_organization_never_receives_our_events() {
     let replay = drain(&mut theirs, 2).await;
     assert!(
         !replay.iter().any(|m| m.to_string().contains(&id)),
+        "another organization got our events on resume: {replay:?}"
+    );
+}
+
+/// The AsyncAPI document names every event type the server emits, each with a JSON schema, and
+/// the OpenAPI description of `/api/v1/events` points to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_asyncapi_document_describes_every_event_type() {
+    let server = start(DbKind::Sqlite).await;
+    let schemas = common::ws::Schemas::fetch(&server).await;
+    let doc = schemas.document();
+    assert!(
+        doc["asyncapi"].as_str().unwrap().starts_with("2.6"),
+        "{}",
+        doc["asyncapi"]
+    );
+    let messages = doc["components"]["messages"].as_object().unwrap();
+    for kind in [
+        "camera.status",
+        "channel.input",
+        "source.failover",
+        "source.state",
+        "source.fill",
+        "destination.status",
+        "session.started",
+        "session.stopped",
+        "recording.started",
+        "recording.stopped",
+        "alert.raised",
+        "alert.resolved",
+        "dashboard.update",
+        "notification",
+    ] {
+        let m = messages
+            .get(kind)
+            .unwrap_or_else(|| panic!("{kind} is not documented"));
+        let data = m["payload"]["properties"]["data"]["$ref"].as_str().unwrap();
+        let name = data.rsplit('/').next().unwrap();
+        let schema = &doc["components"]["schemas"][name];
+        assert!(
+            schema["properties"].is_object(),
+            "{kind}: no schema {name}: {schema}"
+        );
+    }
+    // Every message is reachable from a topic.
+    let channels = doc["channels"].as_object().unwrap();
+    for kind in messages.keys() {
+        let wanted = format!("#/components/messages/{kind}");
+        assert!(
+            channels.values().any(|c| c["subscribe"]["message"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["$ref"] == wanted.as_str())),
+            "{kind} is on no topic"
+        );
+    }
+    let openapi: Value = server
+        .client
+        .get(server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = openapi["paths"]["/api/v1/events"]["get"].to_string();
+    assert!(
+        events.contains("/api/v1/events/asyncapi.json"),
+        "the events operation does not link the AsyncAPI document: {events}"
+    );
+}
+
+/// `dashboard.update` reaches the organization's `org` topic only, `notification` the
+/// recipient's own `user:` topic only: another organization, and a viewer of ours, never get
+/// another user's notifications; events match their schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_updates_and_notifications_stay_with_their_organization_and_user() {
+    use common::ws;
+
+    let server = start(DbKind::Sqlite).await;
+    let root = admin_token(&server).await;
+    let schemas = ws::Schemas::fetch(&server).await;
+    let me = call(&server, "GET", "/api/v1/users/me", Some(&root), None).await;
+    let admin_id = me.body["id"].as_str().unwrap().to_string();
+    // A viewer of ours, and another organization with its administrator.
+    let password = "Staff-Password-42!";
+    let viewer_id = invite_user(&server, &root, "viewer@example.com", "viewer", password).await;
+    let viewer = token_for(&server, "viewer@example.com", password).await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/organizations",
+        Some(&root),
+        Some(&json!({ "name": "Beta", "slug": "beta", "admin_email": "boss@beta.example" })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let invitation = outbox_token(&server, &root, "boss@beta.example", "invitation").await;
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/invitations/accept",
+        None,
+        Some(&json!({ "token": invitation, "password": password })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let beta_id = a.body["id"].as_str().unwrap().to_string();
+    let beta = token_for(&server, "boss@beta.example", password).await;
+
+    let admin_topic = format!("user:{admin_id}");
+    let mut ours = ws::connect(&server, &root).await;
+    ws::subscribe(&mut ours, &["org", &admin_topic]).await;
+    let mut theirs = ws::connect(&server, &beta).await;
+    let beta_topic = format!("user:{beta_id}");
+    let sub = ws::subscribe(&mut theirs, &["org", &beta_topic, &admin_topic]).await;
+    assert_eq!(sub["topics"], json!(["org", beta_topic]), "{sub}");
+    let mut view = ws::connect(&server, &viewer).await;
+    let viewer_topic = format!("user:{viewer_id}");
+    let sub = ws::subscribe(&mut view, &["org", &viewer_topic, &admin_topic]).await;
+    assert_eq!(sub["topics"], json!(["org", viewer_topic]), "{sub}");
+
+    // A camera of ours goes live, then dies: dashboard updates and an alert notification.
+    let cam = call(
+        &server,
+        "POST",
+        "/api/v1/cameras",
+        Some(&root),
+        Some(&json!({"name": "Gate"})),
+    )
+    .await;
+    assert_eq!(cam.status, 201, "{cam:?}");
+    let key = cam.body["publish_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut publisher = Publisher::start(&format!(
+        "rtmp://{}/live/{key}",
+        server.rtmp_addr().unwrap()
+    ));
+    let mut received = Vec::new();
+    loop {
+        let v = ws::next_of(&mut ours, "dashboard.update", 30).await;
+        received.push(v.clone());
+        if v["data"]["cameras_online"] == 1 {
+            assert_eq!(v["topic"], "org");
+            assert_eq!(v["data"]["live_channels"], 1, "{v}");
+            assert!(v["data"]["ingest_bps"].as_u64().unwrap() > 0, "{v}");
+            break;
+        }
+    }
+    publisher.kill();
+    let n = ws::next_of(&mut ours, "notification", 30).await;
+    assert_eq!(n["topic"], admin_topic.as_str());
+    assert_eq!(n["data"]["kind"], "alert.raised", "{n}");
+    assert_eq!(n["data"]["severity"], "warning");
+    received.push(n.clone());
+    loop {
+        let v = ws::next_of(&mut ours, "dashboard.update", 30).await;
+        received.push(v.clone());
+        if v["data"]["cameras_offline"] == 1 && v["data"]["active_alerts"] == 1 {
+            break;
+        }
+    }
+    for v in &received {
+        schemas.check(v);
+    }
+    // Marked read, it leaves the unread list.
+    let id = n["data"]["id"].as_str().unwrap();
+    let a = call(
+        &server,
+        "POST",
+        &format!("/api/v1/notifications/{id}/read"),
+        Some(&root),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body["read_at"].is_string());
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/notifications?unread=true",
+        Some(&root),
+        None,
+    )
+    .await;
+    assert!(
+        !a.body["items"].to_string().contains(id),
+        "still unread: {a:?}"
+    );
+    // Nobody else can read or mark it.
+    for token in [&beta, &viewer] {
+        let a = call(
+            &server,
+            "POST",
+            &format!("/api/v1/notifications/{id}/read"),
+            Some(token),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 404, "{a:?}");
+        let a = call(&server, "GET", "/api/v1/notifications", Some(token), None).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body["items"], json!([]), "{a:?}");
+    }
+
+    // The other organization saw none of it; our viewer saw the dashboard but no notification.
+    let seen = drain(&mut theirs, 2).await;
+    let leaked: Vec<&Value> = seen
+        .iter()
+        .filter(|m| m["type"] == "dashboard.update" || m["type"] == "notification")
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "another organization received: {leaked:?}"
+    );
+    let seen = drain(&mut view, 1).await;
+    assert!(
+        seen.iter().any(|m| m["type"] == "dashboard.update"),
+        "the viewer got no dashboard update: {seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|m| m["type"] == "notification"),
+        "the viewer got someone else's notification: {seen:?}"
+    );
+    // Resuming from the start replays none of it to them either.
+    send(&mut theirs, json!({"type": "resume", "after": 0})).await;
+    let replay = drain(&mut theirs, 2).await;
+    assert!(
+        !replay
+            .iter()
+            .any(|m| m["type"] == "dashboard.update" || m["type"] == "notification"),
         "another organization got our events on resume: {replay:?}"
     );
 }

@@ -313,3 +313,33 @@ impl Db {
             .await
     }
 }
+
+impl Db {
+    /// The pull URL of a camera and the publish key of its channel's primary input, opened
+    /// with the master key; `None` without a pull URL.
+    pub async fn camera_pull_secrets(
+        &self,
+        camera_id: &str,
+        secrets: &crate::crypto::SecretBox,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let q = self.sql(
+            "SELECT c.pull_url_sealed, i.publish_key_sealed FROM cameras c \
+             JOIN channel_inputs i ON i.channel_id = c.channel_id AND i.role = 'primary' \
+             WHERE c.id = ? AND c.pull_url_sealed IS NOT NULL",
+        );
+        let row = self
+            .timed(
+                "camera_pull_secrets",
+                sqlx::query(&q).bind(camera_id).fetch_optional(self.pool()),
+            )
+            .await?;
+        match row {
+            Some(r) => {
+                let url: String = r.try_get("pull_url_sealed")?;
+                let key: String = r.try_get("publish_key_sealed")?;
+                Ok(Some((secrets.open(&url)?, secrets.open(&key)?)))
+            }
+            None => Ok(None),
+        }
+    }
+}

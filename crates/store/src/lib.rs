@@ -19,6 +19,7 @@ mod db;
 mod destinations;
 mod error;
 mod identity;
+mod notifications;
 mod presets;
 mod recordings;
 pub mod rekey;
@@ -40,6 +41,7 @@ pub use identity::{
     new_id, AuthSession, NewUser, Organization, OrganizationPatch, RefreshOutcome, SessionAuth,
     User, UserFilter, UserPatch,
 };
+pub use notifications::{NewNotification, Notification, Recipient};
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
 pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};

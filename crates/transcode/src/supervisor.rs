@@ -114,6 +114,9 @@ pub struct SupervisorConfig {
     pub max_attempts: Option<u32>,
     /// Names the encode in logs (e.g. the preset's encoding key).
     pub label: String,
+    /// Secrets in the arguments (a password in a pull URL): replaced by `****` in whatever
+    /// FFmpeg says before it reaches a log, the status or the metrics.
+    pub redact: Vec<String>,
 }
 
 impl SupervisorConfig {
@@ -128,6 +131,7 @@ impl SupervisorConfig {
             stable_after: Duration::from_secs(30),
             max_attempts: None,
             label: String::new(),
+            redact: Vec::new(),
         }
     }
 
@@ -418,10 +422,14 @@ impl Ctx {
             .stdout
             .take()
             .map(|out| tokio::spawn(pump_stdout(out, self.output.clone(), self.metrics.clone())));
-        let stderr_task = child
-            .stderr
-            .take()
-            .map(|err| tokio::spawn(pump_stderr(err, self.status.clone(), self.metrics.clone())));
+        let stderr_task = child.stderr.take().map(|err| {
+            tokio::spawn(pump_stderr(
+                err,
+                self.status.clone(),
+                self.metrics.clone(),
+                self.config.redact.clone(),
+            ))
+        });
         let mut stdin = child.stdin.take();
         let mut feed = Feed::default();
         let mut wrote_any = false;
@@ -659,15 +667,25 @@ struct StderrSummary {
     fatal: Option<crate::progress::Fatal>,
 }
 
+/// `text` with every non-empty secret of `redact` replaced by `****`.
+pub fn redacted(text: &str, redact: &[String]) -> String {
+    redact
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "****"))
+}
+
 async fn pump_stderr(
     stderr: impl AsyncRead + Unpin,
     status: Arc<watch::Sender<Status>>,
     metrics: Arc<watch::Sender<Metrics>>,
+    redact: Vec<String>,
 ) -> StderrSummary {
     let mut lines = LineReader::new(stderr);
     let mut parser = ProgressParser::new();
     let mut summary = StderrSummary::default();
     while let Some(line) = lines.next_line().await {
+        let line = redacted(&line, &redact);
         for event in parser.push_line(&line) {
             match event {
                 Event::Progress(progress) => {

@@ -913,9 +913,30 @@ export interface paths {
         /**
          * The event stream (WebSocket). Send `{"type":"subscribe","topics":["org","channel:ID"]}`;
          *     receive `{type, topic, data, at, seq}`. After a reconnect, send `{"type":"resume","after":SEQ}`
-         *     to get what was missed.
+         *     to get what was missed. Every event type and its JSON schema is described in the AsyncAPI
+         *     document at [`/api/v1/events/asyncapi.json`](/api/v1/events/asyncapi.json).
          */
         get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events/asyncapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The AsyncAPI 2.6 document of the event stream: every event type with its JSON schema,
+         *     generated from the types the server publishes.
+         */
+        get: operations["asyncapi_document"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1043,6 +1064,40 @@ export interface paths {
         post?: never;
         /** Revoke a pending invitation: its link stops working. */
         delete: operations["revoke_invitation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's own notifications, newest first. */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark one of the caller's notifications read. */
+        post: operations["mark_read"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1742,6 +1797,7 @@ export interface components {
              */
             last_frame_age_ms?: number | null;
             online: boolean;
+            pull?: null | components["schemas"]["PullStatus"];
             recording_policy: string;
             /** @description When the camera last went online or offline (as seen by this server). */
             since?: string | null;
@@ -2112,6 +2168,24 @@ export interface components {
             recovery_codes_left: number;
             totp_enabled: boolean;
         };
+        NotificationList: {
+            items: components["schemas"]["NotificationView"][];
+            next_cursor?: string | null;
+        };
+        /** @description `notification`: an in-app notification for the user (topic `user:{id}`). */
+        NotificationView: {
+            body: string;
+            created_at: string;
+            id: string;
+            /** @description `alert.raised`, `alert.resolved`, … */
+            kind: string;
+            read_at?: string | null;
+            /** @description `critical`, `warning` or `info`. */
+            severity: string;
+            /** @description What it is about: `alert:{id}`, … */
+            subject: string;
+            title: string;
+        };
         OrganizationList: {
             items: components["schemas"]["OrganizationView"][];
             next_cursor?: string | null;
@@ -2278,6 +2352,20 @@ export interface components {
         Profile: components["schemas"]["UserView"] & {
             /** @description When a staff password must be changed at the latest. */
             password_expires_at?: string | null;
+        };
+        /** @description The pull of one camera, as its status shows it. */
+        PullStatus: {
+            /** @description The last error, in words. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Restarts after the camera's stream failed.
+             */
+            restarts: number;
+            /** @description `connecting`, `pulling`, `retrying` or `failed`. */
+            state: string;
+            /** @description The pull URL with any user name and password masked. */
+            url: string;
         };
         PutRecordingSettings: {
             enabled: boolean;
@@ -4929,6 +5017,26 @@ export interface operations {
             };
         };
     };
+    asyncapi_document: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description AsyncAPI 2.6 document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
     destinations: {
         parameters: {
             query?: never;
@@ -5192,6 +5300,68 @@ export interface operations {
             };
             /** @description Not pending */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_notifications: {
+        parameters: {
+            query?: {
+                /** @description Only unread notifications. */
+                unread?: boolean | null;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mark_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationView"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

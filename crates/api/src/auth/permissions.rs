@@ -653,13 +653,31 @@ pub const ROUTES: &[RouteRule] = &[
         perm(P::ChannelsRead),
         "analytics.camera",
     ),
-    // real-time events
+    // real-time events and notifications
     unlimited(rule(
         "GET",
         "/api/v1/events",
         Authenticated,
         "events.subscribe",
     )),
+    unlimited(rule(
+        "GET",
+        "/api/v1/events/asyncapi.json",
+        Public,
+        "events.schema",
+    )),
+    rule(
+        "GET",
+        "/api/v1/notifications",
+        Authenticated,
+        "notification.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/notifications/{id}/read",
+        Authenticated,
+        "notification.read",
+    ),
     // destinations and stream control
     rule(
         "GET",

@@ -3,6 +3,8 @@
 
 pub mod media;
 pub mod nginx;
+pub mod webhook;
+pub mod ws;
 
 use lunora_testkit::{DbKind, Server, ServerOptions};
 use serde_json::{json, Value};
