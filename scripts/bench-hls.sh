@@ -67,7 +67,7 @@ done
 
 target_dir=${CARGO_TARGET_DIR:-target}
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  [ -d web/dist ] || scripts/web.sh
+  # The UI is not needed here: without web/dist the binary embeds a placeholder page.
   cargo build --release --locked -p lunora -p lunora-bench
 fi
 lunora=${BENCH_LUNORA_BIN:-$target_dir/release/lunora}

@@ -76,7 +76,7 @@ pub fn video_track(init: &[u8]) -> anyhow::Result<Option<u32>> {
                     b"mdia" => {
                         for (kind, _, hb, he) in boxes(b)? {
                             if &kind == b"hdlr" {
-                                video |= b.get(hb + 8..hb + 12) == Some(b"vide") && he > hb;
+                                video |= he >= hb + 12 && &b[hb + 8..hb + 12] == b"vide";
                             }
                         }
                     }

@@ -292,10 +292,12 @@ pub fn table(results: &[RunResult]) -> String {
     // HLS runs: what the player was, recording, the server's gauges, disk, first frame.
     let extra_at = header.len() - 2;
     if hls {
-        header.splice(
-            extra_at..extra_at,
-            ["mode", "rec", "hls ch", "rec act", "disk Mb/s", "1st frame ms"],
-        );
+        for (k, h) in ["mode", "rec", "hls ch", "rec act", "disk Mb/s", "1st frame ms"]
+            .into_iter()
+            .enumerate()
+        {
+            header.insert(extra_at + k, h);
+        }
     }
     let mut rows: Vec<Vec<String>> = Vec::new();
     let opt = |v: Option<f64>, prec: usize| match v {
@@ -321,9 +323,7 @@ pub fn table(results: &[RunResult]) -> String {
                 r.judge_limit(),
             ];
             if hls {
-                row.splice(
-                    extra_at..extra_at,
-                    [
+                let cells = [
                         if r.mode.is_empty() {
                             "rtmp".to_string()
                         } else {
@@ -340,8 +340,10 @@ pub fn table(results: &[RunResult]) -> String {
                         } else {
                             "-".into()
                         },
-                    ],
-                );
+                ];
+                for (k, c) in cells.into_iter().enumerate() {
+                    row.insert(extra_at + k, c);
+                }
             }
             rows.push(row);
         }
@@ -447,6 +449,38 @@ mod tests {
             "{t}"
         );
         assert!(read_results("{not json").is_err());
+    }
+
+    #[test]
+    fn hls_runs_get_their_columns_and_old_lines_still_read() {
+        let mut r = result("channels-500", "lunora", 0.1);
+        r.mode = "ll-hls".into();
+        r.recording = true;
+        r.hls_channels = Some(500.0);
+        r.recordings_active = Some(499.0);
+        r.disk_growth_mbps = Some(512.3);
+        r.first_frame_first_join = Percentiles {
+            samples: 500,
+            p50_ms: 12.0,
+            ..Percentiles::default()
+        };
+        let t = table(std::slice::from_ref(&r));
+        assert!(t.lines().next().unwrap().contains("hls ch"), "{t}");
+        let row = t.lines().nth(2).unwrap();
+        for cell in ["ll-hls", "yes", "500", "499", "512.3", "12", "none"] {
+            assert!(row.contains(cell), "{cell} in {t}");
+        }
+        assert!(row.trim_end().ends_with("none"), "{t}");
+        let s = r.summary();
+        assert!(
+            s.contains("lunora_hls_channels 500, lunora_recordings_active 499"),
+            "{s}"
+        );
+        assert!(s.contains("glass-to-glass"), "{s}");
+        // Lines written before these fields existed.
+        let old = read_results(r#"{"scenario":"many","server":"lunora","players":3}"#).unwrap();
+        assert_eq!((old[0].players, old[0].mode.as_str()), (3, ""));
+        assert!(!table(&old).contains("hls ch"));
     }
 
     #[test]
