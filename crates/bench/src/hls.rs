@@ -157,7 +157,7 @@ async fn session(
     s.media = master.join(variant)?;
     let text = s.get_text_patiently(s.media.clone()).await?;
     s.take_playlist(&text).await?;
-    s.to_live_edge();
+    s.go_to_live_edge();
     let leave = cfg.rejoin.map(|d| joined + d);
     let mut errors = 0u32;
     loop {
@@ -175,7 +175,7 @@ async fn session(
                 // Back to the live edge with a fresh playlist, if it answers.
                 if let Ok(text) = s.get_text(s.media.clone()).await {
                     if s.take_playlist(&text).await.is_ok() {
-                        s.to_live_edge();
+                        s.go_to_live_edge();
                         out.resyncs += 1;
                     }
                 }
@@ -271,7 +271,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn to_live_edge(&mut self) {
+    fn go_to_live_edge(&mut self) {
         (self.msn, self.part) = live_edge(&self.pl, self.cfg.mode);
         self.at_edge = false;
     }
@@ -312,7 +312,7 @@ impl Session<'_> {
             Step::Resync => {
                 let text = self.get_text(self.media.clone()).await?;
                 self.take_playlist(&text).await?;
-                self.to_live_edge();
+                self.go_to_live_edge();
                 out.resyncs += 1;
             }
             Step::Reload => {
@@ -336,7 +336,7 @@ impl Session<'_> {
                     StatusCode::BAD_REQUEST => {
                         let text = self.get_text(self.media.clone()).await?;
                         self.take_playlist(&text).await?;
-                        self.to_live_edge();
+                        self.go_to_live_edge();
                         out.resyncs += 1;
                     }
                     s => bail!("blocking reload: HTTP {s}"),
@@ -348,7 +348,7 @@ impl Session<'_> {
                     // Expired from the window, or the stream restarted.
                     let text = self.get_text(self.media.clone()).await?;
                     self.take_playlist(&text).await?;
-                    self.to_live_edge();
+                    self.go_to_live_edge();
                     out.resyncs += 1;
                     return Ok(());
                 }
@@ -356,7 +356,12 @@ impl Session<'_> {
                     bail!("GET {uri}: HTTP {status}");
                 }
                 self.consume(&body, out)?;
-                if self.cfg.mode == HlsMode::Segments || self.pl.segment(self.msn).is_some_and(|s| s.parts.is_empty()) {
+                if self.cfg.mode == HlsMode::Segments
+                    || self
+                        .pl
+                        .segment(self.msn)
+                        .is_some_and(|s| s.parts.is_empty())
+                {
                     self.msn += 1;
                     self.part = 0;
                 } else {

@@ -15,8 +15,11 @@ pub struct Sample<'a> {
 
 const NON_SYNC: u32 = 0x0001_0000;
 
-/// The boxes in `buf`: `(type, start of the box, start of its body, end)`.
-fn boxes(buf: &[u8]) -> anyhow::Result<Vec<([u8; 4], usize, usize, usize)>> {
+/// A box in a buffer: `(type, start of the box, start of its body, end)`.
+type BoxAt = ([u8; 4], usize, usize, usize);
+
+/// The boxes in `buf`.
+fn boxes(buf: &[u8]) -> anyhow::Result<Vec<BoxAt>> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < buf.len() {
@@ -271,7 +274,10 @@ mod tests {
         let p = part(1);
         let s = samples(&p).unwrap();
         assert_eq!(s.len(), 4);
-        assert_eq!((s[0].track, s[0].sync, s[0].data), (1, true, &b"key-frame"[..]));
+        assert_eq!(
+            (s[0].track, s[0].sync, s[0].data),
+            (1, true, &b"key-frame"[..])
+        );
         assert_eq!((s[1].track, s[1].sync, s[1].data), (1, false, &b"p"[..]));
         assert_eq!((s[3].track, s[3].data), (2, &b"aac22"[..]));
         // A segment: styp, then its parts.

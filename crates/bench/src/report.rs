@@ -292,9 +292,16 @@ pub fn table(results: &[RunResult]) -> String {
     // HLS runs: what the player was, recording, the server's gauges, disk, first frame.
     let extra_at = header.len() - 2;
     if hls {
-        for (k, h) in ["mode", "rec", "hls ch", "rec act", "disk Mb/s", "1st frame ms"]
-            .into_iter()
-            .enumerate()
+        for (k, h) in [
+            "mode",
+            "rec",
+            "hls ch",
+            "rec act",
+            "disk Mb/s",
+            "1st frame ms",
+        ]
+        .into_iter()
+        .enumerate()
         {
             header.insert(extra_at + k, h);
         }
@@ -324,22 +331,22 @@ pub fn table(results: &[RunResult]) -> String {
             ];
             if hls {
                 let cells = [
-                        if r.mode.is_empty() {
-                            "rtmp".to_string()
-                        } else {
-                            r.mode.clone()
-                        },
-                        if r.recording { "yes" } else { "no" }.to_string(),
-                        opt(r.hls_channels, 0),
-                        opt(r.recordings_active, 0),
-                        opt(r.disk_growth_mbps, 1),
-                        if r.first_frame.samples > 0 {
-                            format!("{:.0}", r.first_frame.p50_ms)
-                        } else if r.first_frame_first_join.samples > 0 {
-                            format!("{:.0}", r.first_frame_first_join.p50_ms)
-                        } else {
-                            "-".into()
-                        },
+                    if r.mode.is_empty() {
+                        "rtmp".to_string()
+                    } else {
+                        r.mode.clone()
+                    },
+                    if r.recording { "yes" } else { "no" }.to_string(),
+                    opt(r.hls_channels, 0),
+                    opt(r.recordings_active, 0),
+                    opt(r.disk_growth_mbps, 1),
+                    if r.first_frame.samples > 0 {
+                        format!("{:.0}", r.first_frame.p50_ms)
+                    } else if r.first_frame_first_join.samples > 0 {
+                        format!("{:.0}", r.first_frame_first_join.p50_ms)
+                    } else {
+                        "-".into()
+                    },
                 ];
                 for (k, c) in cells.into_iter().enumerate() {
                     row.insert(extra_at + k, c);

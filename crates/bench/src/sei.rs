@@ -136,10 +136,20 @@ mod tests {
 
     #[test]
     fn stamps_never_contain_a_start_code_or_an_emulation_sequence() {
-        for us in [0, 1, 0x0100, 0x0001_0000, 0x0300_0000_0000, u64::MAX, 1 << 40] {
+        for us in [
+            0,
+            1,
+            0x0100,
+            0x0001_0000,
+            0x0300_0000_0000,
+            u64::MAX,
+            1 << 40,
+        ] {
             let nal = stamp_nal(us);
             assert!(!nal.contains(&0), "{nal:?}");
-            assert!(nal.windows(3).all(|w| !(w[0] == 0 && w[1] == 0 && w[2] <= 3)));
+            assert!(nal
+                .windows(3)
+                .all(|w| !(w[0] == 0 && w[1] == 0 && w[2] <= 3)));
             assert_eq!(nal[0] & 0x1F, 6);
             assert_eq!(nal[0] & 0x80, 0, "forbidden_zero_bit");
             assert_eq!(*nal.last().unwrap(), 0x80, "rbsp trailing bits");
