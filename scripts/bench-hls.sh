@@ -12,7 +12,8 @@
 #   latency   1 channel of BENCH_LATENCY_PROFILE (720p), frame-stamped, BENCH_LATENCY_PLAYERS (4)
 #             LL-HLS players that leave and join again every BENCH_REJOIN (3) s: glass-to-glass
 #             latency to arrival in the player, and time to first frame of each join
-#   segments  the same with plain HLS players fetching whole segments
+#   segments  the same with plain HLS players fetching whole segments (stalled: no video for 4 s,
+#             since whole 2 s segments arrive 2 s apart)
 #   channels  for N in BENCH_CHANNELS ("100 250 500"): N channels of 480p (1 Mb/s), recording
 #             on, one frame-stamped LL-HLS player each; delivered Mb/s, server CPU and RSS,
 #             stalled players, latency, lunora_hls_channels, lunora_recordings_active, disk
@@ -150,7 +151,7 @@ for scenario in $scenarios; do
         --profile "$latency_profile" --hls ll --rejoin-every "$rejoin" ;;
     segments)
       run_one "latency-hls-$latency_profile" "$latency_duration" -n 1 -m "$latency_players" \
-        --profile "$latency_profile" --hls segments --rejoin-every "$rejoin" ;;
+        --profile "$latency_profile" --hls segments --rejoin-every "$rejoin" --stall-after 4 ;;
     channels)
       for n in $channels; do
         run_one "channels-$n" "$channels_duration" -n "$n" -m 1 --profile 480p --hls ll --recording
