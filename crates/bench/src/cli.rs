@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
+use crate::hls::HlsMode;
 use crate::media::{default_cache_dir, ensure_file, Clip, Profile};
 use crate::run::{pid_listening_on, RunConfig};
 use crate::target::{LunoraTarget, Target};
@@ -16,7 +17,7 @@ use crate::target::{LunoraTarget, Target};
 #[command(
     name = "lunora-bench",
     version,
-    about = "Load generator for RTMP relays: publishers replaying a file at real-time pace, players measuring what arrives"
+    about = "Load generator for RTMP relays and HLS: publishers replaying a file at real-time pace, RTMP or HLS players measuring what arrives"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -131,6 +132,26 @@ struct RunArgs {
     /// Lunora: private channels played with play tokens (default: public channels).
     #[arg(long)]
     private: bool,
+    /// Lunora: turn recording on for every channel (`PUT /api/v1/channels/{id}/recording`).
+    #[arg(long)]
+    recording: bool,
+
+    /// Put each video frame's send instant in an SEI NAL unit in front of the frame (players
+    /// then time frames by their stamp instead of looking up their content).
+    #[arg(long)]
+    stamp: bool,
+    /// Players are HLS players instead of RTMP players (Lunora targets): `ll` fetches every
+    /// LL-HLS part after a blocking playlist reload, `segments` whole segments.
+    #[arg(long, value_enum)]
+    hls: Option<HlsMode>,
+    /// HLS players leave and join again as new viewers every this many seconds, timing each
+    /// first frame.
+    #[arg(long)]
+    rejoin_every: Option<f64>,
+    /// A directory whose growth is reported as the server's disk write rate (its data
+    /// directory, with recordings on).
+    #[arg(long)]
+    watch_dir: Option<PathBuf>,
 
     /// Publishers (streams).
     #[arg(short = 'n', long, default_value_t = 1)]
@@ -256,12 +277,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                     password: args.admin_password.clone(),
                     rtmp_override: args.lunora_rtmp.clone(),
                     private: args.private,
+                    recording: args.recording,
                 }),
                 port,
             )
         }
         _ => bail!("give a target: --rtmp rtmp://host:port/app or --lunora-url http://host:port"),
     };
+    if args.lunora_url.is_none() && (args.hls.is_some() || args.recording) {
+        bail!("--hls and --recording need a Lunora target (--lunora-url)");
+    }
     let path = match &args.input {
         Some(p) => p.clone(),
         None => media_file(&args.media)?,
@@ -288,6 +313,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         scenario: args.scenario.clone(),
         server_name: args.server_name.clone(),
         json_out: args.json.clone(),
+        stamp: args.stamp,
+        hls: args.hls,
+        rejoin: args
+            .rejoin_every
+            .filter(|s| *s > 0.0)
+            .map(Duration::from_secs_f64),
+        recording: args.recording,
+        watch_dir: args.watch_dir.clone(),
+        metrics_url: args.lunora_url.clone(),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(t) = args.threads {

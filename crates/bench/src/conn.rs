@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::media::{frame_key, video_payload, Clip, Kind};
+use crate::sei::{find_stamp, stamp_flv_video};
 
 /// Milliseconds on one clock shared by every task of the run.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +30,11 @@ pub struct Clock {
 impl Clock {
     pub fn ms(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.base).as_millis() as u64
+    }
+
+    /// Microseconds: what frame stamps carry.
+    pub fn us(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.base).as_micros() as u64
     }
 }
 
@@ -157,11 +163,14 @@ impl Conn {
 }
 
 /// Publishes `clip` in a loop at real-time pace until `stop`, rewriting timestamps so they
-/// keep increasing across loops, and records each video frame's send instant in `log`.
+/// keep increasing across loops, and records each video frame's send instant in `log`; with
+/// `stamp`, each video frame also carries its send instant in an SEI NAL unit ([`crate::sei`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn publish(
     server: RtmpUrl,
     key: String,
     clip: Arc<Clip>,
+    stamp: bool,
     log: Arc<SendLog>,
     state: Arc<PublisherState>,
     shared: Arc<Shared>,
@@ -230,7 +239,13 @@ pub async fn publish(
             while due(pos, offset_ms) <= now && out.len() < 1 << 20 {
                 let t = &clip.tags[media[pos]];
                 let ts = offset_ms + u64::from(t.ts);
-                encode(&mut out, t.kind, ts as u32, &t.body, stream_id, chunk_size)?;
+                if stamp && t.kind == Kind::Video {
+                    // The batch goes out right after it is built: its instant is the send time.
+                    let body = stamp_flv_video(&t.body, shared.clock.us(now));
+                    encode(&mut out, t.kind, ts as u32, &body, stream_id, chunk_size)?;
+                } else {
+                    encode(&mut out, t.kind, ts as u32, &t.body, stream_id, chunk_size)?;
+                }
                 if let Some(k) = t.key {
                     keys.push(k);
                 }
@@ -295,7 +310,11 @@ pub async fn play(
                     let Some(data) = video_payload(&payload) else {
                         continue;
                     };
-                    if let Some(sent) = log.sent_at(frame_key(data)) {
+                    let sent = match find_stamp(data) {
+                        Some(us) => Some(shared.clock.base + Duration::from_micros(us)),
+                        None => log.sent_at(frame_key(data)),
+                    };
+                    if let Some(sent) = sent {
                         let us = received_at.saturating_duration_since(sent).as_micros() as u64;
                         let _ = hist.record(us.max(1));
                     }

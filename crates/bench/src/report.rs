@@ -11,6 +11,7 @@ use crate::stats::Percentiles;
 
 /// The outcome of one run against one server.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunResult {
     pub scenario: String,
     pub server: String,
@@ -43,7 +44,30 @@ pub struct RunResult {
     pub failed_publishers: usize,
     pub failed_players: usize,
     pub disconnected_players: usize,
+    /// Relay latency (RTMP players) or glass-to-glass to arrival in the player (HLS players):
+    /// from a frame's send instant (its stamp, or its content looked up in the send log) to
+    /// the player having it in memory.
     pub latency: Percentiles,
+    /// `rtmp`, `ll-hls` or `hls` (whole segments).
+    pub mode: String,
+    /// Publishers stamped each video frame with its send instant.
+    pub stamped: bool,
+    /// Recording was on for every channel.
+    pub recording: bool,
+    /// HLS: master playlist request → first keyframe sample received, for viewers that joined
+    /// during the window (with `--rejoin-every`).
+    pub first_frame: Percentiles,
+    /// HLS: the same for each player's first join (at the start of the run).
+    pub first_frame_first_join: Percentiles,
+    /// HLS: times players went back to the live edge (part gone, reload refused, errors).
+    pub resyncs: u64,
+    /// `lunora_hls_channels` and `lunora_recordings_active` at the end of the window.
+    pub hls_channels: Option<f64>,
+    pub recordings_active: Option<f64>,
+    /// Growth of the watched directory (the server's data directory), Mb/s.
+    pub disk_growth_mbps: Option<f64>,
+    /// The server's `write_bytes` (`/proc/PID/io`), Mb/s.
+    pub server_write_mbps: Option<f64>,
     /// The generator's own CPU seconds per second, and how many CPUs it may use.
     pub generator_cores: f64,
     pub generator_cpus: usize,
@@ -156,13 +180,43 @@ impl RunResult {
         );
         let _ = writeln!(
             s,
-            "  relay latency p50 {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1} ({} frames)",
+            "  {} latency p50 {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1} ({} frames)",
+            if self.mode.is_empty() || self.mode == "rtmp" {
+                "relay"
+            } else {
+                "glass-to-glass (to arrival in the player)"
+            },
             self.latency.p50_ms,
             self.latency.p90_ms,
             self.latency.p99_ms,
             self.latency.max_ms,
             self.latency.samples
         );
+        if !self.mode.is_empty() && self.mode != "rtmp" {
+            let _ = writeln!(
+                s,
+                "  {}: first frame p50 {:.0} ms, p99 {:.0}, max {:.0} ({} joins in the window); first joins p50 {:.0} ms, max {:.0} ({}); {} resyncs",
+                self.mode,
+                self.first_frame.p50_ms,
+                self.first_frame.p99_ms,
+                self.first_frame.max_ms,
+                self.first_frame.samples,
+                self.first_frame_first_join.p50_ms,
+                self.first_frame_first_join.max_ms,
+                self.first_frame_first_join.samples,
+                self.resyncs
+            );
+        }
+        if self.hls_channels.is_some() || self.disk_growth_mbps.is_some() {
+            let _ = writeln!(
+                s,
+                "  lunora_hls_channels {}, lunora_recordings_active {}; disk: data dir grew {} Mb/s, server write_bytes {} Mb/s",
+                opt(self.hls_channels, 0),
+                opt(self.recordings_active, 0),
+                opt(self.disk_growth_mbps, 1),
+                opt(self.server_write_mbps, 1)
+            );
+        }
         let _ = write!(
             s,
             "  generator {:.2} cores of {} ({:.0}% busy), server cores {} busy; publishers at most {} ms late; limited by: {}",
@@ -217,7 +271,10 @@ pub fn table(results: &[RunResult]) -> String {
             servers.push(&r.server);
         }
     }
-    let header = [
+    let hls = results
+        .iter()
+        .any(|r| !r.mode.is_empty() && r.mode != "rtmp");
+    let mut header = vec![
         "scenario",
         "server",
         "pubs",
@@ -232,6 +289,23 @@ pub fn table(results: &[RunResult]) -> String {
         "gen cores",
         "limited by",
     ];
+    // HLS runs: what the player was, recording, the server's gauges, disk, first frame.
+    let extra_at = header.len() - 2;
+    if hls {
+        for (k, h) in [
+            "mode",
+            "rec",
+            "hls ch",
+            "rec act",
+            "disk Mb/s",
+            "1st frame ms",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            header.insert(extra_at + k, h);
+        }
+    }
     let mut rows: Vec<Vec<String>> = Vec::new();
     let opt = |v: Option<f64>, prec: usize| match v {
         Some(v) => format!("{v:.prec$}"),
@@ -240,7 +314,7 @@ pub fn table(results: &[RunResult]) -> String {
     let mut ratios = Vec::new();
     for sc in &scenarios {
         for r in results.iter().filter(|r| r.scenario == *sc) {
-            rows.push(vec![
+            let mut row = vec![
                 r.scenario.clone(),
                 r.server.clone(),
                 r.publishers.to_string(),
@@ -254,7 +328,31 @@ pub fn table(results: &[RunResult]) -> String {
                 format!("{:.1}", r.latency.p99_ms),
                 format!("{:.2}", r.generator_cores),
                 r.judge_limit(),
-            ]);
+            ];
+            if hls {
+                let cells = [
+                    if r.mode.is_empty() {
+                        "rtmp".to_string()
+                    } else {
+                        r.mode.clone()
+                    },
+                    if r.recording { "yes" } else { "no" }.to_string(),
+                    opt(r.hls_channels, 0),
+                    opt(r.recordings_active, 0),
+                    opt(r.disk_growth_mbps, 1),
+                    if r.first_frame.samples > 0 {
+                        format!("{:.0}", r.first_frame.p50_ms)
+                    } else if r.first_frame_first_join.samples > 0 {
+                        format!("{:.0}", r.first_frame_first_join.p50_ms)
+                    } else {
+                        "-".into()
+                    },
+                ];
+                for (k, c) in cells.into_iter().enumerate() {
+                    row.insert(extra_at + k, c);
+                }
+            }
+            rows.push(row);
         }
         if servers.len() >= 2 {
             let cpg = |server: &str| {
@@ -358,6 +456,38 @@ mod tests {
             "{t}"
         );
         assert!(read_results("{not json").is_err());
+    }
+
+    #[test]
+    fn hls_runs_get_their_columns_and_old_lines_still_read() {
+        let mut r = result("channels-500", "lunora", 0.1);
+        r.mode = "ll-hls".into();
+        r.recording = true;
+        r.hls_channels = Some(500.0);
+        r.recordings_active = Some(499.0);
+        r.disk_growth_mbps = Some(512.3);
+        r.first_frame_first_join = Percentiles {
+            samples: 500,
+            p50_ms: 12.0,
+            ..Percentiles::default()
+        };
+        let t = table(std::slice::from_ref(&r));
+        assert!(t.lines().next().unwrap().contains("hls ch"), "{t}");
+        let row = t.lines().nth(2).unwrap();
+        for cell in ["ll-hls", "yes", "500", "499", "512.3", "12", "none"] {
+            assert!(row.contains(cell), "{cell} in {t}");
+        }
+        assert!(row.trim_end().ends_with("none"), "{t}");
+        let s = r.summary();
+        assert!(
+            s.contains("lunora_hls_channels 500, lunora_recordings_active 499"),
+            "{s}"
+        );
+        assert!(s.contains("glass-to-glass"), "{s}");
+        // Lines written before these fields existed.
+        let old = read_results(r#"{"scenario":"many","server":"lunora","players":3}"#).unwrap();
+        assert_eq!((old[0].players, old[0].mode.as_str()), (3, ""));
+        assert!(!table(&old).contains("hls ch"));
     }
 
     #[test]

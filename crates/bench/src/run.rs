@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::conn::{self, Clock, PlayerState, PublisherState, SendLog, Shared};
+use crate::hls::{self, HlsMode, HlsOutcome, HlsPlayerConfig};
 use crate::media::Clip;
 use crate::report::RunResult;
 use crate::stats::{
     allowed_cpus, busy_share, clock_ticks_per_sec, latency_histogram, process_tree,
-    read_cpu_jiffies, Percentiles, ProcSample,
+    read_cpu_jiffies, tree_size, write_bytes, Percentiles, ProcSample,
 };
 use crate::target::Target;
 
@@ -38,6 +38,18 @@ pub struct RunConfig {
     pub scenario: String,
     pub server_name: String,
     pub json_out: Option<PathBuf>,
+    /// Publishers stamp every video frame with its send instant ([`crate::sei`]).
+    pub stamp: bool,
+    /// Players are HLS players of this kind instead of RTMP players (Lunora targets).
+    pub hls: Option<HlsMode>,
+    /// HLS players leave and join again this often (first-frame timing).
+    pub rejoin: Option<Duration>,
+    /// Recording was turned on for every channel.
+    pub recording: bool,
+    /// A directory whose growth is the server's disk write rate (its data directory).
+    pub watch_dir: Option<PathBuf>,
+    /// `http://host:port` of a Lunora server: `/metrics` is read at the end of the window.
+    pub metrics_url: Option<String>,
 }
 
 struct Pub {
@@ -47,19 +59,22 @@ struct Pub {
 
 struct Player {
     state: Arc<PlayerState>,
-    task: JoinHandle<(Histogram<u64>, Option<anyhow::Error>)>,
+    task: JoinHandle<HlsOutcome>,
 }
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     let n = cfg.publishers.max(1);
     let m = cfg.players_per_stream;
     let tag = format!("{:x}", rand::random::<u32>());
+    let mode = cfg.hls.map_or("rtmp", HlsMode::name);
     eprintln!(
-        "bench: {} — {}: {n} publisher(s) of {} ({:.2} Mb/s), {m} player(s) each",
+        "bench: {} — {}: {n} publisher(s) of {} ({:.2} Mb/s){}, {m} {mode} player(s) each{}",
         cfg.scenario,
         cfg.server_name,
         cfg.clip_name,
-        cfg.clip.mbps()
+        cfg.clip.mbps(),
+        if cfg.stamp { " frame-stamped" } else { "" },
+        if cfg.recording { ", recording" } else { "" },
     );
     let specs = cfg
         .target
@@ -86,6 +101,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
             spec.publish_server.clone(),
             spec.publish_key.clone(),
             cfg.clip.clone(),
+            cfg.stamp,
             logs[i].clone(),
             state.clone(),
             shared.clone(),
@@ -120,19 +136,55 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     // Players, spread over the streams, ramped.
     let total_players = n * m;
     let mut players = Vec::with_capacity(total_players);
+    let hls_config = match cfg.hls {
+        Some(mode) => Some(Arc::new(HlsPlayerConfig {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .tcp_nodelay(true)
+                .build()?,
+            mode,
+            rejoin: cfg.rejoin,
+        })),
+        None => None,
+    };
     for j in 0..total_players {
         tick.tick().await;
         let s = j % n;
         let state = Arc::new(PlayerState::default());
-        let task = tokio::spawn(conn::play(
-            specs[s].play_server.clone(),
-            specs[s].play_name.clone(),
-            logs[s].clone(),
-            state.clone(),
-            shared.clone(),
-            stop_rx.clone(),
-            latency_histogram()?,
-        ));
+        let mut outcome = HlsOutcome::new()?;
+        let task = match &hls_config {
+            Some(hc) => {
+                let url = specs[s]
+                    .hls_url
+                    .clone()
+                    .context("HLS players need a Lunora target (--lunora-url)")?;
+                tokio::spawn(hls::play(
+                    hc.clone(),
+                    url,
+                    state.clone(),
+                    shared.clone(),
+                    stop_rx.clone(),
+                    outcome,
+                ))
+            }
+            None => {
+                let play = conn::play(
+                    specs[s].play_server.clone(),
+                    specs[s].play_name.clone(),
+                    logs[s].clone(),
+                    state.clone(),
+                    shared.clone(),
+                    stop_rx.clone(),
+                    latency_histogram()?,
+                );
+                tokio::spawn(async move {
+                    let (latency, error) = play.await;
+                    outcome.latency = latency;
+                    outcome.error = error;
+                    outcome
+                })
+            }
+        };
         players.push(Player { state, task });
     }
     wait_until(Duration::from_secs(20), || {
@@ -160,6 +212,16 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     let server_jiffies0 = server_cpus.as_deref().map(read_cpu_jiffies);
     let gen_jiffies0 = read_cpu_jiffies(&gen_cpus);
     let server0 = ProcSample::take(&server_pids());
+    let written0 = write_bytes(&server_pids());
+    let dir_size = |dir: Option<PathBuf>| async move {
+        match dir {
+            Some(d) => tokio::task::spawn_blocking(move || tree_size(&d))
+                .await
+                .ok(),
+            None => None,
+        }
+    };
+    let dir0 = dir_size(cfg.watch_dir.clone()).await;
     let self0 = ProcSample::take(&[me]);
     let bytes0 = bytes_at(&players);
     shared.measuring.store(true, Ordering::Relaxed);
@@ -193,6 +255,8 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     }
     shared.measuring.store(false, Ordering::Relaxed);
     let server1 = ProcSample::take(&server_pids());
+    let written1 = write_bytes(&server_pids());
+    let dir1 = dir_size(cfg.watch_dir.clone()).await;
     let self1 = ProcSample::take(&[me]);
     let server_busy = match (&server_cpus, server_jiffies0) {
         (Some(cpus), Some(j0)) => busy_share(j0, read_cpu_jiffies(cpus)),
@@ -201,17 +265,38 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     let gen_busy = busy_share(gen_jiffies0, read_cpu_jiffies(&gen_cpus)).unwrap_or(0.0);
     let bytes1 = bytes_at(&players);
     let wall = server1.at.duration_since(server0.at).as_secs_f64();
+    let gauges = match &cfg.metrics_url {
+        Some(url) => {
+            match crate::target::scrape_metrics(
+                url,
+                &["lunora_hls_channels", "lunora_recordings_active"],
+            )
+            .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("bench: reading /metrics: {e:#}");
+                    Vec::new()
+                }
+            }
+        }
+        None => Vec::new(),
+    };
+    let gauge = |name: &str| gauges.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
 
     // Stop and collect.
     let _ = stop_tx.send(true);
-    let mut hist = latency_histogram()?;
+    let mut all = HlsOutcome::new()?;
     let mut disconnected = 0;
     let mut first_error: Option<String> = None;
     for p in players.iter_mut() {
         match tokio::time::timeout(Duration::from_secs(5), &mut p.task).await {
-            Ok(Ok((h, err))) => {
-                let _ = hist.add(&h);
-                if let Some(e) = err {
+            Ok(Ok(o)) => {
+                let _ = all.latency.add(&o.latency);
+                let _ = all.first_frame.add(&o.first_frame);
+                let _ = all.first_frame_first_join.add(&o.first_frame_first_join);
+                all.resyncs += o.resyncs;
+                if let Some(e) = o.error {
                     disconnected += 1;
                     first_error.get_or_insert_with(|| format!("{e:#}"));
                 }
@@ -264,7 +349,22 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
         failed_publishers,
         failed_players,
         disconnected_players: disconnected,
-        latency: Percentiles::of(&hist),
+        latency: Percentiles::of(&all.latency),
+        mode: mode.to_string(),
+        stamped: cfg.stamp,
+        recording: cfg.recording,
+        first_frame: Percentiles::of(&all.first_frame),
+        first_frame_first_join: Percentiles::of(&all.first_frame_first_join),
+        resyncs: all.resyncs,
+        hls_channels: gauge("lunora_hls_channels"),
+        recordings_active: gauge("lunora_recordings_active"),
+        disk_growth_mbps: match (dir0, dir1) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 * 8.0 / 1e6 / wall.max(1e-9)),
+            _ => None,
+        },
+        server_write_mbps: cfg
+            .server_pid
+            .map(|_| written1.saturating_sub(written0) as f64 * 8.0 / 1e6 / wall.max(1e-9)),
         generator_cores,
         generator_cpus: gen_cpus.len(),
         generator_cpu_busy: gen_busy,

@@ -109,6 +109,42 @@ impl ProcSample {
     }
 }
 
+/// Bytes the processes caused to be written to storage (`write_bytes` of `/proc/PID/io`;
+/// missing processes count as zero). Page cache writes count when they are dirtied.
+pub fn write_bytes(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/io")).ok())
+        .filter_map(|io| io_field(&io, "write_bytes"))
+        .sum()
+}
+
+/// A field of `/proc/PID/io`.
+pub fn io_field(io: &str, field: &str) -> Option<u64> {
+    io.lines().find_map(|l| {
+        let v = l.strip_prefix(field)?.strip_prefix(':')?;
+        v.trim().parse().ok()
+    })
+}
+
+/// The bytes of every file under `dir` (0 if it does not exist).
+pub fn tree_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 /// Clock ticks per second of `/proc/PID/stat` (`getconf CLK_TCK`, 100 on Linux).
 pub fn clock_ticks_per_sec() -> u64 {
     std::process::Command::new("getconf")
@@ -244,6 +280,20 @@ mod tests {
         assert_eq!(status_kib(s, "VmRSS"), Some(10240));
         assert_eq!(status_kib(s, "VmHWM"), Some(20480));
         assert_eq!(status_kib(s, "VmSwap"), None);
+    }
+
+    #[test]
+    fn io_fields_and_tree_sizes() {
+        let io = "rchar: 10\nwchar: 20\nwrite_bytes: 4096\ncancelled_write_bytes: 0\n";
+        assert_eq!(io_field(io, "write_bytes"), Some(4096));
+        assert_eq!(io_field(io, "read_bytes"), None);
+        let dir = std::env::temp_dir().join(format!("lunora-bench-tree-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("x"), [0u8; 10]).unwrap();
+        std::fs::write(dir.join("a/b/y"), [0u8; 5]).unwrap();
+        assert_eq!(tree_size(&dir), 15);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(tree_size(&dir), 0);
     }
 
     #[test]

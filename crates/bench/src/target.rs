@@ -14,6 +14,9 @@ pub struct StreamSpec {
     pub publish_key: String,
     pub play_server: RtmpUrl,
     pub play_name: String,
+    /// The HLS master playlist (Lunora targets): `http://host:port/hls/{id}/index.m3u8`, with
+    /// `?token=` for private channels.
+    pub hls_url: Option<String>,
 }
 
 /// A Lunora server reached through its HTTP API.
@@ -28,6 +31,8 @@ pub struct LunoraTarget {
     pub rtmp_override: Option<String>,
     /// Private channels played with a play token instead of public channels.
     pub private: bool,
+    /// Turn automatic recording on for each channel (`PUT /api/v1/channels/{id}/recording`).
+    pub recording: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +86,7 @@ fn rtmp_streams(
                 play_server: server.clone(),
                 play_name: play_names.get(i).cloned().unwrap_or_else(|| key.clone()),
                 publish_key: key,
+                hls_url: None,
             }
         })
         .collect())
@@ -179,6 +185,20 @@ impl LunoraTarget {
             .context("channel without publish_url")?;
         let (server, key) = split_publish_url(publish_url)?;
         let server = self.rtmp_override.clone().unwrap_or(server);
+        if self.recording {
+            let r = send(
+                client
+                    .put(format!("{base}/api/v1/channels/{id}/recording"))
+                    .bearer_auth(token)
+                    .json(&json!({ "enabled": true })),
+            )
+            .await
+            .context("turning recording on")?;
+            if r["enabled"].as_bool() != Some(true) {
+                bail!("recording was not turned on: {r}");
+            }
+        }
+        let mut hls_url = format!("{base}/hls/{id}/index.m3u8");
         let play_name = if self.private {
             let t = send(
                 client
@@ -190,6 +210,7 @@ impl LunoraTarget {
             let t = t["token"]
                 .as_str()
                 .context("play token answer without token")?;
+            hls_url = format!("{hls_url}?token={t}");
             format!("{id}?token={t}")
         } else {
             id
@@ -200,8 +221,39 @@ impl LunoraTarget {
             publish_key: key,
             play_server: url,
             play_name,
+            hls_url: Some(hls_url),
         })
     }
+}
+
+/// The value of each sample (`name value`, labels kept in the name) of a Prometheus text page.
+pub fn prometheus_values(text: &str) -> Vec<(&str, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.trim().rsplit_once(' ')?;
+            Some((name.trim(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Reads `names` (unlabelled gauges) from `{base}/metrics`; missing ones are left out.
+pub async fn scrape_metrics(base: &str, names: &[&str]) -> anyhow::Result<Vec<(String, f64)>> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let text = client
+        .get(format!("{}/metrics", base.trim_end_matches('/')))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(prometheus_values(&text)
+        .into_iter()
+        .filter(|(n, _)| names.contains(n))
+        .map(|(n, v)| (n.to_string(), v))
+        .collect())
 }
 
 /// Sends a request, retrying on 429 (rate limits) and answering the JSON body of a 2xx.
@@ -266,5 +318,16 @@ mod tests {
         );
         assert!(rtmp_streams("rtmp://h/live", &keys, &[], "", 3, "").is_err());
         assert!(rtmp_streams("http://h/live", &[], &[], "", 1, "").is_err());
+    }
+
+    #[test]
+    fn prometheus_gauges_by_name() {
+        let text = "# HELP lunora_hls_channels x\n# TYPE lunora_hls_channels gauge\n\
+lunora_hls_channels 500\nlunora_recordings_active 499\nlunora_x{a=\"b c\"} 1.5\n";
+        let v = prometheus_values(text);
+        assert!(v.contains(&("lunora_hls_channels", 500.0)));
+        assert!(v.contains(&("lunora_recordings_active", 499.0)));
+        assert!(v.contains(&("lunora_x{a=\"b c\"}", 1.5)));
+        assert_eq!(v.len(), 3);
     }
 }
