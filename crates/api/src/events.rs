@@ -213,6 +213,7 @@ async fn events(State(state): State<AppState>, who: Principal, ws: WebSocketUpgr
 /// Whether `who` may receive events of `topic` in its organization.
 async fn allowed(state: &AppState, who: &Principal, topic: &str) -> bool {
     match topic.split_once(':') {
+        None if topic == "ads" => crate::ads::topic_allowed(state, who, topic).await,
         None => topic == "org" && who.can(Permission::ChannelsRead),
         Some(("user", id)) => id == who.user_id,
         Some(("channel", id)) => {
@@ -227,7 +228,6 @@ async fn allowed(state: &AppState, who: &Principal, topic: &str) -> bool {
         Some(("campaign" | "client" | "show" | "episode", _)) => {
             crate::ads::topic_allowed(state, who, topic).await
         }
-        None if topic == "ads" => crate::ads::topic_allowed(state, who, topic).await,
         Some(("destination", id)) => {
             who.can(Permission::ChannelsRead)
                 && matches!(state.db.destination(&who.organization_id, id).await, Ok(Some(d))
