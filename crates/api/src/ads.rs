@@ -70,12 +70,21 @@ pub const ACTIVITY_RETENTION_MS: i64 = 90 * 86_400_000;
 /// caller already.
 // TODO(notifications merge): create the `notifications` row (GET /api/v1/notifications) here
 // once the notifications branch is merged; until then this does nothing on purpose.
-pub fn notify(_state: &AppState, _organization_id: &str, _user_id: &str, _kind: &str, _data: &Value) {}
+pub fn notify(
+    _state: &AppState,
+    _organization_id: &str,
+    _user_id: &str,
+    _kind: &str,
+    _data: &Value,
+) {
+}
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -122,7 +131,10 @@ fn list_options(q: &ListQuery, sorts: &[&str]) -> ApiResult<ListOptions> {
         if !sorts.contains(&s.trim_start_matches('-')) {
             return Err(ApiError::invalid(
                 "sort",
-                format!("sort must be one of {} (prefix - to descend)", sorts.join(", ")),
+                format!(
+                    "sort must be one of {} (prefix - to descend)",
+                    sorts.join(", ")
+                ),
             ));
         }
     }
@@ -168,7 +180,10 @@ fn date(field: &str, v: &str) -> ApiResult<String> {
     if ok {
         Ok(v.to_string())
     } else {
-        Err(ApiError::invalid(field, format!("{field} must be a date YYYY-MM-DD")))
+        Err(ApiError::invalid(
+            field,
+            format!("{field} must be a date YYYY-MM-DD"),
+        ))
     }
 }
 
@@ -193,7 +208,10 @@ fn email(v: &str) -> ApiResult<String> {
     if ok {
         Ok(v)
     } else {
-        Err(ApiError::invalid("email", "email must be an e-mail address"))
+        Err(ApiError::invalid(
+            "email",
+            "email must be an e-mail address",
+        ))
     }
 }
 
@@ -222,7 +240,12 @@ fn tagged<T: Serialize>(version: i64, body: T) -> Response {
 
 /// The version an update must find: `If-Match` against the current row; a stale one answers
 /// 412 with the current row in the body.
-fn expected<T: Serialize>(headers: &HeaderMap, what: &str, version: i64, current: &T) -> Result<Option<i64>, Response> {
+fn expected<T: Serialize>(
+    headers: &HeaderMap,
+    what: &str,
+    version: i64,
+    current: &T,
+) -> Result<Option<i64>, Response> {
     match headers.get(header::IF_MATCH) {
         None => Ok(None),
         Some(v) if crate::util::etag_matches(v, version) => Ok(Some(version)),
@@ -305,10 +328,17 @@ async fn user_with_role(
             field,
             format!(
                 "{field} must be a user of role {}",
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ),
         )),
-        None => Err(ApiError::invalid(field, format!("{field} names no user of this organization"))),
+        None => Err(ApiError::invalid(
+            field,
+            format!("{field} names no user of this organization"),
+        )),
     }
 }
 
@@ -344,9 +374,12 @@ async fn campaign_visible(state: &AppState, who: &Principal, c: &Campaign) -> Ap
     Ok(match who.role {
         Role::Admin => true,
         Role::Seller => {
-            c.owner_id.as_deref() == Some(&who.user_id) || c.team.iter().any(|m| m.user_id == who.user_id)
+            c.owner_id.as_deref() == Some(&who.user_id)
+                || c.team.iter().any(|m| m.user_id == who.user_id)
         }
-        Role::Client => state.db.ad_client_of_user(&who.user_id).await?.as_deref() == Some(&c.client_id),
+        Role::Client => {
+            state.db.ad_client_of_user(&who.user_id).await?.as_deref() == Some(&c.client_id)
+        }
         _ => false,
     })
 }
@@ -357,7 +390,12 @@ fn campaign_can(who: &Principal, c: &Campaign, manage_team: bool) -> bool {
         Role::Seller => {
             c.owner_id.as_deref() == Some(&who.user_id)
                 || c.team.iter().any(|m| {
-                    m.user_id == who.user_id && if manage_team { m.can_manage_team } else { m.can_edit }
+                    m.user_id == who.user_id
+                        && if manage_team {
+                            m.can_manage_team
+                        } else {
+                            m.can_edit
+                        }
                 })
         }
         _ => false,
@@ -754,14 +792,32 @@ async fn create_client(
         .db
         .create_ad_client(&who.organization_id, Some(&who.user_id), &f)
         .await?;
-    changed(&state, &who, "client", &c.id, "created", None, to_value(&client_view(c.clone())), &[]).await?;
-    Ok(created(format!("/api/v1/clients/{}", c.id), c.version, client_view(c)))
+    changed(
+        &state,
+        &who,
+        "client",
+        &c.id,
+        "created",
+        None,
+        to_value(&client_view(c.clone())),
+        &[],
+    )
+    .await?;
+    Ok(created(
+        format!("/api/v1/clients/{}", c.id),
+        c.version,
+        client_view(c),
+    ))
 }
 
 /// One advertiser.
 #[utoipa::path(get, path = "/clients/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ClientView), (status = 404, body = crate::Problem)))]
-async fn get_client(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_client(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let c = load_client(&state, &who, &id).await?;
     Ok(tagged(c.version, client_view(c)))
 }
@@ -785,27 +841,57 @@ async fn update_client(
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
-    let after = match state.db.update_ad_client(&who.organization_id, &id, &f, expected).await {
+    let after = match state
+        .db
+        .update_ad_client(&who.organization_id, &id, &f, expected)
+        .await
+    {
         Err(lunora_store::StoreError::Conflict(_)) => {
             let now = load_client(&state, &who, &id).await?;
             return Ok(conflict_response("client", now.version, &client_view(now)));
         }
         other => other?,
     };
-    changed(&state, &who, "client", &id, "updated", to_value(&before_view), to_value(&client_view(after.clone())), &[]).await?;
+    changed(
+        &state,
+        &who,
+        "client",
+        &id,
+        "updated",
+        to_value(&before_view),
+        to_value(&client_view(after.clone())),
+        &[],
+    )
+    .await?;
     Ok(tagged(after.version, client_view(after)))
 }
 
 /// Delete an advertiser without campaigns (admins, or the seller who owns it).
 #[utoipa::path(delete, path = "/clients/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 403, body = crate::Problem), (status = 404, body = crate::Problem), (status = 409, body = crate::Problem)))]
-async fn delete_client(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_client(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let c = load_client(&state, &who, &id).await?;
     if who.role != Role::Admin && c.owner_id.as_deref() != Some(&who.user_id) {
-        return Err(ApiError::forbidden("only an admin or the seller who owns the client may delete it"));
+        return Err(ApiError::forbidden(
+            "only an admin or the seller who owns the client may delete it",
+        ));
     }
     state.db.delete_ad_client(&who.organization_id, &id).await?;
-    changed(&state, &who, "client", &id, "deleted", to_value(&client_view(c)), None, &[]).await?;
+    changed(
+        &state,
+        &who,
+        "client",
+        &id,
+        "deleted",
+        to_value(&client_view(c)),
+        None,
+        &[],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -830,7 +916,17 @@ async fn link_client_user(
     user_with_role(&state, &who, "user_id", &b.user_id, &[Role::Client]).await?;
     state.db.link_ad_client_user(&id, &b.user_id).await?;
     let after = load_client(&state, &who, &id).await?;
-    changed(&state, &who, "client", &id, "user_linked", to_value(&client_view(before)), to_value(&client_view(after.clone())), &[]).await?;
+    changed(
+        &state,
+        &who,
+        "client",
+        &id,
+        "user_linked",
+        to_value(&client_view(before)),
+        to_value(&client_view(after.clone())),
+        &[],
+    )
+    .await?;
     Ok(tagged(after.version, client_view(after)))
 }
 
@@ -848,7 +944,17 @@ async fn unlink_client_user(
         return Err(ApiError::not_found("the user is not linked to this client"));
     }
     let after = load_client(&state, &who, &id).await?;
-    changed(&state, &who, "client", &id, "user_unlinked", to_value(&client_view(before)), to_value(&client_view(after)), &[]).await?;
+    changed(
+        &state,
+        &who,
+        "client",
+        &id,
+        "user_unlinked",
+        to_value(&client_view(before)),
+        to_value(&client_view(after)),
+        &[],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -880,7 +986,11 @@ const SHOW_SORTS: &[&str] = &["name", "category", "created_at", "updated_at"];
 /// created_at, updated_at; filter q.
 #[utoipa::path(get, path = "/shows", tag = "ads", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, body = ShowList), (status = 400, body = crate::Problem)))]
-async fn list_shows(State(state): State<AppState>, who: Principal, Query(q): Query<ListQuery>) -> ApiResult<axum::Json<ShowList>> {
+async fn list_shows(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<ShowList>> {
     let opts = list_options(&q, SHOW_SORTS)?;
     let page = state
         .db
@@ -895,17 +1005,39 @@ async fn list_shows(State(state): State<AppState>, who: Principal, Query(q): Que
 /// Create a show.
 #[utoipa::path(post, path = "/shows", tag = "ads", request_body = ShowBody, security(("bearer" = [])),
     responses((status = 201, body = ShowView), (status = 400, body = crate::Problem)))]
-async fn create_show(State(state): State<AppState>, who: Principal, Json(b): Json<ShowBody>) -> ApiResult<Response> {
+async fn create_show(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(b): Json<ShowBody>,
+) -> ApiResult<Response> {
     let f = show_fields(&b, true)?;
     let s = state.db.create_show(&who.organization_id, &f).await?;
-    changed(&state, &who, "show", &s.id, "created", None, to_value(&show_view(s.clone())), &[]).await?;
-    Ok(created(format!("/api/v1/shows/{}", s.id), s.version, show_view(s)))
+    changed(
+        &state,
+        &who,
+        "show",
+        &s.id,
+        "created",
+        None,
+        to_value(&show_view(s.clone())),
+        &[],
+    )
+    .await?;
+    Ok(created(
+        format!("/api/v1/shows/{}", s.id),
+        s.version,
+        show_view(s),
+    ))
 }
 
 /// One show.
 #[utoipa::path(get, path = "/shows/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ShowView), (status = 404, body = crate::Problem)))]
-async fn get_show(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_show(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let s = load_show(&state, &who, &id).await?;
     Ok(tagged(s.version, show_view(s)))
 }
@@ -928,24 +1060,52 @@ async fn update_show(
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
-    let after = match state.db.update_show(&who.organization_id, &id, &f, expected).await {
+    let after = match state
+        .db
+        .update_show(&who.organization_id, &id, &f, expected)
+        .await
+    {
         Err(lunora_store::StoreError::Conflict(_)) => {
             let now = load_show(&state, &who, &id).await?;
             return Ok(conflict_response("show", now.version, &show_view(now)));
         }
         other => other?,
     };
-    changed(&state, &who, "show", &id, "updated", to_value(&before_view), to_value(&show_view(after.clone())), &[]).await?;
+    changed(
+        &state,
+        &who,
+        "show",
+        &id,
+        "updated",
+        to_value(&before_view),
+        to_value(&show_view(after.clone())),
+        &[],
+    )
+    .await?;
     Ok(tagged(after.version, show_view(after)))
 }
 
 /// Delete a show with its episodes.
 #[utoipa::path(delete, path = "/shows/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 404, body = crate::Problem)))]
-async fn delete_show(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_show(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let s = load_show(&state, &who, &id).await?;
     state.db.delete_show(&who.organization_id, &id).await?;
-    changed(&state, &who, "show", &id, "deleted", to_value(&show_view(s)), None, &[]).await?;
+    changed(
+        &state,
+        &who,
+        "show",
+        &id,
+        "deleted",
+        to_value(&show_view(s)),
+        None,
+        &[],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -978,7 +1138,12 @@ pub struct EpisodeBody {
 
 const EPISODE_STATUSES: &[&str] = &["draft", "scheduled", "recorded", "published"];
 
-async fn episode_fields(state: &AppState, who: &Principal, b: &EpisodeBody, creating: bool) -> ApiResult<EpisodeFields> {
+async fn episode_fields(
+    state: &AppState,
+    who: &Principal,
+    b: &EpisodeBody,
+    creating: bool,
+) -> ApiResult<EpisodeFields> {
     if creating && b.show_id.is_none() {
         return Err(ApiError::invalid("show_id", "show_id is required"));
     }
@@ -987,18 +1152,32 @@ async fn episode_fields(state: &AppState, who: &Principal, b: &EpisodeBody, crea
     }
     if let Some(show) = &b.show_id {
         if state.db.show(&who.organization_id, show).await?.is_none() {
-            return Err(ApiError::invalid("show_id", "show_id names no show of this organization"));
+            return Err(ApiError::invalid(
+                "show_id",
+                "show_id names no show of this organization",
+            ));
         }
     }
     if let Some(Some(rec)) = &b.recording_id {
-        if state.db.recording(&who.organization_id, rec).await?.is_none() {
-            return Err(ApiError::invalid("recording_id", "recording_id names no recording of this organization"));
+        if state
+            .db
+            .recording(&who.organization_id, rec)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::invalid(
+                "recording_id",
+                "recording_id names no recording of this organization",
+            ));
         }
     }
     let talent_ids = match &b.talent_ids {
         Some(ids) => {
             if ids.len() > 50 {
-                return Err(ApiError::invalid("talent_ids", "at most 50 talent per episode"));
+                return Err(ApiError::invalid(
+                    "talent_ids",
+                    "at most 50 talent per episode",
+                ));
             }
             let mut out: Vec<String> = Vec::new();
             for (i, t) in ids.iter().enumerate() {
@@ -1017,22 +1196,36 @@ async fn episode_fields(state: &AppState, who: &Principal, b: &EpisodeBody, crea
         description: opt_text("description", &b.description, 0, 8000)?,
         air_date: opt_date("air_date", &b.air_date)?,
         record_date: opt_date("record_date", &b.record_date)?,
-        status: b.status.as_deref().map(|s| one_of("status", s, EPISODE_STATUSES)).transpose()?,
+        status: b
+            .status
+            .as_deref()
+            .map(|s| one_of("status", s, EPISODE_STATUSES))
+            .transpose()?,
         recording_id: b.recording_id.clone(),
         talent_ids,
     })
 }
 
-const EPISODE_SORTS: &[&str] = &["air_date", "record_date", "title", "status", "created_at", "updated_at"];
+const EPISODE_SORTS: &[&str] = &[
+    "air_date",
+    "record_date",
+    "title",
+    "status",
+    "created_at",
+    "updated_at",
+];
 
 /// Tells newly assigned talent (event on `user:{id}` and the notification hook).
 fn announce_assignments(state: &AppState, who: &Principal, before: &[String], ep: &Episode) {
     for t in ep.talent_ids.iter().filter(|t| !before.contains(t)) {
         let data = json!({"episode_id": ep.id, "show_id": ep.show_id, "title": ep.title,
             "air_date": ep.air_date, "record_date": ep.record_date, "by": who.user_id});
-        state
-            .events
-            .publish(&who.organization_id, format!("user:{t}"), "episode.assigned", data.clone());
+        state.events.publish(
+            &who.organization_id,
+            format!("user:{t}"),
+            "episode.assigned",
+            data.clone(),
+        );
         notify(state, &who.organization_id, t, "episode.assigned", &data);
     }
 }
@@ -1041,7 +1234,11 @@ fn announce_assignments(state: &AppState, who: &Principal, before: &[String], ep
 /// status, created_at, updated_at; filters show_id, status, from/to (air date), q, talent_id.
 #[utoipa::path(get, path = "/episodes", tag = "ads", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, body = EpisodeList), (status = 400, body = crate::Problem)))]
-async fn list_episodes(State(state): State<AppState>, who: Principal, Query(q): Query<ListQuery>) -> ApiResult<axum::Json<EpisodeList>> {
+async fn list_episodes(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<EpisodeList>> {
     let opts = list_options(&q, EPISODE_SORTS)?;
     if let Some(s) = &q.status {
         one_of("status", s, EPISODE_STATUSES)?;
@@ -1071,18 +1268,40 @@ async fn list_episodes(State(state): State<AppState>, who: Principal, Query(q): 
 /// Create (schedule) an episode, optionally assigning talent.
 #[utoipa::path(post, path = "/episodes", tag = "ads", request_body = EpisodeBody, security(("bearer" = [])),
     responses((status = 201, body = EpisodeView), (status = 400, body = crate::Problem)))]
-async fn create_episode(State(state): State<AppState>, who: Principal, Json(b): Json<EpisodeBody>) -> ApiResult<Response> {
+async fn create_episode(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(b): Json<EpisodeBody>,
+) -> ApiResult<Response> {
     let f = episode_fields(&state, &who, &b, true).await?;
     let e = state.db.create_episode(&who.organization_id, &f).await?;
-    changed(&state, &who, "episode", &e.id, "created", None, to_value(&episode_view(e.clone())), &[format!("show:{}", e.show_id)]).await?;
+    changed(
+        &state,
+        &who,
+        "episode",
+        &e.id,
+        "created",
+        None,
+        to_value(&episode_view(e.clone())),
+        &[format!("show:{}", e.show_id)],
+    )
+    .await?;
     announce_assignments(&state, &who, &[], &e);
-    Ok(created(format!("/api/v1/episodes/{}", e.id), e.version, episode_view(e)))
+    Ok(created(
+        format!("/api/v1/episodes/{}", e.id),
+        e.version,
+        episode_view(e),
+    ))
 }
 
 /// One episode.
 #[utoipa::path(get, path = "/episodes/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = EpisodeView), (status = 404, body = crate::Problem)))]
-async fn get_episode(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_episode(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let e = load_episode(&state, &who, &id).await?;
     Ok(tagged(e.version, episode_view(e)))
 }
@@ -1105,14 +1324,32 @@ async fn update_episode(
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
-    let after = match state.db.update_episode(&who.organization_id, &id, &f, expected).await {
+    let after = match state
+        .db
+        .update_episode(&who.organization_id, &id, &f, expected)
+        .await
+    {
         Err(lunora_store::StoreError::Conflict(_)) => {
             let now = load_episode(&state, &who, &id).await?;
-            return Ok(conflict_response("episode", now.version, &episode_view(now)));
+            return Ok(conflict_response(
+                "episode",
+                now.version,
+                &episode_view(now),
+            ));
         }
         other => other?,
     };
-    changed(&state, &who, "episode", &id, "updated", to_value(&before_view), to_value(&episode_view(after.clone())), &[format!("show:{}", after.show_id)]).await?;
+    changed(
+        &state,
+        &who,
+        "episode",
+        &id,
+        "updated",
+        to_value(&before_view),
+        to_value(&episode_view(after.clone())),
+        &[format!("show:{}", after.show_id)],
+    )
+    .await?;
     announce_assignments(&state, &who, &before.talent_ids, &after);
     Ok(tagged(after.version, episode_view(after)))
 }
@@ -1120,11 +1357,25 @@ async fn update_episode(
 /// Delete an episode.
 #[utoipa::path(delete, path = "/episodes/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 404, body = crate::Problem)))]
-async fn delete_episode(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_episode(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let e = load_episode(&state, &who, &id).await?;
     state.db.delete_episode(&who.organization_id, &id).await?;
     let show = format!("show:{}", e.show_id);
-    changed(&state, &who, "episode", &id, "deleted", to_value(&episode_view(e)), None, &[show]).await?;
+    changed(
+        &state,
+        &who,
+        "episode",
+        &id,
+        "deleted",
+        to_value(&episode_view(e)),
+        None,
+        &[show],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1151,7 +1402,15 @@ pub struct CampaignBody {
 }
 
 const CAMPAIGN_STATUSES: &[&str] = &["draft", "active", "paused", "completed", "cancelled"];
-const CAMPAIGN_SORTS: &[&str] = &["name", "status", "start_date", "end_date", "budget_cents", "created_at", "updated_at"];
+const CAMPAIGN_SORTS: &[&str] = &[
+    "name",
+    "status",
+    "start_date",
+    "end_date",
+    "budget_cents",
+    "created_at",
+    "updated_at",
+];
 
 async fn campaign_fields(
     state: &AppState,
@@ -1169,29 +1428,52 @@ async fn campaign_fields(
     }
     if let Some(client) = &b.client_id {
         let ok = match state.db.ad_client(&who.organization_id, client).await? {
-            Some(c) => who.role == Role::Admin || c.owner_id.as_deref() == Some(&who.user_id) || client_visible(state, who, &c).await?,
+            Some(c) => {
+                who.role == Role::Admin
+                    || c.owner_id.as_deref() == Some(&who.user_id)
+                    || client_visible(state, who, &c).await?
+            }
             None => false,
         };
         if !ok {
-            return Err(ApiError::invalid("client_id", "client_id names no client you can see"));
+            return Err(ApiError::invalid(
+                "client_id",
+                "client_id names no client you can see",
+            ));
         }
     }
-    if b.budget_cents.is_some_and(|v| !(0..=1_000_000_000_000).contains(&v)) {
-        return Err(ApiError::invalid("budget_cents", "budget_cents must be 0 or more"));
+    if b.budget_cents
+        .is_some_and(|v| !(0..=1_000_000_000_000).contains(&v))
+    {
+        return Err(ApiError::invalid(
+            "budget_cents",
+            "budget_cents must be 0 or more",
+        ));
     }
     let start_date = opt_date("start_date", &b.start_date)?;
     let end_date = opt_date("end_date", &b.end_date)?;
-    let start = start_date.clone().unwrap_or_else(|| current.and_then(|c| c.start_date.clone()));
-    let end = end_date.clone().unwrap_or_else(|| current.and_then(|c| c.end_date.clone()));
+    let start = start_date
+        .clone()
+        .unwrap_or_else(|| current.and_then(|c| c.start_date.clone()));
+    let end = end_date
+        .clone()
+        .unwrap_or_else(|| current.and_then(|c| c.end_date.clone()));
     if let (Some(s), Some(e)) = (&start, &end) {
         if e < s {
-            return Err(ApiError::invalid("end_date", "end_date must not be before start_date"));
+            return Err(ApiError::invalid(
+                "end_date",
+                "end_date must not be before start_date",
+            ));
         }
     }
     Ok(CampaignFields {
         client_id: b.client_id.clone(),
         name: opt_text("name", &b.name, 1, 200)?,
-        status: b.status.as_deref().map(|s| one_of("status", s, CAMPAIGN_STATUSES)).transpose()?,
+        status: b
+            .status
+            .as_deref()
+            .map(|s| one_of("status", s, CAMPAIGN_STATUSES))
+            .transpose()?,
         budget_cents: b.budget_cents,
         start_date,
         end_date,
@@ -1207,7 +1489,11 @@ fn campaign_topics(c: &Campaign) -> Vec<String> {
 /// newest first); filters status, client_id, from/to (running within), q.
 #[utoipa::path(get, path = "/campaigns", tag = "ads", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, body = CampaignList), (status = 400, body = crate::Problem)))]
-async fn list_campaigns(State(state): State<AppState>, who: Principal, Query(q): Query<ListQuery>) -> ApiResult<axum::Json<CampaignList>> {
+async fn list_campaigns(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<CampaignList>> {
     let opts = list_options(&q, CAMPAIGN_SORTS)?;
     if let Some(s) = &q.status {
         one_of("status", s, CAMPAIGN_STATUSES)?;
@@ -1236,17 +1522,42 @@ async fn list_campaigns(State(state): State<AppState>, who: Principal, Query(q):
 /// Create a campaign; the caller owns it.
 #[utoipa::path(post, path = "/campaigns", tag = "ads", request_body = CampaignBody, security(("bearer" = [])),
     responses((status = 201, body = CampaignView), (status = 400, body = crate::Problem)))]
-async fn create_campaign(State(state): State<AppState>, who: Principal, Json(b): Json<CampaignBody>) -> ApiResult<Response> {
+async fn create_campaign(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(b): Json<CampaignBody>,
+) -> ApiResult<Response> {
     let f = campaign_fields(&state, &who, &b, None).await?;
-    let c = state.db.create_campaign(&who.organization_id, Some(&who.user_id), &f).await?;
-    changed(&state, &who, "campaign", &c.id, "created", None, to_value(&campaign_view(c.clone())), &campaign_topics(&c)).await?;
-    Ok(created(format!("/api/v1/campaigns/{}", c.id), c.version, campaign_view(c)))
+    let c = state
+        .db
+        .create_campaign(&who.organization_id, Some(&who.user_id), &f)
+        .await?;
+    changed(
+        &state,
+        &who,
+        "campaign",
+        &c.id,
+        "created",
+        None,
+        to_value(&campaign_view(c.clone())),
+        &campaign_topics(&c),
+    )
+    .await?;
+    Ok(created(
+        format!("/api/v1/campaigns/{}", c.id),
+        c.version,
+        campaign_view(c),
+    ))
 }
 
 /// One campaign with its account team.
 #[utoipa::path(get, path = "/campaigns/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = CampaignView), (status = 404, body = crate::Problem)))]
-async fn get_campaign(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_campaign(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let c = load_campaign(&state, &who, &id).await?;
     Ok(tagged(c.version, campaign_view(c)))
 }
@@ -1266,7 +1577,9 @@ async fn update_campaign(
 ) -> ApiResult<Response> {
     let before = load_campaign(&state, &who, &id).await?;
     if !campaign_can(&who, &before, false) {
-        return Err(ApiError::forbidden("you may view this campaign but not edit it"));
+        return Err(ApiError::forbidden(
+            "you may view this campaign but not edit it",
+        ));
     }
     let f = campaign_fields(&state, &who, &b, Some(&before)).await?;
     let before_view = campaign_view(before.clone());
@@ -1274,21 +1587,50 @@ async fn update_campaign(
         Ok(v) => v,
         Err(res) => return Ok(res),
     };
-    let after = match state.db.update_campaign(&who.organization_id, &id, &f, expected).await {
+    let after = match state
+        .db
+        .update_campaign(&who.organization_id, &id, &f, expected)
+        .await
+    {
         Err(lunora_store::StoreError::Conflict(_)) => {
             let now = load_campaign(&state, &who, &id).await?;
-            return Ok(conflict_response("campaign", now.version, &campaign_view(now)));
+            return Ok(conflict_response(
+                "campaign",
+                now.version,
+                &campaign_view(now),
+            ));
         }
         other => other?,
     };
-    changed(&state, &who, "campaign", &id, "updated", to_value(&before_view), to_value(&campaign_view(after.clone())), &campaign_topics(&after)).await?;
+    changed(
+        &state,
+        &who,
+        "campaign",
+        &id,
+        "updated",
+        to_value(&before_view),
+        to_value(&campaign_view(after.clone())),
+        &campaign_topics(&after),
+    )
+    .await?;
     if before.status != after.status {
         let data = json!({"campaign_id": id, "name": after.name, "from": before.status, "to": after.status, "by": who.user_id});
-        state.events.publish(&who.organization_id, format!("campaign:{id}"), "campaign.status_changed", data.clone());
+        state.events.publish(
+            &who.organization_id,
+            format!("campaign:{id}"),
+            "campaign.status_changed",
+            data.clone(),
+        );
         let mut people: Vec<&str> = after.team.iter().map(|m| m.user_id.as_str()).collect();
         people.extend(after.owner_id.as_deref());
         for u in people.into_iter().filter(|u| *u != who.user_id) {
-            notify(&state, &who.organization_id, u, "campaign.status_changed", &data);
+            notify(
+                &state,
+                &who.organization_id,
+                u,
+                "campaign.status_changed",
+                &data,
+            );
         }
     }
     Ok(tagged(after.version, campaign_view(after)))
@@ -1297,14 +1639,30 @@ async fn update_campaign(
 /// Delete a campaign (admin or owner).
 #[utoipa::path(delete, path = "/campaigns/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 403, body = crate::Problem), (status = 404, body = crate::Problem)))]
-async fn delete_campaign(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_campaign(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let c = load_campaign(&state, &who, &id).await?;
     if who.role != Role::Admin && c.owner_id.as_deref() != Some(&who.user_id) {
-        return Err(ApiError::forbidden("only an admin or the campaign's owner may delete it"));
+        return Err(ApiError::forbidden(
+            "only an admin or the campaign's owner may delete it",
+        ));
     }
     state.db.delete_campaign(&who.organization_id, &id).await?;
     let topics = campaign_topics(&c);
-    changed(&state, &who, "campaign", &id, "deleted", to_value(&campaign_view(c)), None, &topics).await?;
+    changed(
+        &state,
+        &who,
+        "campaign",
+        &id,
+        "deleted",
+        to_value(&campaign_view(c)),
+        None,
+        &topics,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1331,9 +1689,18 @@ async fn add_team_member(
 ) -> ApiResult<Response> {
     let before = load_campaign(&state, &who, &id).await?;
     if !campaign_can(&who, &before, true) {
-        return Err(ApiError::forbidden("managing this campaign's team needs the manage_team permission on it"));
+        return Err(ApiError::forbidden(
+            "managing this campaign's team needs the manage_team permission on it",
+        ));
     }
-    user_with_role(&state, &who, "user_id", &b.user_id, &[Role::Seller, Role::Admin]).await?;
+    user_with_role(
+        &state,
+        &who,
+        "user_id",
+        &b.user_id,
+        &[Role::Seller, Role::Admin],
+    )
+    .await?;
     let mut edit = false;
     let mut manage = false;
     for (i, p) in b.permissions.iter().enumerate() {
@@ -1341,16 +1708,45 @@ async fn add_team_member(
             "view" => {}
             "edit" => edit = true,
             "manage_team" => manage = true,
-            _ => return Err(ApiError::invalid(format!("permissions[{i}]"), "a permission is view, edit or manage_team")),
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("permissions[{i}]"),
+                    "a permission is view, edit or manage_team",
+                ))
+            }
         }
     }
-    state.db.put_team_member(&id, &b.user_id, edit, manage).await?;
+    state
+        .db
+        .put_team_member(&id, &b.user_id, edit, manage)
+        .await?;
     let after = load_campaign(&state, &who, &id).await?;
-    changed(&state, &who, "campaign", &id, "team_added", to_value(&campaign_view(before.clone())), to_value(&campaign_view(after.clone())), &campaign_topics(&after)).await?;
+    changed(
+        &state,
+        &who,
+        "campaign",
+        &id,
+        "team_added",
+        to_value(&campaign_view(before.clone())),
+        to_value(&campaign_view(after.clone())),
+        &campaign_topics(&after),
+    )
+    .await?;
     if !before.team.iter().any(|m| m.user_id == b.user_id) {
         let data = json!({"campaign_id": id, "name": after.name, "by": who.user_id});
-        state.events.publish(&who.organization_id, format!("user:{}", b.user_id), "campaign.team_added", data.clone());
-        notify(&state, &who.organization_id, &b.user_id, "campaign.team_added", &data);
+        state.events.publish(
+            &who.organization_id,
+            format!("user:{}", b.user_id),
+            "campaign.team_added",
+            data.clone(),
+        );
+        notify(
+            &state,
+            &who.organization_id,
+            &b.user_id,
+            "campaign.team_added",
+            &data,
+        );
     }
     Ok(tagged(after.version, campaign_view(after)))
 }
@@ -1366,17 +1762,31 @@ async fn remove_team_member(
 ) -> ApiResult<StatusCode> {
     let before = load_campaign(&state, &who, &id).await?;
     if !campaign_can(&who, &before, true) {
-        return Err(ApiError::forbidden("managing this campaign's team needs the manage_team permission on it"));
+        return Err(ApiError::forbidden(
+            "managing this campaign's team needs the manage_team permission on it",
+        ));
     }
     if !state.db.remove_team_member(&id, &user_id).await? {
-        return Err(ApiError::not_found("the user is not on this campaign's team"));
+        return Err(ApiError::not_found(
+            "the user is not on this campaign's team",
+        ));
     }
     let after = state
         .db
         .campaign(&who.organization_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such campaign"))?;
-    changed(&state, &who, "campaign", &id, "team_removed", to_value(&campaign_view(before)), to_value(&campaign_view(after.clone())), &campaign_topics(&after)).await?;
+    changed(
+        &state,
+        &who,
+        "campaign",
+        &id,
+        "team_removed",
+        to_value(&campaign_view(before)),
+        to_value(&campaign_view(after.clone())),
+        &campaign_topics(&after),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1398,12 +1808,19 @@ pub struct AvailabilityBody {
 /// Availability: talent see their own; producers and admins everyone's (`talent_id` filter).
 #[utoipa::path(get, path = "/availability", tag = "ads", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, body = AvailabilityList)))]
-async fn list_availability(State(state): State<AppState>, who: Principal, Query(q): Query<ListQuery>) -> ApiResult<axum::Json<AvailabilityList>> {
+async fn list_availability(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<AvailabilityList>> {
     let user = match who.role {
         Role::Admin | Role::Producer => q.talent_id.clone(),
         _ => Some(who.user_id.clone()),
     };
-    let items = state.db.list_availability(&who.organization_id, user.as_deref()).await?;
+    let items = state
+        .db
+        .list_availability(&who.organization_id, user.as_deref())
+        .await?;
     Ok(axum::Json(AvailabilityList {
         items: items.into_iter().map(availability_view).collect(),
     }))
@@ -1412,40 +1829,85 @@ async fn list_availability(State(state): State<AppState>, who: Principal, Query(
 /// Record availability (talent for themselves; admins and producers for any talent).
 #[utoipa::path(post, path = "/availability", tag = "ads", request_body = AvailabilityBody, security(("bearer" = [])),
     responses((status = 201, body = AvailabilityView), (status = 400, body = crate::Problem), (status = 403, body = crate::Problem)))]
-async fn create_availability(State(state): State<AppState>, who: Principal, Json(b): Json<AvailabilityBody>) -> ApiResult<Response> {
+async fn create_availability(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(b): Json<AvailabilityBody>,
+) -> ApiResult<Response> {
     let user = b.user_id.clone().unwrap_or_else(|| who.user_id.clone());
     if user != who.user_id {
         if !matches!(who.role, Role::Admin | Role::Producer) {
-            return Err(ApiError::forbidden("talent record only their own availability"));
+            return Err(ApiError::forbidden(
+                "talent record only their own availability",
+            ));
         }
         user_with_role(&state, &who, "user_id", &user, &[Role::Talent]).await?;
     }
     let start = date("start_date", &b.start_date)?;
     let end = date("end_date", &b.end_date)?;
     if end < start {
-        return Err(ApiError::invalid("end_date", "end_date must not be before start_date"));
+        return Err(ApiError::invalid(
+            "end_date",
+            "end_date must not be before start_date",
+        ));
     }
     let note = text("note", b.note.as_deref().unwrap_or(""), 0, 500)?;
     let a = state
         .db
-        .create_availability(&who.organization_id, &user, &start, &end, b.available.unwrap_or(true), &note)
+        .create_availability(
+            &who.organization_id,
+            &user,
+            &start,
+            &end,
+            b.available.unwrap_or(true),
+            &note,
+        )
         .await?;
     let view = availability_view(a.clone());
-    changed(&state, &who, "availability", &a.id, "created", None, to_value(&view), &[format!("user:{user}")]).await?;
+    changed(
+        &state,
+        &who,
+        "availability",
+        &a.id,
+        "created",
+        None,
+        to_value(&view),
+        &[format!("user:{user}")],
+    )
+    .await?;
     Ok(created(format!("/api/v1/availability/{}", a.id), 1, view))
 }
 
 /// Delete an availability record (its talent, a producer or an admin).
 #[utoipa::path(delete, path = "/availability/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 404, body = crate::Problem)))]
-async fn delete_availability(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_availability(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let a = match state.db.availability(&who.organization_id, &id).await? {
-        Some(a) if a.user_id == who.user_id || matches!(who.role, Role::Admin | Role::Producer) => a,
+        Some(a) if a.user_id == who.user_id || matches!(who.role, Role::Admin | Role::Producer) => {
+            a
+        }
         _ => return Err(ApiError::not_found("no such availability record")),
     };
-    state.db.delete_availability(&who.organization_id, &id).await?;
+    state
+        .db
+        .delete_availability(&who.organization_id, &id)
+        .await?;
     let user = format!("user:{}", a.user_id);
-    changed(&state, &who, "availability", &id, "deleted", to_value(&availability_view(a)), None, &[user]).await?;
+    changed(
+        &state,
+        &who,
+        "availability",
+        &id,
+        "deleted",
+        to_value(&availability_view(a)),
+        None,
+        &[user],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1465,7 +1927,12 @@ pub struct ActivityQuery {
 const ENTITY_TYPES: &[&str] = &["campaign", "client", "show", "episode", "availability"];
 
 /// Whether the caller may see entity `kind`/`id` (activities and event topics).
-pub async fn entity_visible(state: &AppState, who: &Principal, kind: &str, id: &str) -> ApiResult<bool> {
+pub async fn entity_visible(
+    state: &AppState,
+    who: &Principal,
+    kind: &str,
+    id: &str,
+) -> ApiResult<bool> {
     let r = match kind {
         "campaign" => load_campaign(state, who, id).await.map(|_| ()),
         "client" => load_client(state, who, id).await.map(|_| ()),
@@ -1496,7 +1963,11 @@ fn may_read(who: &Principal, kind: &str) -> bool {
 /// can see (`entity_type` + `entity_id`) or sees only their own actions.
 #[utoipa::path(get, path = "/activities", tag = "ads", params(ActivityQuery), security(("bearer" = [])),
     responses((status = 200, body = ActivityList), (status = 400, body = crate::Problem), (status = 404, body = crate::Problem)))]
-async fn list_activities(State(state): State<AppState>, who: Principal, Query(q): Query<ActivityQuery>) -> ApiResult<axum::Json<ActivityList>> {
+async fn list_activities(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ActivityQuery>,
+) -> ApiResult<axum::Json<ActivityList>> {
     let opts = list_options(
         &ListQuery {
             limit: q.limit,
@@ -1532,7 +2003,10 @@ async fn list_activities(State(state): State<AppState>, who: Principal, Query(q)
             _ => filter.actor_id = Some(who.user_id.clone()),
         }
     }
-    let page = state.db.list_activities(&who.organization_id, &filter, &opts).await?;
+    let page = state
+        .db
+        .list_activities(&who.organization_id, &filter, &opts)
+        .await?;
     Ok(axum::Json(ActivityList {
         items: page.items.into_iter().map(activity_view).collect(),
         next_cursor: page.next_cursor,
@@ -1542,7 +2016,11 @@ async fn list_activities(State(state): State<AppState>, who: Principal, Query(q)
 /// One activity (admins, its actor, or someone who can see its entity).
 #[utoipa::path(get, path = "/activities/{id}", tag = "ads", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ActivityView), (status = 404, body = crate::Problem)))]
-async fn get_activity(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<axum::Json<ActivityView>> {
+async fn get_activity(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ActivityView>> {
     let a = state
         .db
         .activity(&who.organization_id, &id)
@@ -1550,7 +2028,8 @@ async fn get_activity(State(state): State<AppState>, who: Principal, Path(id): P
         .ok_or_else(|| ApiError::not_found("no such activity"))?;
     let ok = who.role == Role::Admin
         || a.actor_id.as_deref() == Some(&who.user_id)
-        || (may_read(&who, &a.entity_type) && entity_visible(&state, &who, &a.entity_type, &a.entity_id).await?);
+        || (may_read(&who, &a.entity_type)
+            && entity_visible(&state, &who, &a.entity_type, &a.entity_id).await?);
     if !ok {
         return Err(ApiError::not_found("no such activity"));
     }
@@ -1570,15 +2049,29 @@ pub struct NoteBody {
 /// Log an activity (a note on an entity's timeline) on an entity the caller can see.
 #[utoipa::path(post, path = "/activities", tag = "ads", request_body = NoteBody, security(("bearer" = [])),
     responses((status = 201, body = ActivityView), (status = 400, body = crate::Problem), (status = 404, body = crate::Problem)))]
-async fn log_activity(State(state): State<AppState>, who: Principal, Json(b): Json<NoteBody>) -> ApiResult<Response> {
+async fn log_activity(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(b): Json<NoteBody>,
+) -> ApiResult<Response> {
     one_of("entity_type", &b.entity_type, &ENTITY_TYPES[..4])?;
     let note = text("note", &b.note, 1, 2000)?;
-    if !(may_read(&who, &b.entity_type) && entity_visible(&state, &who, &b.entity_type, &b.entity_id).await?) {
+    if !(may_read(&who, &b.entity_type)
+        && entity_visible(&state, &who, &b.entity_type, &b.entity_id).await?)
+    {
         return Err(ApiError::not_found(format!("no such {}", b.entity_type)));
     }
     let a = state
         .db
-        .record_activity(&who.organization_id, &b.entity_type, &b.entity_id, Some(&who.user_id), "note", None, Some(&json!({"note": note}).to_string()))
+        .record_activity(
+            &who.organization_id,
+            &b.entity_type,
+            &b.entity_id,
+            Some(&who.user_id),
+            "note",
+            None,
+            Some(&json!({"note": note}).to_string()),
+        )
         .await?;
     state.events.publish(
         &who.organization_id,
@@ -1587,7 +2080,11 @@ async fn log_activity(State(state): State<AppState>, who: Principal, Json(b): Js
         json!({"activity_id": a.id, "entity_type": b.entity_type, "entity_id": b.entity_id, "actor_id": who.user_id, "note": note}),
     );
     let id = a.id.clone();
-    Ok(created(format!("/api/v1/activities/{id}"), 1, activity_view(a)))
+    Ok(created(
+        format!("/api/v1/activities/{id}"),
+        1,
+        activity_view(a),
+    ))
 }
 
 /// Whether `who` may subscribe to an ad topic (`ads`, `campaign:{id}`, `client:{id}`,

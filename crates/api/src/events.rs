@@ -189,11 +189,20 @@ impl EventHub {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMessage {
-    Subscribe { topics: Vec<String> },
-    Unsubscribe { topics: Vec<String> },
-    Resume { after: u64 },
+    Subscribe {
+        topics: Vec<String>,
+    },
+    Unsubscribe {
+        topics: Vec<String>,
+    },
+    Resume {
+        after: u64,
+    },
     /// `state`: `viewing`, `editing` or `left`.
-    Presence { topic: String, state: String },
+    Presence {
+        topic: String,
+        state: String,
+    },
     Ping,
 }
 

@@ -204,7 +204,8 @@ impl Db {
         let Some(mut c) = row.as_ref().map(client_row).transpose()? else {
             return Ok(None);
         };
-        let q = self.sql("SELECT user_id FROM ad_client_users WHERE client_id = ? ORDER BY user_id");
+        let q =
+            self.sql("SELECT user_id FROM ad_client_users WHERE client_id = ? ORDER BY user_id");
         let rows = self
             .timed(
                 "ad_client_users",
@@ -265,10 +266,7 @@ impl Db {
                     .fetch_all(self.pool()),
             )
             .await?;
-        let items = rows
-            .iter()
-            .map(client_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = rows.iter().map(client_row).collect::<Result<Vec<_>, _>>()?;
         Ok(page(items, opts))
     }
 
@@ -299,11 +297,18 @@ impl Db {
                     .bind(expected_version),
             )
             .await?;
-        self.after_update(r.rows_affected(), self.ad_client(organization_id, id).await?)
+        self.after_update(
+            r.rows_affected(),
+            self.ad_client(organization_id, id).await?,
+        )
     }
 
     /// Deletes the advertiser; refused while campaigns of it exist.
-    pub async fn delete_ad_client(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_ad_client(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let q = self.sql("SELECT COUNT(*) AS n FROM ad_campaigns WHERE client_id = ?");
         let n: i64 = self
             .timed(
@@ -328,7 +333,11 @@ impl Db {
     }
 
     /// Links a user (of role `client`) to an advertiser, replacing any previous link.
-    pub async fn link_ad_client_user(&self, client_id: &str, user_id: &str) -> Result<(), StoreError> {
+    pub async fn link_ad_client_user(
+        &self,
+        client_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
         let q = self.sql("DELETE FROM ad_client_users WHERE user_id = ?");
         self.execute("ad_client_unlink", sqlx::query(&q).bind(user_id))
             .await?;
@@ -418,7 +427,11 @@ fn show_row(r: &sqlx::any::AnyRow) -> Result<Show, sqlx::Error> {
 }
 
 impl Db {
-    pub async fn create_show(&self, organization_id: &str, f: &ShowFields) -> Result<Show, StoreError> {
+    pub async fn create_show(
+        &self,
+        organization_id: &str,
+        f: &ShowFields,
+    ) -> Result<Show, StoreError> {
         let id = new_id();
         let now = now_ms();
         let q = self.sql(format!(
@@ -530,7 +543,10 @@ impl Db {
     pub async fn delete_show(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM ad_shows WHERE organization_id = ? AND id = ?");
         let r = self
-            .execute("ad_show_delete", sqlx::query(&q).bind(organization_id).bind(id))
+            .execute(
+                "ad_show_delete",
+                sqlx::query(&q).bind(organization_id).bind(id),
+            )
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -643,7 +659,11 @@ impl Db {
             .ok_or(StoreError::NotFound)
     }
 
-    async fn set_episode_talent(&self, episode_id: &str, talent: &[String]) -> Result<(), StoreError> {
+    async fn set_episode_talent(
+        &self,
+        episode_id: &str,
+        talent: &[String],
+    ) -> Result<(), StoreError> {
         let q = self.sql("DELETE FROM ad_episode_talent WHERE episode_id = ?");
         self.execute("ad_episode_talent_clear", sqlx::query(&q).bind(episode_id))
             .await?;
@@ -683,7 +703,8 @@ impl Db {
     }
 
     async fn episode_talent(&self, episode_id: &str) -> Result<Vec<String>, StoreError> {
-        let q = self.sql("SELECT user_id FROM ad_episode_talent WHERE episode_id = ? ORDER BY user_id");
+        let q =
+            self.sql("SELECT user_id FROM ad_episode_talent WHERE episode_id = ? ORDER BY user_id");
         let rows = self
             .timed(
                 "ad_episode_talent",
@@ -705,7 +726,14 @@ impl Db {
     ) -> Result<Page<Episode>, StoreError> {
         let order = order_by(
             opts.sort.as_deref(),
-            &["air_date", "record_date", "title", "status", "created_at", "updated_at"],
+            &[
+                "air_date",
+                "record_date",
+                "title",
+                "status",
+                "created_at",
+                "updated_at",
+            ],
             "air_date",
         )?;
         let q = like(&filter.q);
@@ -745,7 +773,10 @@ impl Db {
                     .fetch_all(self.pool()),
             )
             .await?;
-        let mut items = rows.iter().map(episode_row).collect::<Result<Vec<_>, _>>()?;
+        let mut items = rows
+            .iter()
+            .map(episode_row)
+            .collect::<Result<Vec<_>, _>>()?;
         for e in &mut items {
             e.talent_ids = self.episode_talent(&e.id).await?;
         }
@@ -798,7 +829,11 @@ impl Db {
         self.after_update(r.rows_affected(), self.episode(organization_id, id).await?)
     }
 
-    pub async fn delete_episode(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_episode(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM ad_episodes WHERE organization_id = ? AND id = ?");
         let r = self
             .execute(
@@ -975,7 +1010,15 @@ impl Db {
     ) -> Result<Page<Campaign>, StoreError> {
         let order = order_by(
             opts.sort.as_deref(),
-            &["name", "status", "start_date", "end_date", "budget_cents", "created_at", "updated_at"],
+            &[
+                "name",
+                "status",
+                "start_date",
+                "end_date",
+                "budget_cents",
+                "created_at",
+                "updated_at",
+            ],
             "-created_at",
         )?
         .replace("ORDER BY ", "ORDER BY c.")
@@ -1018,7 +1061,10 @@ impl Db {
                     .fetch_all(self.pool()),
             )
             .await?;
-        let mut items = rows.iter().map(campaign_row).collect::<Result<Vec<_>, _>>()?;
+        let mut items = rows
+            .iter()
+            .map(campaign_row)
+            .collect::<Result<Vec<_>, _>>()?;
         for c in &mut items {
             c.team = self.campaign_team(&c.id).await?;
         }
@@ -1062,7 +1108,11 @@ impl Db {
         self.after_update(r.rows_affected(), self.campaign(organization_id, id).await?)
     }
 
-    pub async fn delete_campaign(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_campaign(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM ad_campaigns WHERE organization_id = ? AND id = ?");
         let r = self
             .execute(
@@ -1104,7 +1154,11 @@ impl Db {
         self.bump_campaign(campaign_id).await
     }
 
-    pub async fn remove_team_member(&self, campaign_id: &str, user_id: &str) -> Result<bool, StoreError> {
+    pub async fn remove_team_member(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM ad_campaign_team WHERE campaign_id = ? AND user_id = ?");
         let r = self
             .execute(
@@ -1119,7 +1173,8 @@ impl Db {
     }
 
     async fn bump_campaign(&self, campaign_id: &str) -> Result<(), StoreError> {
-        let q = self.sql("UPDATE ad_campaigns SET version = version + 1, updated_at = ? WHERE id = ?");
+        let q =
+            self.sql("UPDATE ad_campaigns SET version = version + 1, updated_at = ? WHERE id = ?");
         self.execute(
             "ad_campaign_bump",
             sqlx::query(&q).bind(now_ms()).bind(campaign_id),
@@ -1243,7 +1298,11 @@ impl Db {
         Ok(row.as_ref().map(availability_row).transpose()?)
     }
 
-    pub async fn delete_availability(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_availability(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM ad_availability WHERE organization_id = ? AND id = ?");
         let r = self
             .execute(
@@ -1394,7 +1453,10 @@ impl Db {
                     .fetch_all(self.pool()),
             )
             .await?;
-        let items = rows.iter().map(activity_row).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .iter()
+            .map(activity_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(page(items, opts))
     }
 

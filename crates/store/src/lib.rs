@@ -28,8 +28,8 @@ mod sources;
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
 pub use ads::{
     Activity, ActivityFilter, AdClient, AdClientFields, AdClientFilter, Availability, Campaign,
-    CampaignFields, CampaignFilter, Episode, EpisodeFields, EpisodeFilter, ListOptions, Scope, Show,
-    ShowFields, TeamMember,
+    CampaignFields, CampaignFilter, Episode, EpisodeFields, EpisodeFilter, ListOptions, Scope,
+    Show, ShowFields, TeamMember,
 };
 pub use alerts::{Alert, Webhook};
 pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
