@@ -311,9 +311,11 @@ async fn client(state: AppState, who: Principal, mut socket: WebSocket) {
                                 None => serde_json::json!({"type": "resync", "detail": "events were missed; reload the state"}),
                             },
                             Ok(ClientMessage::Presence { topic, state: how }) => {
+                                let permitted = topics.contains(&topic)
+                                    || (topics.len() < 200 && allowed(&state, &who, &topic).await);
                                 if !matches!(how.as_str(), "viewing" | "editing" | "left") {
                                     serde_json::json!({"type": "error", "detail": "presence state must be viewing, editing or left"})
-                                } else if !topics.contains(&topic) && !(topics.len() < 200 && allowed(&state, &who, &topic).await) {
+                                } else if !permitted {
                                     serde_json::json!({"type": "error", "detail": format!("not allowed on {topic}")})
                                 } else {
                                     // Announcing subscribes: whoever is present hears the others.
