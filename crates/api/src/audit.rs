@@ -249,6 +249,7 @@ pub fn spawn_maintenance(state: AppState) {
                 if let Err(e) = state.db.purge_outbox(cutoff).await {
                     tracing::warn!(error = %e, "outbox purge failed");
                 }
+                crate::ads::prune(&state).await;
             }
             n = n.wrapping_add(1);
         }

@@ -6,8 +6,13 @@
 //! the last events in a bounded ring so a client that reconnects can resume after the last `seq`
 //! it saw without losing alerts. A client that cannot keep up is closed (code 4008) instead of
 //! being buffered without bound; the server pings every 20 s and drops a silent client.
+//!
+//! Presence: a client announces `{"type":"presence","topic":"campaign:ID","state":"viewing"}`
+//! (or `editing`, or `left`) on a topic it may subscribe to; everyone subscribed to the topic
+//! receives a `presence` event listing who is there and how. A socket's presence ends when it
+//! says `left`, unsubscribes, or goes away (closed, or silent past the ping).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,7 +70,12 @@ pub struct EventHub {
     tx: broadcast::Sender<Arc<Event>>,
     seq: AtomicU64,
     ring: Mutex<VecDeque<Arc<Event>>>,
+    /// (organization, topic) → socket id → (user id, `viewing`|`editing`, since ms).
+    presence: Mutex<PresenceMap>,
+    sockets: AtomicU64,
 }
+
+type PresenceMap = HashMap<(String, String), BTreeMap<u64, (String, String, i64)>>;
 
 impl Default for EventHub {
     fn default() -> Self {
@@ -74,6 +84,8 @@ impl Default for EventHub {
             tx,
             seq: AtomicU64::new(0),
             ring: Mutex::new(VecDeque::with_capacity(RING)),
+            presence: Mutex::new(HashMap::new()),
+            sockets: AtomicU64::new(0),
         }
     }
 }
@@ -113,6 +125,69 @@ impl EventHub {
         self.tx.subscribe()
     }
 
+    /// Sets (or with `None` clears) the presence of socket `socket` on `topic` and publishes the
+    /// topic's `presence` event when it changed.
+    fn set_presence(
+        &self,
+        organization_id: &str,
+        topic: &str,
+        socket: u64,
+        entry: Option<(String, String)>,
+    ) {
+        let present = {
+            let Ok(mut map) = self.presence.lock() else {
+                return;
+            };
+            let key = (organization_id.to_string(), topic.to_string());
+            let here = map.entry(key.clone()).or_default();
+            let changed = match &entry {
+                Some((user, state)) => match here.get(&socket) {
+                    Some((u, s, _)) if u == user && s == state => false,
+                    _ => {
+                        here.insert(
+                            socket,
+                            (user.clone(), state.clone(), lunora_store::now_ms()),
+                        );
+                        true
+                    }
+                },
+                None => here.remove(&socket).is_some(),
+            };
+            if !changed {
+                return;
+            }
+            let present: Vec<serde_json::Value> = here
+                .values()
+                .map(|(u, s, since)| {
+                    serde_json::json!({"user_id": u, "state": s, "since": crate::util::rfc3339(*since)})
+                })
+                .collect();
+            if here.is_empty() {
+                map.remove(&key);
+            }
+            present
+        };
+        self.publish(
+            organization_id,
+            topic.to_string(),
+            "presence",
+            serde_json::json!({"topic": topic, "present": present}),
+        );
+    }
+
+    /// Topics where `socket` is present.
+    fn presence_of(&self, organization_id: &str, socket: u64) -> Vec<String> {
+        self.presence
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|((org, _), here)| org == organization_id && here.contains_key(&socket))
+                    .map(|((_, t), _)| t.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Events after `seq` still in the ring, oldest first; `None` if some were already dropped.
     fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
         let ring = self.ring.lock().ok()?;
@@ -128,9 +203,20 @@ impl EventHub {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMessage {
-    Subscribe { topics: Vec<String> },
-    Unsubscribe { topics: Vec<String> },
-    Resume { after: u64 },
+    Subscribe {
+        topics: Vec<String>,
+    },
+    Unsubscribe {
+        topics: Vec<String>,
+    },
+    Resume {
+        after: u64,
+    },
+    /// `state`: `viewing`, `editing` or `left`.
+    Presence {
+        topic: String,
+        state: String,
+    },
     Ping,
 }
 
@@ -161,6 +247,7 @@ async fn asyncapi_document() -> axum::Json<serde_json::Value> {
 /// Whether `who` may receive events of `topic` in its organization.
 async fn allowed(state: &AppState, who: &Principal, topic: &str) -> bool {
     match topic.split_once(':') {
+        None if topic == "ads" => crate::ads::topic_allowed(state, who, topic).await,
         None => topic == "org" && who.can(Permission::ChannelsRead),
         Some(("user", id)) => id == who.user_id,
         Some(("channel", id)) => {
@@ -171,6 +258,9 @@ async fn allowed(state: &AppState, who: &Principal, topic: &str) -> bool {
         Some(("camera", id)) => {
             who.can(Permission::ChannelsRead)
                 && matches!(state.db.camera(&who.organization_id, id).await, Ok(Some(_)))
+        }
+        Some(("campaign" | "client" | "show" | "episode", _)) => {
+            crate::ads::topic_allowed(state, who, topic).await
         }
         Some(("destination", id)) => {
             who.can(Permission::ChannelsRead)
@@ -191,6 +281,7 @@ async fn client(state: AppState, who: Principal, mut socket: WebSocket) {
     let mut ping = tokio::time::interval(Duration::from_secs(20));
     ping.tick().await;
     let mut awaiting_pong = false;
+    let socket_id = state.events.sockets.fetch_add(1, Ordering::Relaxed) + 1;
     metrics::gauge!("lunora_event_clients").increment(1.0);
     let _ = socket
         .send(text(
@@ -220,6 +311,7 @@ async fn client(state: AppState, who: Principal, mut socket: WebSocket) {
                             Ok(ClientMessage::Unsubscribe { topics: gone }) => {
                                 for t in &gone {
                                     topics.remove(t);
+                                    state.events.set_presence(&who.organization_id, t, socket_id, None);
                                 }
                                 serde_json::json!({"type": "unsubscribed", "topics": gone})
                             }
@@ -243,6 +335,21 @@ async fn client(state: AppState, who: Principal, mut socket: WebSocket) {
                                 }
                                 None => serde_json::json!({"type": "resync", "detail": "events were missed; reload the state"}),
                             },
+                            Ok(ClientMessage::Presence { topic, state: how }) => {
+                                let permitted = topics.contains(&topic)
+                                    || (topics.len() < 200 && allowed(&state, &who, &topic).await);
+                                if !matches!(how.as_str(), "viewing" | "editing" | "left") {
+                                    serde_json::json!({"type": "error", "detail": "presence state must be viewing, editing or left"})
+                                } else if !permitted {
+                                    serde_json::json!({"type": "error", "detail": format!("not allowed on {topic}")})
+                                } else {
+                                    // Announcing subscribes: whoever is present hears the others.
+                                    topics.insert(topic.clone());
+                                    let entry = (how != "left").then(|| (who.user_id.clone(), how.clone()));
+                                    state.events.set_presence(&who.organization_id, &topic, socket_id, entry);
+                                    serde_json::json!({"type": "presence_ack", "topic": topic, "state": how})
+                                }
+                            }
                             Ok(ClientMessage::Ping) => serde_json::json!({"type": "pong"}),
                             Err(e) => serde_json::json!({"type": "error", "detail": format!("unknown message: {e}")}),
                         };
@@ -288,6 +395,11 @@ async fn client(state: AppState, who: Principal, mut socket: WebSocket) {
                 }
             }
         }
+    }
+    for topic in state.events.presence_of(&who.organization_id, socket_id) {
+        state
+            .events
+            .set_presence(&who.organization_id, &topic, socket_id, None);
     }
     metrics::gauge!("lunora_event_clients").decrement(1.0);
 }

@@ -6,6 +6,7 @@
 //! `/api`. It reaches the database through `lunora-store` and the media engine through
 //! `lunora-media`'s small API; it never touches sockets of the media path.
 
+pub mod ads;
 pub mod alerts;
 mod analytics;
 mod api_tokens;
@@ -91,6 +92,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "organizations", description = "Tenants and their policies"),
         (name = "presets", description = "Encoding presets: built-in platform presets and the organization's own"),
         (name = "audit", description = "The audit log"),
+        (name = "ads", description = "Podcast advertising workspace: advertisers, shows, episodes, campaigns with account teams, availability, activity log"),
     )
 )]
 struct ApiDoc;
@@ -138,7 +140,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(presets::router())
         .merge(audit::router())
         .merge(mail::router())
-        .merge(secrets::router());
+        .merge(secrets::router())
+        .merge(ads::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

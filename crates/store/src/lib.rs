@@ -10,6 +10,7 @@
 //! store and compare the same way.
 
 mod access;
+mod ads;
 mod alerts;
 mod audit;
 mod cameras;
@@ -26,6 +27,11 @@ pub mod rekey;
 mod sources;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
+pub use ads::{
+    Activity, ActivityFilter, AdClient, AdClientFields, AdClientFilter, Availability, Campaign,
+    CampaignFields, CampaignFilter, Episode, EpisodeFields, EpisodeFilter, ListOptions, Scope,
+    Show, ShowFields, TeamMember,
+};
 pub use alerts::{Alert, Webhook};
 pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
 pub use cameras::{Camera, CameraFilter, CameraPatch, NewCamera};

@@ -4,6 +4,44 @@
  */
 
 export interface paths {
+    "/api/v1/activities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The activity log, newest first. Admins see all of it; everyone else names one entity they
+         *     can see (`entity_type` + `entity_id`) or sees only their own actions.
+         */
+        get: operations["list_activities"];
+        put?: never;
+        /** Log an activity (a note on an entity's timeline) on an entity the caller can see. */
+        post: operations["log_activity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/activities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One activity (admins, its actor, or someone who can see its entity). */
+        get: operations["get_activity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts": {
         parameters: {
             query?: never;
@@ -452,6 +490,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/availability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Availability: talent see their own; producers and admins everyone's (`talent_id` filter). */
+        get: operations["list_availability"];
+        put?: never;
+        /** Record availability (talent for themselves; admins and producers for any talent). */
+        post: operations["create_availability"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/availability/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete an availability record (its talent, a producer or an admin). */
+        delete: operations["delete_availability"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cameras": {
         parameters: {
             query?: never;
@@ -556,6 +629,87 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List campaigns the caller may see (seller: owned or on the team; client: its advertiser's).
+         *     Sort: name, status, start_date, end_date, budget_cents, created_at, updated_at (default
+         *     newest first); filters status, client_id, from/to (running within), q.
+         */
+        get: operations["list_campaigns"];
+        put?: never;
+        /** Create a campaign; the caller owns it. */
+        post: operations["create_campaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One campaign with its account team. */
+        get: operations["get_campaign"];
+        /**
+         * Change a campaign (owner, admin, or a team member with `edit`). `If-Match`: a stale version
+         *     answers 412 with the current campaign in `current`.
+         */
+        put: operations["update_campaign"];
+        post?: never;
+        /** Delete a campaign (admin or owner). */
+        delete: operations["delete_campaign"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}/team": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a member to the account team, or change their permissions (owner, admin, or a member
+         *     with `manage_team`).
+         */
+        post: operations["add_team_member"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}/team/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a member from the account team. */
+        delete: operations["remove_team_member"];
         options?: never;
         head?: never;
         patch?: never;
@@ -846,6 +1000,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List advertisers (sort: name, email, created_at, updated_at; filters q, email). */
+        get: operations["list_clients"];
+        put?: never;
+        /** Create an advertiser; the caller becomes its owner. */
+        post: operations["create_client"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One advertiser. */
+        get: operations["get_client"];
+        /**
+         * Change an advertiser (fields left out keep their value). `If-Match`: a stale version
+         *     answers 412 with the current advertiser in `current`.
+         */
+        put: operations["update_client"];
+        post?: never;
+        /** Delete an advertiser without campaigns (admins, or the seller who owns it). */
+        delete: operations["delete_client"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Link a client user to this advertiser: they then see its campaigns (read-only). */
+        post: operations["link_client_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unlink a client user from this advertiser. */
+        delete: operations["unlink_client_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/destinations": {
         parameters: {
             query?: never;
@@ -903,6 +1131,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/episodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List episodes (talent: only their assigned ones). Sort: air_date, record_date, title,
+         *     status, created_at, updated_at; filters show_id, status, from/to (air date), q, talent_id.
+         */
+        get: operations["list_episodes"];
+        put?: never;
+        /** Create (schedule) an episode, optionally assigning talent. */
+        post: operations["create_episode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/episodes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One episode. */
+        get: operations["get_episode"];
+        /** Change an episode: schedule, status, talent, recording (`If-Match`; 412 carries `current`). */
+        put: operations["update_episode"];
+        post?: never;
+        /** Delete an episode. */
+        delete: operations["delete_episode"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -913,30 +1181,9 @@ export interface paths {
         /**
          * The event stream (WebSocket). Send `{"type":"subscribe","topics":["org","channel:ID"]}`;
          *     receive `{type, topic, data, at, seq}`. After a reconnect, send `{"type":"resume","after":SEQ}`
-         *     to get what was missed. Every event type and its JSON schema is described in the AsyncAPI
-         *     document at [`/api/v1/events/asyncapi.json`](/api/v1/events/asyncapi.json).
+         *     to get what was missed.
          */
         get: operations["events"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/events/asyncapi.json": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The AsyncAPI 2.6 document of the event stream: every event type with its JSON schema,
-         *     generated from the types the server publishes.
-         */
-        get: operations["asyncapi_document"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1064,40 +1311,6 @@ export interface paths {
         post?: never;
         /** Revoke a pending invitation: its link stops working. */
         delete: operations["revoke_invitation"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/notifications": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The caller's own notifications, newest first. */
-        get: operations["list_notifications"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/notifications/{id}/read": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Mark one of the caller's notifications read. */
-        post: operations["mark_read"];
-        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1444,6 +1657,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/shows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List shows (talent: only shows with an episode assigned to them). Sort: name, category,
+         *     created_at, updated_at; filter q.
+         */
+        get: operations["list_shows"];
+        put?: never;
+        /** Create a show. */
+        post: operations["create_show"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shows/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One show. */
+        get: operations["get_show"];
+        /** Change a show (`If-Match`; 412 carries the current show in `current`). */
+        put: operations["update_show"];
+        post?: never;
+        /** Delete a show with its episodes. */
+        delete: operations["delete_show"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/streaming/sessions": {
         parameters: {
             query?: never;
@@ -1667,6 +1920,22 @@ export interface components {
             /** @enum {string} */
             kind: "superadmin";
         };
+        ActivityList: {
+            items: components["schemas"]["ActivityView"][];
+            next_cursor?: string | null;
+        };
+        ActivityView: {
+            /** @description `created`, `updated`, `deleted`, `team_added`, `team_removed`, `user_linked`, `note`, … */
+            action: string;
+            actor_id?: string | null;
+            after?: Record<string, never> | null;
+            before?: Record<string, never> | null;
+            created_at: string;
+            entity_id: string;
+            /** @description `campaign`, `client`, `show`, `episode`, `availability`. */
+            entity_type: string;
+            id: string;
+        };
         AlertList: {
             items: components["schemas"]["AlertView"][];
             next_cursor?: string | null;
@@ -1752,6 +2021,28 @@ export interface components {
             status: number;
             user_agent: string;
         };
+        AvailabilityBody: {
+            /** @description Default `true`; `false` marks days away. */
+            available?: boolean | null;
+            end_date: string;
+            note?: string | null;
+            start_date: string;
+            /** @description Whose availability; default the caller. Only admins and producers name someone else. */
+            user_id?: string | null;
+        };
+        AvailabilityList: {
+            items: components["schemas"]["AvailabilityView"][];
+        };
+        AvailabilityView: {
+            /** @description `false`: the talent is away on these days. */
+            available: boolean;
+            created_at: string;
+            end_date: string;
+            id: string;
+            note: string;
+            start_date: string;
+            user_id: string;
+        };
         BulkRequest: {
             /** @description `enable`, `disable`, `delete` or `rotate_keys`. */
             action: string;
@@ -1774,11 +2065,6 @@ export interface components {
             /** @description Open alerts about this camera. */
             open_alerts: number;
         };
-        CameraImportReport: {
-            created: number;
-            failed: number;
-            rows: components["schemas"]["ImportRow"][];
-        };
         CameraList: {
             items: components["schemas"]["CameraView"][];
             next_cursor?: string | null;
@@ -1797,7 +2083,6 @@ export interface components {
              */
             last_frame_age_ms?: number | null;
             online: boolean;
-            pull?: null | components["schemas"]["PullStatus"];
             recording_policy: string;
             /** @description When the camera last went online or offline (as seen by this server). */
             since?: string | null;
@@ -1820,6 +2105,46 @@ export interface components {
             serial_number: string;
             status: components["schemas"]["CameraStatus"];
             tags: string[];
+            updated_at: string;
+            /** Format: int64 */
+            version: number;
+        };
+        CampaignBody: {
+            /**
+             * Format: int64
+             * @description Budget in cents, ≥ 0.
+             */
+            budget_cents?: number | null;
+            client_id?: string | null;
+            /** @description `YYYY-MM-DD`, not before `start_date`; null clears it. */
+            end_date?: string | null;
+            name?: string | null;
+            /** @description `YYYY-MM-DD`; null clears it. */
+            start_date?: string | null;
+            /** @description `draft`, `active`, `paused`, `completed`, `cancelled`. */
+            status?: string | null;
+        };
+        CampaignList: {
+            items: components["schemas"]["CampaignView"][];
+            next_cursor?: string | null;
+        };
+        CampaignView: {
+            /**
+             * Format: int64
+             * @description Budget in cents.
+             */
+            budget_cents: number;
+            client_id: string;
+            created_at: string;
+            end_date?: string | null;
+            id: string;
+            name: string;
+            /** @description The seller (or admin) who created it. */
+            owner_id?: string | null;
+            start_date?: string | null;
+            /** @description `draft`, `active`, `paused`, `completed`, `cancelled`. */
+            status: string;
+            team: components["schemas"]["TeamMemberView"][];
             updated_at: string;
             /** Format: int64 */
             version: number;
@@ -1849,6 +2174,31 @@ export interface components {
             /** Format: int64 */
             version: number;
             visibility: string;
+        };
+        ClientBody: {
+            email?: string | null;
+            name?: string | null;
+            notes?: string | null;
+            phone?: string | null;
+        };
+        ClientList: {
+            items: components["schemas"]["ClientView"][];
+            next_cursor?: string | null;
+        };
+        ClientView: {
+            created_at: string;
+            email: string;
+            id: string;
+            name: string;
+            notes: string;
+            /** @description The seller who manages this advertiser. */
+            owner_id?: string | null;
+            phone: string;
+            updated_at: string;
+            /** @description Users of role `client` linked to this advertiser. */
+            user_ids: string[];
+            /** Format: int64 */
+            version: number;
         };
         CloneRequest: {
             /** @description Name of the copy; default: the original's with ` (copy)`. */
@@ -2054,6 +2404,43 @@ export interface components {
             /** Format: int64 */
             uptime_seconds: number;
         };
+        EpisodeBody: {
+            /** @description `YYYY-MM-DD`; null clears it. */
+            air_date?: string | null;
+            description?: string | null;
+            /** @description `YYYY-MM-DD`; null clears it. */
+            record_date?: string | null;
+            /** @description A Lunora recording of this organization; null clears it. */
+            recording_id?: string | null;
+            show_id?: string | null;
+            /** @description `draft`, `scheduled`, `recorded`, `published`. */
+            status?: string | null;
+            /** @description Users of role `talent` assigned to the episode (replaces the list). */
+            talent_ids?: string[] | null;
+            title?: string | null;
+        };
+        EpisodeList: {
+            items: components["schemas"]["EpisodeView"][];
+            next_cursor?: string | null;
+        };
+        EpisodeView: {
+            air_date?: string | null;
+            created_at: string;
+            description: string;
+            id: string;
+            record_date?: string | null;
+            /** @description The Lunora recording of this episode (`/api/v1/recordings/{id}`). */
+            recording_id?: string | null;
+            show_id: string;
+            /** @description `draft`, `scheduled`, `recorded`, `published`. */
+            status: string;
+            /** @description Assigned talent. */
+            talent_ids: string[];
+            title: string;
+            updated_at: string;
+            /** Format: int64 */
+            version: number;
+        };
         /** @enum {string} */
         HealthStatus: "healthy" | "degraded" | "unhealthy";
         /** @description The new setting. */
@@ -2091,6 +2478,11 @@ export interface components {
             name?: string | null;
             /** @description `created`, `skipped` (name taken) or `invalid`. */
             status: string;
+        };
+        ImportReport: {
+            created: number;
+            failed: number;
+            rows: components["schemas"]["ImportRow"][];
         };
         ImportRow: {
             camera_id?: string | null;
@@ -2135,6 +2527,10 @@ export interface components {
             /** @description The token from the e-mailed link. */
             token: string;
         };
+        LinkUser: {
+            /** @description A user of role `client`; a user is linked to one advertiser at a time. */
+            user_id: string;
+        };
         LoginRequest: {
             email: string;
             /** @description A new password, when the answer was `password_expired`. */
@@ -2168,23 +2564,12 @@ export interface components {
             recovery_codes_left: number;
             totp_enabled: boolean;
         };
-        NotificationList: {
-            items: components["schemas"]["NotificationView"][];
-            next_cursor?: string | null;
-        };
-        /** @description `notification`: an in-app notification for the user (topic `user:{id}`). */
-        NotificationView: {
-            body: string;
-            created_at: string;
-            id: string;
-            /** @description `alert.raised`, `alert.resolved`, … */
-            kind: string;
-            read_at?: string | null;
-            /** @description `critical`, `warning` or `info`. */
-            severity: string;
-            /** @description What it is about: `alert:{id}`, … */
-            subject: string;
-            title: string;
+        NoteBody: {
+            entity_id: string;
+            /** @description `campaign`, `client`, `show`, `episode`. */
+            entity_type: string;
+            /** @description A note on the entity's timeline (1–2000 characters). */
+            note: string;
         };
         OrganizationList: {
             items: components["schemas"]["OrganizationView"][];
@@ -2235,7 +2620,7 @@ export interface components {
          *     them a role reaches only the resources it owns (seed 000 "Resource Policies").
          * @enum {string}
          */
-        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage";
+        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read";
         PermissionTable: {
             permissions: components["schemas"]["Permission"][];
             /** @description Permissions granted to each role. */
@@ -2279,13 +2664,6 @@ export interface components {
              * @description 1.
              */
             version: number;
-        };
-        PresetImportReport: {
-            created: number;
-            dry_run: boolean;
-            invalid: number;
-            items: components["schemas"]["ImportItem"][];
-            skipped: number;
         };
         /**
          * @description A preset to create or store (documentation of the JSON shape). Fields of a preset
@@ -2352,20 +2730,6 @@ export interface components {
         Profile: components["schemas"]["UserView"] & {
             /** @description When a staff password must be changed at the latest. */
             password_expires_at?: string | null;
-        };
-        /** @description The pull of one camera, as its status shows it. */
-        PullStatus: {
-            /** @description The last error, in words. */
-            error?: string | null;
-            /**
-             * Format: int64
-             * @description Restarts after the camera's stream failed.
-             */
-            restarts: number;
-            /** @description `connecting`, `pulling`, `retrying` or `failed`. */
-            state: string;
-            /** @description The pull URL with any user name and password masked. */
-            url: string;
         };
         PutRecordingSettings: {
             enabled: boolean;
@@ -2529,6 +2893,25 @@ export interface components {
             password: string;
             /** @description The one-time token printed in the server log at start. */
             token: string;
+        };
+        ShowBody: {
+            category?: string | null;
+            description?: string | null;
+            name?: string | null;
+        };
+        ShowList: {
+            items: components["schemas"]["ShowView"][];
+            next_cursor?: string | null;
+        };
+        ShowView: {
+            category: string;
+            created_at: string;
+            description: string;
+            id: string;
+            name: string;
+            updated_at: string;
+            /** Format: int64 */
+            version: number;
         };
         SignupRequest: {
             display_name?: string | null;
@@ -2783,6 +3166,18 @@ export interface components {
             uptime_seconds: number;
             version: string;
         };
+        TeamBody: {
+            /** @description On top of `view`: `edit`, `manage_team`. Default: none (view only). */
+            permissions?: string[];
+            /** @description A seller or admin of the organization. */
+            user_id: string;
+        };
+        TeamMemberView: {
+            added_at: string;
+            /** @description What the member may do on this campaign: always `view`, plus `edit`, `manage_team`. */
+            permissions: string[];
+            user_id: string;
+        };
         TestResult: {
             /** @description Why it failed, in words. */
             error?: string | null;
@@ -2973,6 +3368,116 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_activities: {
+        parameters: {
+            query?: {
+                limit?: number | null;
+                cursor?: string | null;
+                /** @description `campaign`, `client`, `show`, `episode`, `availability`. */
+                entity_type?: string | null;
+                entity_id?: string | null;
+                actor_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    log_activity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NoteBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_activity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_alerts: {
         parameters: {
             query?: {
@@ -3807,6 +4312,114 @@ export interface operations {
             };
         };
     };
+    list_availability: {
+        parameters: {
+            query?: {
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string | null;
+                /** @description Column to sort by, `-` in front for descending (see each list for the columns). */
+                sort?: string | null;
+                /** @description Substring of the name (or title), case-insensitive. */
+                q?: string | null;
+                /** @description Exact status. */
+                status?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns running on or after / episodes airing on or after. */
+                from?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns starting on or before / episodes airing on or before. */
+                to?: string | null;
+                /** @description Advertisers: exact e-mail. */
+                email?: string | null;
+                /** @description Campaigns of one advertiser. */
+                client_id?: string | null;
+                /** @description Episodes of one show. */
+                show_id?: string | null;
+                /** @description Episodes one talent is assigned to; availability of one user. */
+                talent_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvailabilityList"];
+                };
+            };
+        };
+    };
+    create_availability: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AvailabilityBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvailabilityView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_availability: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_cameras: {
         parameters: {
             query?: {
@@ -3921,7 +4534,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CameraImportReport"];
+                    "application/json": components["schemas"]["ImportReport"];
                 };
             };
             400: {
@@ -4077,6 +4690,293 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CameraStatus"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_campaigns: {
+        parameters: {
+            query?: {
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string | null;
+                /** @description Column to sort by, `-` in front for descending (see each list for the columns). */
+                sort?: string | null;
+                /** @description Substring of the name (or title), case-insensitive. */
+                q?: string | null;
+                /** @description Exact status. */
+                status?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns running on or after / episodes airing on or after. */
+                from?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns starting on or before / episodes airing on or before. */
+                to?: string | null;
+                /** @description Advertisers: exact e-mail. */
+                email?: string | null;
+                /** @description Campaigns of one advertiser. */
+                client_id?: string | null;
+                /** @description Episodes of one show. */
+                show_id?: string | null;
+                /** @description Episodes one talent is assigned to; availability of one user. */
+                talent_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_team_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    remove_team_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             404: {
@@ -4812,6 +5712,269 @@ export interface operations {
             };
         };
     };
+    list_clients: {
+        parameters: {
+            query?: {
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string | null;
+                /** @description Column to sort by, `-` in front for descending (see each list for the columns). */
+                sort?: string | null;
+                /** @description Substring of the name (or title), case-insensitive. */
+                q?: string | null;
+                /** @description Exact status. */
+                status?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns running on or after / episodes airing on or after. */
+                from?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns starting on or before / episodes airing on or before. */
+                to?: string | null;
+                /** @description Advertisers: exact e-mail. */
+                email?: string | null;
+                /** @description Campaigns of one advertiser. */
+                client_id?: string | null;
+                /** @description Episodes of one show. */
+                show_id?: string | null;
+                /** @description Episodes one talent is assigned to; availability of one user. */
+                talent_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    link_client_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkUser"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlink_client_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_destinations: {
         parameters: {
             query?: {
@@ -4991,6 +6154,192 @@ export interface operations {
             };
         };
     };
+    list_episodes: {
+        parameters: {
+            query?: {
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string | null;
+                /** @description Column to sort by, `-` in front for descending (see each list for the columns). */
+                sort?: string | null;
+                /** @description Substring of the name (or title), case-insensitive. */
+                q?: string | null;
+                /** @description Exact status. */
+                status?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns running on or after / episodes airing on or after. */
+                from?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns starting on or before / episodes airing on or before. */
+                to?: string | null;
+                /** @description Advertisers: exact e-mail. */
+                email?: string | null;
+                /** @description Campaigns of one advertiser. */
+                client_id?: string | null;
+                /** @description Episodes of one show. */
+                show_id?: string | null;
+                /** @description Episodes one talent is assigned to; availability of one user. */
+                talent_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_episode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EpisodeBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_episode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_episode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EpisodeBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_episode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     events: {
         parameters: {
             query?: never;
@@ -5013,26 +6362,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    asyncapi_document: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description AsyncAPI 2.6 document */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": Record<string, never>;
                 };
             };
         };
@@ -5300,68 +6629,6 @@ export interface operations {
             };
             /** @description Not pending */
             409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    list_notifications: {
-        parameters: {
-            query?: {
-                /** @description Only unread notifications. */
-                unread?: boolean | null;
-                /** @description 1–200, default 50. */
-                limit?: number | null;
-                cursor?: string | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["NotificationList"];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    mark_read: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["NotificationView"];
-                };
-            };
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5723,7 +6990,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PresetImportReport"];
+                    "application/json": components["schemas"]["ImportReport"];
                 };
             };
             400: {
@@ -6214,6 +7481,184 @@ export interface operations {
             };
             /** @description Set up already */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_shows: {
+        parameters: {
+            query?: {
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string | null;
+                /** @description Column to sort by, `-` in front for descending (see each list for the columns). */
+                sort?: string | null;
+                /** @description Substring of the name (or title), case-insensitive. */
+                q?: string | null;
+                /** @description Exact status. */
+                status?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns running on or after / episodes airing on or after. */
+                from?: string | null;
+                /** @description `YYYY-MM-DD`: campaigns starting on or before / episodes airing on or before. */
+                to?: string | null;
+                /** @description Advertisers: exact e-mail. */
+                email?: string | null;
+                /** @description Campaigns of one advertiser. */
+                client_id?: string | null;
+                /** @description Episodes of one show. */
+                show_id?: string | null;
+                /** @description Episodes one talent is assigned to; availability of one user. */
+                talent_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShowList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_show: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShowBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShowView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_show: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShowView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_show: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShowBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShowView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_show: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

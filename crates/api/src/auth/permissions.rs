@@ -106,10 +106,31 @@ pub enum Permission {
     /// Create, change, delete and import the organization's encoding presets (seed 000
     /// "Preset Management (Admin Only)").
     PresetsManage,
+    /// Advertising workspace: see campaigns (all for admins; sellers their own and their
+    /// teams'; client users their advertiser's).
+    CampaignsRead,
+    /// Create campaigns; change those one owns or has `edit` on; manage teams with `manage_team`.
+    CampaignsWrite,
+    /// See advertisers (row-filtered like campaigns).
+    AdClientsRead,
+    /// Create and change advertisers.
+    AdClientsWrite,
+    /// See shows (talent: those with an episode assigned to them).
+    ShowsRead,
+    /// Create, change and delete shows.
+    ShowsWrite,
+    /// See episodes (talent: those assigned to them).
+    EpisodesRead,
+    /// Schedule episodes and assign talent.
+    EpisodesWrite,
+    /// Talent availability: own (talent) or everyone's (producers, admins).
+    AvailabilityManage,
+    /// The ad activity log (admins: all; others: entities they see and their own actions).
+    ActivitiesRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
@@ -121,6 +142,16 @@ impl Permission {
         Permission::OutboxRead,
         Permission::OrganizationManage,
         Permission::PresetsManage,
+        Permission::CampaignsRead,
+        Permission::CampaignsWrite,
+        Permission::AdClientsRead,
+        Permission::AdClientsWrite,
+        Permission::ShowsRead,
+        Permission::ShowsWrite,
+        Permission::EpisodesRead,
+        Permission::EpisodesWrite,
+        Permission::AvailabilityManage,
+        Permission::ActivitiesRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +167,16 @@ impl Permission {
             Permission::OutboxRead => "outbox_read",
             Permission::OrganizationManage => "organization_manage",
             Permission::PresetsManage => "presets_manage",
+            Permission::CampaignsRead => "campaigns_read",
+            Permission::CampaignsWrite => "campaigns_write",
+            Permission::AdClientsRead => "ad_clients_read",
+            Permission::AdClientsWrite => "ad_clients_write",
+            Permission::ShowsRead => "shows_read",
+            Permission::ShowsWrite => "shows_write",
+            Permission::EpisodesRead => "episodes_read",
+            Permission::EpisodesWrite => "episodes_write",
+            Permission::AvailabilityManage => "availability_manage",
+            Permission::ActivitiesRead => "activities_read",
         }
     }
 
@@ -160,6 +201,16 @@ pub fn granted(role: Role) -> &'static [Permission] {
             OutboxRead,
             OrganizationManage,
             PresetsManage,
+            CampaignsRead,
+            CampaignsWrite,
+            AdClientsRead,
+            AdClientsWrite,
+            ShowsRead,
+            ShowsWrite,
+            EpisodesRead,
+            EpisodesWrite,
+            AvailabilityManage,
+            ActivitiesRead,
         ],
         Role::Operator => &[
             ChannelsRead,
@@ -171,7 +222,33 @@ pub fn granted(role: Role) -> &'static [Permission] {
         Role::Viewer => &[ChannelsRead, SelfManage],
         // Holds API tokens only: it cannot sign in with a password, so it has no own profile.
         Role::ApiOnly => &[ChannelsRead, ChannelsWrite],
-        Role::Seller | Role::Producer | Role::Talent | Role::Client => &[SelfManage],
+        // The advertising workspace (seed 002); rows are filtered further by crate::ads.
+        Role::Seller => &[
+            SelfManage,
+            CampaignsRead,
+            CampaignsWrite,
+            AdClientsRead,
+            AdClientsWrite,
+            ShowsRead,
+            ActivitiesRead,
+        ],
+        Role::Producer => &[
+            SelfManage,
+            ShowsRead,
+            ShowsWrite,
+            EpisodesRead,
+            EpisodesWrite,
+            AvailabilityManage,
+            ActivitiesRead,
+        ],
+        Role::Talent => &[
+            SelfManage,
+            ShowsRead,
+            EpisodesRead,
+            AvailabilityManage,
+            ActivitiesRead,
+        ],
+        Role::Client => &[SelfManage, CampaignsRead, AdClientsRead, ActivitiesRead],
         Role::ConsumerAdmin => &[SelfManage],
         Role::Free | Role::Premium | Role::Vip => &[SelfManage],
     }
@@ -910,6 +987,172 @@ pub const ROUTES: &[RouteRule] = &[
         "/api/v1/presets/{id}/clone",
         perm(P::PresetsManage),
         "preset.clone",
+    ),
+    // the advertising workspace (seed 002): row rules in crate::ads
+    rule(
+        "GET",
+        "/api/v1/clients",
+        perm(P::AdClientsRead),
+        "ad_client.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/clients",
+        perm(P::AdClientsWrite),
+        "ad_client.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/clients/{id}",
+        perm(P::AdClientsRead),
+        "ad_client.read",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/clients/{id}",
+        perm(P::AdClientsWrite),
+        "ad_client.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/clients/{id}",
+        perm(P::AdClientsWrite),
+        "ad_client.delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/clients/{id}/users",
+        perm(P::AdClientsWrite),
+        "ad_client.user_link",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/clients/{id}/users/{user_id}",
+        perm(P::AdClientsWrite),
+        "ad_client.user_unlink",
+    ),
+    rule("GET", "/api/v1/shows", perm(P::ShowsRead), "show.list"),
+    rule("POST", "/api/v1/shows", perm(P::ShowsWrite), "show.create"),
+    rule("GET", "/api/v1/shows/{id}", perm(P::ShowsRead), "show.read"),
+    rule(
+        "PUT",
+        "/api/v1/shows/{id}",
+        perm(P::ShowsWrite),
+        "show.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/shows/{id}",
+        perm(P::ShowsWrite),
+        "show.delete",
+    ),
+    rule(
+        "GET",
+        "/api/v1/episodes",
+        perm(P::EpisodesRead),
+        "episode.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/episodes",
+        perm(P::EpisodesWrite),
+        "episode.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/episodes/{id}",
+        perm(P::EpisodesRead),
+        "episode.read",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/episodes/{id}",
+        perm(P::EpisodesWrite),
+        "episode.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/episodes/{id}",
+        perm(P::EpisodesWrite),
+        "episode.delete",
+    ),
+    rule(
+        "GET",
+        "/api/v1/campaigns",
+        perm(P::CampaignsRead),
+        "campaign.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/campaigns",
+        perm(P::CampaignsWrite),
+        "campaign.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/campaigns/{id}",
+        perm(P::CampaignsRead),
+        "campaign.read",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/campaigns/{id}",
+        perm(P::CampaignsWrite),
+        "campaign.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/campaigns/{id}",
+        perm(P::CampaignsWrite),
+        "campaign.delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/campaigns/{id}/team",
+        perm(P::CampaignsWrite),
+        "campaign.team_add",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/campaigns/{id}/team/{user_id}",
+        perm(P::CampaignsWrite),
+        "campaign.team_remove",
+    ),
+    rule(
+        "GET",
+        "/api/v1/availability",
+        perm(P::AvailabilityManage),
+        "availability.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/availability",
+        perm(P::AvailabilityManage),
+        "availability.create",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/availability/{id}",
+        perm(P::AvailabilityManage),
+        "availability.delete",
+    ),
+    rule(
+        "GET",
+        "/api/v1/activities",
+        perm(P::ActivitiesRead),
+        "activity.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/activities",
+        perm(P::ActivitiesRead),
+        "activity.log",
+    ),
+    rule(
+        "GET",
+        "/api/v1/activities/{id}",
+        perm(P::ActivitiesRead),
+        "activity.read",
     ),
 ];
 
