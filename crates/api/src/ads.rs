@@ -38,6 +38,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Permission, Principal, Role};
 use crate::error::{ApiError, ApiResult};
+use crate::events::catalog::WorkspaceEvent;
 use crate::extract::Json;
 use crate::util::rfc3339;
 use crate::AppState;
@@ -65,18 +66,54 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// How long activities are kept.
 pub const ACTIVITY_RETENTION_MS: i64 = 90 * 86_400_000;
 
-/// The single hook for in-app and e-mail notifications of ad events (assigned to an episode,
-/// added to a campaign team, campaign status changed). The WebSocket event is published by the
-/// caller already.
-// TODO(notifications merge): create the `notifications` row (GET /api/v1/notifications) here
-// once the notifications branch is merged; until then this does nothing on purpose.
-pub fn notify(
-    _state: &AppState,
-    _organization_id: &str,
-    _user_id: &str,
-    _kind: &str,
-    _data: &Value,
-) {
+/// The single hook for in-app notifications of ad events (assigned to an episode, added to a
+/// campaign team, campaign status changed): a `notifications` row for the user and a
+/// `notification` event on their `user:{id}` topic (the workspace event itself is published by
+/// the caller). Stored in the background: a notification never delays or fails the change.
+pub fn notify(state: &AppState, organization_id: &str, user_id: &str, kind: &str, data: &Value) {
+    let title = match kind {
+        "episode.assigned" => format!(
+            "You are assigned to the episode {}",
+            data["title"].as_str().unwrap_or("")
+        ),
+        "campaign.team_added" => format!(
+            "You were added to the account team of {}",
+            data["name"].as_str().unwrap_or("a campaign")
+        ),
+        "campaign.status_changed" => format!(
+            "Campaign {} is now {}",
+            data["name"].as_str().unwrap_or(""),
+            data["status"].as_str().unwrap_or("changed")
+        ),
+        other => other.replace(['.', '_'], " "),
+    };
+    let subject = ["episode_id", "campaign_id", "id"]
+        .iter()
+        .find_map(|k| data[*k].as_str())
+        .map(|id| format!("{}:{id}", kind.split('.').next().unwrap_or("ads")))
+        .unwrap_or_default();
+    let (state, org, user, kind, body) = (
+        state.clone(),
+        organization_id.to_string(),
+        user_id.to_string(),
+        kind.to_string(),
+        data.to_string(),
+    );
+    tokio::spawn(async move {
+        crate::notifications::notify_user(
+            &state,
+            &lunora_store::NewNotification {
+                organization_id: &org,
+                user_id: &user,
+                kind: &kind,
+                severity: "info",
+                title: &title,
+                body: &body,
+                subject: &subject,
+            },
+        )
+        .await;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,9 +340,11 @@ async fn changed(
     let mut topics = vec!["ads".to_string(), format!("{entity_type}:{id}")];
     topics.extend(extra_topics.iter().cloned());
     for t in topics {
-        state
-            .events
-            .publish(&who.organization_id, t, &kind, data.clone());
+        state.events.publish(
+            &who.organization_id,
+            t,
+            &WorkspaceEvent::new(kind.clone(), data.clone()),
+        );
     }
     Ok(())
 }
@@ -1224,8 +1263,7 @@ fn announce_assignments(state: &AppState, who: &Principal, before: &[String], ep
         state.events.publish(
             &who.organization_id,
             format!("user:{t}"),
-            "episode.assigned",
-            data.clone(),
+            &WorkspaceEvent::new("episode.assigned", data.clone()),
         );
         notify(state, &who.organization_id, t, "episode.assigned", &data);
     }
@@ -1619,8 +1657,7 @@ async fn update_campaign(
         state.events.publish(
             &who.organization_id,
             format!("campaign:{id}"),
-            "campaign.status_changed",
-            data.clone(),
+            &WorkspaceEvent::new("campaign.status_changed", data.clone()),
         );
         let mut people: Vec<&str> = after.team.iter().map(|m| m.user_id.as_str()).collect();
         people.extend(after.owner_id.as_deref());
@@ -1738,8 +1775,7 @@ async fn add_team_member(
         state.events.publish(
             &who.organization_id,
             format!("user:{}", b.user_id),
-            "campaign.team_added",
-            data.clone(),
+            &WorkspaceEvent::new("campaign.team_added", data.clone()),
         );
         notify(
             &state,
@@ -2077,8 +2113,10 @@ async fn log_activity(
     state.events.publish(
         &who.organization_id,
         format!("{}:{}", b.entity_type, b.entity_id),
-        "activity.note",
-        json!({"activity_id": a.id, "entity_type": b.entity_type, "entity_id": b.entity_id, "actor_id": who.user_id, "note": note}),
+        &WorkspaceEvent::new(
+            "activity.note",
+            json!({"activity_id": a.id, "entity_type": b.entity_type, "entity_id": b.entity_id, "actor_id": who.user_id, "note": note}),
+        ),
     );
     let id = a.id.clone();
     Ok(created(

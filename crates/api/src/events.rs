@@ -170,8 +170,10 @@ impl EventHub {
         self.publish(
             organization_id,
             topic.to_string(),
-            "presence",
-            serde_json::json!({"topic": topic, "present": present}),
+            &catalog::WorkspaceEvent::new(
+                "presence",
+                serde_json::json!({"topic": topic, "present": present}),
+            ),
         );
     }
 

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_notifications))
         .routes(routes!(mark_read))
+        .routes(routes!(batch_read))
 }
 
 /// Roles whose users receive the organization's alerts in-app.
@@ -63,9 +64,9 @@ pub async fn deliver_alert(state: &AppState, organization_id: &str, event: &Aler
     };
     let subject = format!("alert:{}", alert.id);
     for r in recipients {
-        let created = state
-            .db
-            .create_notification(&NewNotification {
+        notify_user(
+            state,
+            &NewNotification {
                 organization_id,
                 user_id: &r.user_id,
                 kind: crate::events::EventData::kind(event),
@@ -73,17 +74,9 @@ pub async fn deliver_alert(state: &AppState, organization_id: &str, event: &Aler
                 title: &title,
                 body: &alert.message,
                 subject: &subject,
-            })
-            .await;
-        match created {
-            Ok(n) => {
-                let view = NotificationView::from(n);
-                state
-                    .events
-                    .publish(organization_id, format!("user:{}", r.user_id), &view);
-            }
-            Err(e) => tracing::error!(error = %e, "cannot store a notification"),
-        }
+            },
+        )
+        .await;
         if raised && alert.severity == "critical" && r.role == "admin" {
             let body = format!(
                 "{}\n\nRule: {}\nSubject: {}\nRaised: {}\n",
@@ -104,6 +97,21 @@ pub async fn deliver_alert(state: &AppState, organization_id: &str, event: &Aler
                 )
                 .await;
         }
+    }
+}
+
+/// Stores one notification for its user and pushes it as a `notification` event on the
+/// user's own `user:{id}` topic. A failure is logged: a notification never fails the change
+/// that caused it.
+pub async fn notify_user(state: &AppState, new: &NewNotification<'_>) {
+    match state.db.create_notification(new).await {
+        Ok(n) => {
+            let view = NotificationView::from(n);
+            state
+                .events
+                .publish(new.organization_id, format!("user:{}", new.user_id), &view);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot store a notification"),
     }
 }
 
@@ -169,4 +177,51 @@ async fn mark_read(
         Some(n) => Ok(axum::Json(n.into())),
         None => Err(ApiError::not_found("no such notification")),
     }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRead {
+    /// Notifications to mark read (1–500 ids); ids that are not the caller's are ignored.
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// Mark every unread notification of the caller read instead.
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchReadResult {
+    /// How many notifications went from unread to read.
+    pub marked: u64,
+}
+
+/// Mark several (or all) of the caller's notifications read.
+#[utoipa::path(
+    post, path = "/notifications/batch-read", tag = "notifications",
+    request_body = BatchRead,
+    security(("bearer" = [])),
+    responses((status = 200, body = BatchReadResult), (status = 400, body = crate::Problem))
+)]
+async fn batch_read(
+    State(state): State<AppState>,
+    who: Principal,
+    crate::extract::Json(req): crate::extract::Json<BatchRead>,
+) -> ApiResult<axum::Json<BatchReadResult>> {
+    let ids = match (req.all, req.ids.len()) {
+        (true, 0) => None,
+        (true, _) => {
+            return Err(ApiError::invalid(
+                "ids",
+                "give either ids or all: true, not both",
+            ))
+        }
+        (false, 1..=500) => Some(req.ids),
+        (false, _) => return Err(ApiError::invalid("ids", "ids must hold 1–500 ids")),
+    };
+    let marked = state
+        .db
+        .mark_notifications_read(&who.user_id, ids.as_deref())
+        .await?;
+    Ok(axum::Json(BatchReadResult { marked }))
 }

@@ -161,6 +161,44 @@ impl Db {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
+    /// Marks the user's unread notifications with these ids (every unread one when `None`)
+    /// read; answers how many changed. Ids of other users' notifications change nothing.
+    pub async fn mark_notifications_read(
+        &self,
+        user_id: &str,
+        ids: Option<&[String]>,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let done = match ids {
+            None => {
+                let q = self.sql(
+                    "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL",
+                );
+                self.execute(
+                    "notification_read_all",
+                    sqlx::query(&q).bind(now).bind(user_id),
+                )
+                .await?
+                .rows_affected()
+            }
+            Some(ids) => {
+                let marks = vec!["?"; ids.len()].join(", ");
+                let q = self.sql(format!(
+                    "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL \
+                     AND id IN ({marks})"
+                ));
+                let mut query = sqlx::query(&q).bind(now).bind(user_id);
+                for id in ids {
+                    query = query.bind(id);
+                }
+                self.execute("notification_read_batch", query)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        Ok(done)
+    }
+
     /// Enabled staff users of the organization with one of `roles`.
     pub async fn alert_recipients(
         &self,

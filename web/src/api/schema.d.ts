@@ -1181,9 +1181,30 @@ export interface paths {
         /**
          * The event stream (WebSocket). Send `{"type":"subscribe","topics":["org","channel:ID"]}`;
          *     receive `{type, topic, data, at, seq}`. After a reconnect, send `{"type":"resume","after":SEQ}`
-         *     to get what was missed.
+         *     to get what was missed. Every event type and its JSON schema is described in the AsyncAPI
+         *     document at [`/api/v1/events/asyncapi.json`](/api/v1/events/asyncapi.json).
          */
         get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events/asyncapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The AsyncAPI 2.6 document of the event stream: every event type with its JSON schema,
+         *     generated from the types the server publishes.
+         */
+        get: operations["asyncapi_document"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1311,6 +1332,57 @@ export interface paths {
         post?: never;
         /** Revoke a pending invitation: its link stops working. */
         delete: operations["revoke_invitation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's own notifications, newest first. */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/batch-read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark several (or all) of the caller's notifications read. */
+        post: operations["batch_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark one of the caller's notifications read. */
+        post: operations["mark_read"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2043,6 +2115,19 @@ export interface components {
             start_date: string;
             user_id: string;
         };
+        BatchRead: {
+            /** @description Mark every unread notification of the caller read instead. */
+            all?: boolean;
+            /** @description Notifications to mark read (1–500 ids); ids that are not the caller's are ignored. */
+            ids?: string[];
+        };
+        BatchReadResult: {
+            /**
+             * Format: int64
+             * @description How many notifications went from unread to read.
+             */
+            marked: number;
+        };
         BulkRequest: {
             /** @description `enable`, `disable`, `delete` or `rotate_keys`. */
             action: string;
@@ -2065,6 +2150,11 @@ export interface components {
             /** @description Open alerts about this camera. */
             open_alerts: number;
         };
+        CameraImportReport: {
+            created: number;
+            failed: number;
+            rows: components["schemas"]["ImportRow"][];
+        };
         CameraList: {
             items: components["schemas"]["CameraView"][];
             next_cursor?: string | null;
@@ -2083,6 +2173,7 @@ export interface components {
              */
             last_frame_age_ms?: number | null;
             online: boolean;
+            pull?: null | components["schemas"]["PullStatus"];
             recording_policy: string;
             /** @description When the camera last went online or offline (as seen by this server). */
             since?: string | null;
@@ -2479,11 +2570,6 @@ export interface components {
             /** @description `created`, `skipped` (name taken) or `invalid`. */
             status: string;
         };
-        ImportReport: {
-            created: number;
-            failed: number;
-            rows: components["schemas"]["ImportRow"][];
-        };
         ImportRow: {
             camera_id?: string | null;
             error?: string | null;
@@ -2570,6 +2656,24 @@ export interface components {
             entity_type: string;
             /** @description A note on the entity's timeline (1–2000 characters). */
             note: string;
+        };
+        NotificationList: {
+            items: components["schemas"]["NotificationView"][];
+            next_cursor?: string | null;
+        };
+        /** @description `notification`: an in-app notification for the user (topic `user:{id}`). */
+        NotificationView: {
+            body: string;
+            created_at: string;
+            id: string;
+            /** @description `alert.raised`, `alert.resolved`, … */
+            kind: string;
+            read_at?: string | null;
+            /** @description `critical`, `warning` or `info`. */
+            severity: string;
+            /** @description What it is about: `alert:{id}`, … */
+            subject: string;
+            title: string;
         };
         OrganizationList: {
             items: components["schemas"]["OrganizationView"][];
@@ -2665,6 +2769,13 @@ export interface components {
              */
             version: number;
         };
+        PresetImportReport: {
+            created: number;
+            dry_run: boolean;
+            invalid: number;
+            items: components["schemas"]["ImportItem"][];
+            skipped: number;
+        };
         /**
          * @description A preset to create or store (documentation of the JSON shape). Fields of a preset
          *     answer (`id`, `builtin`, `version`, …) may be sent back and are ignored.
@@ -2730,6 +2841,20 @@ export interface components {
         Profile: components["schemas"]["UserView"] & {
             /** @description When a staff password must be changed at the latest. */
             password_expires_at?: string | null;
+        };
+        /** @description The pull of one camera, as its status shows it. */
+        PullStatus: {
+            /** @description The last error, in words. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Restarts after the camera's stream failed.
+             */
+            restarts: number;
+            /** @description `connecting`, `pulling`, `retrying` or `failed`. */
+            state: string;
+            /** @description The pull URL with any user name and password masked. */
+            url: string;
         };
         PutRecordingSettings: {
             enabled: boolean;
@@ -4534,7 +4659,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportReport"];
+                    "application/json": components["schemas"]["CameraImportReport"];
                 };
             };
             400: {
@@ -6366,6 +6491,26 @@ export interface operations {
             };
         };
     };
+    asyncapi_document: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description AsyncAPI 2.6 document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
     destinations: {
         parameters: {
             query?: never;
@@ -6629,6 +6774,99 @@ export interface operations {
             };
             /** @description Not pending */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_notifications: {
+        parameters: {
+            query?: {
+                /** @description Only unread notifications. */
+                unread?: boolean | null;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    batch_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchRead"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchReadResult"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mark_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationView"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6990,7 +7228,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportReport"];
+                    "application/json": components["schemas"]["PresetImportReport"];
                 };
             };
             400: {

@@ -755,6 +755,12 @@ pub const ROUTES: &[RouteRule] = &[
         Authenticated,
         "notification.read",
     ),
+    rule(
+        "POST",
+        "/api/v1/notifications/batch-read",
+        Authenticated,
+        "notification.batch_read",
+    ),
     // destinations and stream control
     rule(
         "GET",

@@ -138,7 +138,36 @@ pub struct NotificationView {
 
 /// The payload of one event: its type name comes with it.
 pub trait EventData: Serialize {
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> &str;
+}
+
+/// An event of the advertising workspace (`campaign.updated`, `episode.assigned`,
+/// `presence`, …) with the entity's JSON as payload. Its kinds are named by the workspace at
+/// run time and are not in [`CATALOG`] (the AsyncAPI document) yet.
+pub struct WorkspaceEvent {
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+impl WorkspaceEvent {
+    pub fn new(kind: impl Into<String>, data: serde_json::Value) -> Self {
+        WorkspaceEvent {
+            kind: kind.into(),
+            data,
+        }
+    }
+}
+
+impl Serialize for WorkspaceEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.data.serialize(s)
+    }
+}
+
+impl EventData for WorkspaceEvent {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
 }
 
 /// One documented event type.
@@ -162,7 +191,7 @@ fn schemas_of<T: ToSchema>() -> Vec<(String, RefOr<Schema>)> {
 macro_rules! single_kind {
     ($($ty:ty => $kind:literal),* $(,)?) => {
         $(impl EventData for $ty {
-            fn kind(&self) -> &'static str {
+            fn kind(&self) -> &str {
                 $kind
             }
         })*
@@ -197,7 +226,7 @@ impl Serialize for Session {
 }
 
 impl EventData for Session {
-    fn kind(&self) -> &'static str {
+    fn kind(&self) -> &str {
         match self {
             Session::Started(_) => "session.started",
             Session::Stopped(_) => "session.stopped",
@@ -226,7 +255,7 @@ impl Serialize for AlertEvent {
 }
 
 impl EventData for AlertEvent {
-    fn kind(&self) -> &'static str {
+    fn kind(&self) -> &str {
         match self {
             AlertEvent::Raised(_) => "alert.raised",
             AlertEvent::Resolved(_) => "alert.resolved",
