@@ -154,6 +154,7 @@ fn spawn_publisher(
         cam.server.clone(),
         cam.key.clone(),
         clip.clone(),
+        false,
         Arc::new(SendLog::default()),
         Arc::new(PublisherState::default()),
         shared.clone(),
