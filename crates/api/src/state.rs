@@ -55,9 +55,23 @@ impl Default for ApiConfig {
     }
 }
 
-/// Everything a handler may reach. One per server; cheap to clone.
+/// Everything a handler may reach. One per server; cheap to clone: one reference count,
+/// since axum clones the state for every middleware layer and handler of every request (a
+/// field-by-field clone allocated and copied keys: 3–4 % of the server's CPU under many
+/// LL-HLS players, BENCHMARKS.md, HLS).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct AppStateInner {
     pub db: Db,
     pub engine: Arc<Engine>,
     pub config: Arc<ApiConfig>,
@@ -108,7 +122,7 @@ impl AppState {
         ));
         hls.hls
             .set_ladder_source(crate::ladder::DbLadders::new(db.clone()));
-        AppState {
+        AppState(Arc::new(AppStateInner {
             db,
             engine,
             tokens: TokenKeys::new(&secrets.derive("access-token-signing")),
@@ -136,6 +150,6 @@ impl AppState {
             config: Arc::new(config),
             metrics,
             started_at: Instant::now(),
-        }
+        }))
     }
 }

@@ -105,6 +105,9 @@ impl BoxWriter {
     }
 }
 
+/// Length of [`styp`].
+pub const STYP_LEN: usize = 24;
+
 /// The `styp` box that starts every media segment: brand `msdh`, compatible `msdh`, `msix`.
 pub fn styp() -> Bytes {
     let mut w = BoxWriter::default();
@@ -380,6 +383,15 @@ pub struct TrackFragment<'a> {
 /// One fragment: `moof` (`mfhd`, then a `traf` with `tfhd`, `tfdt`, `trun` per non-empty
 /// track) and one `mdat` holding the tracks' samples in the same order.
 pub fn fragment(sequence_number: u32, tracks: &[TrackFragment<'_>]) -> Result<Bytes, HlsError> {
+    fragment_with_prefix(&[], sequence_number, tracks)
+}
+
+/// [`fragment`] after `prefix` (a `styp`) in the same buffer.
+pub fn fragment_with_prefix(
+    prefix: &[u8],
+    sequence_number: u32,
+    tracks: &[TrackFragment<'_>],
+) -> Result<Bytes, HlsError> {
     let tracks: Vec<&TrackFragment<'_>> = tracks.iter().filter(|t| !t.samples.is_empty()).collect();
     let mut w = BoxWriter::default();
     w.begin(b"moof");
@@ -438,7 +450,8 @@ pub fn fragment(sequence_number: u32, tracks: &[TrackFragment<'_>]) -> Result<By
         what: "mdat size",
         value: i64::try_from(payload).unwrap_or(i64::MAX),
     })?;
-    let mut out = BytesMut::with_capacity(moof.len() + 8 + payload);
+    let mut out = BytesMut::with_capacity(prefix.len() + moof.len() + 8 + payload);
+    out.extend_from_slice(prefix);
     out.extend_from_slice(&moof);
     out.put_u32(mdat_len);
     out.extend_from_slice(b"mdat");
@@ -467,6 +480,7 @@ mod tests {
 
     #[test]
     fn styp_is_byte_exact() {
+        assert_eq!(styp().len(), STYP_LEN);
         assert_eq!(
             &styp()[..],
             b"\x00\x00\x00\x18stypmsdh\x00\x00\x00\x00msdhmsix"

@@ -206,10 +206,43 @@ struct Segment {
     size: usize,
     video_frames: u32,
     /// `None` once expired.
-    bytes: Option<Bytes>,
+    bytes: Option<SegmentBytes>,
     /// Kept while they are listed (LL-HLS), then dropped.
     parts: Vec<PartInfo>,
     part_count: u32,
+}
+
+/// The bytes of a finished segment. LL-HLS players fetch parts, so a segment made of parts
+/// is joined into one buffer only when someone asks for it (a plain-HLS player, the
+/// recorder), not for every segment: the join copied every byte of every LL-HLS stream once
+/// more.
+#[derive(Debug)]
+enum SegmentBytes {
+    Whole(Bytes),
+    Parts {
+        parts: Vec<Bytes>,
+        joined: std::sync::OnceLock<Bytes>,
+    },
+}
+
+impl SegmentBytes {
+    fn get(&self) -> Bytes {
+        match self {
+            SegmentBytes::Whole(b) => b.clone(),
+            SegmentBytes::Parts { parts, joined } => joined
+                .get_or_init(|| {
+                    let styp = fmp4::styp();
+                    let len = styp.len() + parts.iter().map(Bytes::len).sum::<usize>();
+                    let mut buf = BytesMut::with_capacity(len);
+                    buf.extend_from_slice(&styp);
+                    for p in parts {
+                        buf.extend_from_slice(p);
+                    }
+                    buf.freeze()
+                })
+                .clone(),
+        }
+    }
 }
 
 impl Segment {
@@ -683,7 +716,14 @@ impl Packager {
                 samples,
             })
             .collect();
-        let bytes = fmp4::fragment(self.next_sequence, &fragments)?;
+        // Without parts a segment is one fragment: it is made with its `styp` in front, so
+        // the segment needs no second copy (`close_segment`).
+        let prefix = if self.opts.part_target.is_none() {
+            fmp4::styp()
+        } else {
+            Bytes::new()
+        };
+        let bytes = fmp4::fragment_with_prefix(&prefix, self.next_sequence, &fragments)?;
         self.next_sequence = self.next_sequence.wrapping_add(1);
         let index = u32::try_from(open.parts.len()).unwrap_or(u32::MAX);
         open.bytes += bytes.len();
@@ -711,12 +751,24 @@ impl Packager {
             return Ok(());
         }
         let duration_ticks: u64 = open.parts.iter().map(|p| p.duration).sum();
-        let styp = fmp4::styp();
-        let mut buf = BytesMut::with_capacity(styp.len() + open.bytes);
-        buf.extend_from_slice(&styp);
-        for p in &open.parts {
-            buf.extend_from_slice(&p.bytes);
-        }
+        let bytes = match open.parts.as_slice() {
+            // Without parts: one fragment, made with its `styp` (`close_part`).
+            [only] if self.opts.part_target.is_none() => SegmentBytes::Whole(only.bytes.clone()),
+            // (Not reached: without parts only `close_segment` closes one.)
+            parts if self.opts.part_target.is_none() => {
+                SegmentBytes::Whole(parts.iter().flat_map(|p| p.bytes.iter().copied()).collect())
+            }
+            parts => SegmentBytes::Parts {
+                parts: parts.iter().map(|p| p.bytes.clone()).collect(),
+                joined: std::sync::OnceLock::new(),
+            },
+        };
+        let size = match &bytes {
+            SegmentBytes::Whole(b) => b.len(),
+            SegmentBytes::Parts { parts, .. } => {
+                fmp4::STYP_LEN + parts.iter().map(Bytes::len).sum::<usize>()
+            }
+        };
         let segment = Segment {
             msn: open.msn,
             start_secs: open.secs(open.start),
@@ -725,9 +777,9 @@ impl Packager {
             init_version: open.init_version,
             discontinuity: open.discontinuity,
             pdt_ms: open.pdt_ms,
-            size: buf.len(),
+            size,
             video_frames: open.video_frames,
-            bytes: Some(buf.freeze()),
+            bytes: Some(bytes),
             part_count: u32::try_from(open.parts.len()).unwrap_or(u32::MAX),
             parts: if self.opts.part_target.is_some() {
                 open.parts
@@ -1006,7 +1058,7 @@ impl Packager {
     pub fn segment(&self, name: &str) -> Option<Bytes> {
         match Resource::parse(name)? {
             Resource::Init(v) => self.init(v),
-            Resource::Segment(msn) => self.find(msn)?.bytes.clone(),
+            Resource::Segment(msn) => self.find(msn)?.bytes.as_ref().map(SegmentBytes::get),
             Resource::Part(msn, part) => self.part(msn, part),
         }
     }
@@ -1040,6 +1092,18 @@ impl Packager {
         self.segments
             .back()
             .map(|s| (s.msn, s.part_count.saturating_sub(1)))
+    }
+
+    /// A held segment's `EXTINF` duration (seconds, as the playlist writes it) and whether
+    /// `EXT-X-DISCONTINUITY` precedes it: what a writer of the segments (the recorder) needs
+    /// without rendering and parsing the whole playlist per segment.
+    pub fn segment_listing(&self, msn: u64) -> Option<(f64, bool)> {
+        let seg = self.find(msn)?;
+        let extinf = format!("{:.5}", seg.duration_secs());
+        Some((
+            extinf.parse().unwrap_or(seg.duration_secs()),
+            seg.discontinuity,
+        ))
     }
 
     /// How to answer a playlist request with `_HLS_msn=msn` (and `_HLS_part=part`):

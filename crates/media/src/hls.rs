@@ -53,7 +53,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -412,6 +412,13 @@ pub struct HlsRendition {
     /// Bumped on every new part, segment or init, and at the end.
     progress: watch::Sender<u64>,
     ended: AtomicBool,
+    /// Bumped under the packager's write lock whenever the playlist may have changed (a new
+    /// part, segment or init), so that a reader holding the read lock sees the version of
+    /// exactly the state it reads.
+    version: AtomicU64,
+    /// The media playlist rendered at `version`: blocking reloads of every player of the
+    /// rendition answer the same text until the next part, rendered once.
+    playlist: parking_lot::Mutex<Option<(u64, String)>>,
 }
 
 impl HlsRendition {
@@ -422,6 +429,8 @@ impl HlsRendition {
             feed: RwLock::new(PackagerFeed::new(options)),
             progress: watch::channel(0).0,
             ended: AtomicBool::new(false),
+            version: AtomicU64::new(0),
+            playlist: parking_lot::Mutex::new(None),
         }
     }
 
@@ -432,7 +441,16 @@ impl HlsRendition {
     /// The media playlist with the packager's relative URIs, or `None` before the first
     /// part.
     pub fn media_playlist(&self) -> Option<String> {
-        self.feed.read().packager.as_ref()?.media_playlist()
+        let feed = self.feed.read();
+        let version = self.version.load(Ordering::Acquire);
+        if let Some((v, text)) = &*self.playlist.lock() {
+            if *v == version {
+                return Some(text.clone());
+            }
+        }
+        let text = feed.packager.as_ref()?.media_playlist()?;
+        *self.playlist.lock() = Some((version, text.clone()));
+        Some(text)
     }
 
     /// An init segment, segment or part by its name (`init-1.mp4`, `seg-3.m4s`,
@@ -549,6 +567,9 @@ impl HlsRendition {
                 }
                 Event::SegmentExpired { .. } => {}
             }
+        }
+        if progressed {
+            self.version.fetch_add(1, Ordering::Release);
         }
         drop(feed);
         if progressed {

@@ -343,12 +343,7 @@ impl Recording {
                     let Some(bytes) = p.segment(&lunora_hls::segment_uri(msn)) else {
                         continue;
                     };
-                    let listed = p
-                        .media_playlist()
-                        .and_then(|t| lunora_hls::validate::parse(&t).ok())
-                        .and_then(|pl| pl.segment(msn).cloned());
-                    let (duration, discontinuity) =
-                        listed.map_or((0.0, false), |s| (s.duration, s.discontinuity));
+                    let (duration, discontinuity) = p.segment_listing(msn).unwrap_or((0.0, false));
                     let init_version = match out.iter().rev().find_map(|o| match o {
                         Output::Init(v) => Some(*v),
                         _ => None,
