@@ -83,7 +83,7 @@ pub fn notify(state: &AppState, organization_id: &str, user_id: &str, kind: &str
         "campaign.status_changed" => format!(
             "Campaign {} is now {}",
             data["name"].as_str().unwrap_or(""),
-            data["status"].as_str().unwrap_or("changed")
+            data["to"].as_str().unwrap_or("changed")
         ),
         other => other.replace(['.', '_'], " "),
     };

@@ -171,3 +171,29 @@ impl From<lunora_store::StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn an_exhausted_pool_answers_503_server_busy_with_retry_after() {
+        let e = ApiError::from(lunora_store::StoreError::Sqlx(sqlx::Error::PoolTimedOut));
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = res.into_body().collect().await.map(|b| b.to_bytes());
+        let body: serde_json::Value =
+            serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
+        assert_eq!(body["code"], "server_busy", "{body}");
+    }
+
+    #[tokio::test]
+    async fn other_database_errors_are_not_busy() {
+        let res = ApiError::from(lunora_store::StoreError::NotFound).into_response();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert!(res.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

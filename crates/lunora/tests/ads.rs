@@ -1169,9 +1169,188 @@ async fn presence_of_two_sockets(db: DbKind) {
     assert_eq!(alone["data"]["present"][0]["state"], "viewing");
 }
 
+/// The caller's notifications of `kind`, waited for (they are stored in the background).
+async fn notifications_of(server: &Server, token: &str, kind: &str, want: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let a = call(server, "GET", "/api/v1/notifications", Some(token), None).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let found: Vec<Value> = a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == kind)
+            .cloned()
+            .collect();
+        if found.len() >= want {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {want} {kind} notification(s): {a:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The changes that matter notify the people they concern (team added, campaign status,
+/// episode assignment), and batch-read marks exactly the caller's own.
+async fn ad_changes_notify_and_batch_read_marks_them(db: DbKind) {
+    let server = start(db).await;
+    let s = staff(&server).await;
+    let (s1_id, s1) = (&s.seller1.0, &s.seller1.1);
+    let (t1_id, t1) = (&s.talent1.0, &s.talent1.1);
+    let admin = &s.admin;
+
+    let acme = create(&server, admin, "/api/v1/clients", json!({"name": "Acme"})).await;
+    let campaign = create(
+        &server,
+        admin,
+        "/api/v1/campaigns",
+        json!({"client_id": acme, "name": "Acme summer"}),
+    )
+    .await;
+    let a = call(
+        &server,
+        "POST",
+        &format!("/api/v1/campaigns/{campaign}/team"),
+        Some(admin),
+        Some(&json!({"user_id": s1_id, "permissions": ["view"]})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let added = notifications_of(&server, s1, "campaign.team_added", 1).await;
+    assert!(
+        added[0]["title"].as_str().unwrap().contains("Acme summer"),
+        "{added:?}"
+    );
+    let a = put_if(
+        &server,
+        &format!("/api/v1/campaigns/{campaign}"),
+        admin,
+        json!({"status": "active"}),
+        // Adding a team member made version 2.
+        "\"2\"",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let changed = notifications_of(&server, s1, "campaign.status_changed", 1).await;
+    assert!(
+        changed[0]["title"].as_str().unwrap().contains("active"),
+        "{changed:?}"
+    );
+    let show = create(&server, admin, "/api/v1/shows", json!({"name": "Pod"})).await;
+    create(
+        &server,
+        admin,
+        "/api/v1/episodes",
+        json!({"show_id": show, "title": "Pilot", "talent_ids": [t1_id]}),
+    )
+    .await;
+    let assigned = notifications_of(&server, t1, "episode.assigned", 1).await;
+    assert!(
+        assigned[0]["title"].as_str().unwrap().contains("Pilot"),
+        "{assigned:?}"
+    );
+    // The talent was told nothing about the campaign, the seller nothing about the episode.
+    assert!(notifications_of(&server, t1, "campaign.team_added", 0)
+        .await
+        .is_empty());
+    assert!(notifications_of(&server, s1, "episode.assigned", 0)
+        .await
+        .is_empty());
+
+    // Bad batches are refused with the field named.
+    let many: Vec<String> = (0..501).map(|i| format!("n{i}")).collect();
+    for body in [
+        json!({}),
+        json!({"ids": []}),
+        json!({"ids": many}),
+        json!({"ids": [added[0]["id"]], "all": true}),
+        json!({"ids": "x"}),
+    ] {
+        let a = call(
+            &server,
+            "POST",
+            "/api/v1/notifications/batch-read",
+            Some(s1),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{body}: {a:?}");
+    }
+    // Someone else's id in the batch is ignored, not marked.
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/notifications/batch-read",
+        Some(s1),
+        Some(&json!({"ids": [added[0]["id"], assigned[0]["id"]]})),
+    )
+    .await;
+    assert_eq!((a.status, &a.body["marked"]), (200, &json!(1)), "{a:?}");
+    let unread = call(
+        &server,
+        "GET",
+        "/api/v1/notifications?unread=true",
+        Some(t1),
+        None,
+    )
+    .await;
+    assert!(
+        unread.body["items"]
+            .to_string()
+            .contains(assigned[0]["id"].as_str().unwrap()),
+        "the talent's notification was marked by the seller: {unread:?}"
+    );
+    let unread = call(
+        &server,
+        "GET",
+        "/api/v1/notifications?unread=true",
+        Some(s1),
+        None,
+    )
+    .await;
+    assert_eq!(
+        unread.body["items"].as_array().unwrap().len(),
+        1,
+        "{unread:?}"
+    );
+    // All: the rest of mine, once.
+    let all = json!({"all": true});
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/notifications/batch-read",
+        Some(s1),
+        Some(&all),
+    )
+    .await;
+    assert_eq!((a.status, &a.body["marked"]), (200, &json!(1)), "{a:?}");
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/notifications/batch-read",
+        Some(s1),
+        Some(&all),
+    )
+    .await;
+    assert_eq!((a.status, &a.body["marked"]), (200, &json!(0)), "{a:?}");
+    let unread = call(
+        &server,
+        "GET",
+        "/api/v1/notifications?unread=true",
+        Some(s1),
+        None,
+    )
+    .await;
+    assert_eq!(unread.body["items"], json!([]), "{unread:?}");
+}
+
 lunora_testkit::db_tests!(
     role_rules_and_row_filters,
     foreign_tenant_ids_are_404,
     conflicts_activities_events_and_validation,
     presence_of_two_sockets,
+    ad_changes_notify_and_batch_read_marks_them,
 );

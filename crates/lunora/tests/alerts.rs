@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::media::Publisher;
@@ -12,72 +11,11 @@ use common::*;
 use lunora_testkit::DbKind;
 use serde_json::{json, Value};
 
-type Received = Arc<Mutex<Vec<(String, String, String)>>>;
-
-/// A webhook receiver on a free loopback port recording (timestamp, signature, body).
-async fn receiver() -> (String, Received) {
-    let got: Received = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let got = got.clone();
-            move |headers: axum::http::HeaderMap, body: String| {
-                let got = got.clone();
-                async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string()
-                    };
-                    got.lock().unwrap().push((
-                        h("x-lunora-timestamp"),
-                        h("x-lunora-signature"),
-                        body,
-                    ));
-                    "ok"
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/hook"), got)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn wait_hook(got: &Received, kind: &str, secs: u64) -> (String, String, Value) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some((ts, sig, body)) = got
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(_, _, b)| b.contains(kind))
-            .cloned()
-        {
-            return (ts, sig, serde_json::from_str(&body).unwrap());
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {kind} webhook within {secs}s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_camera_raises_and_resolves_an_alert_with_a_signed_webhook() {
     let server = start(DbKind::Sqlite).await;
     let token = admin_token(&server).await;
-    let (hook_url, got) = receiver().await;
+    let (hook_url, got) = webhook::receiver().await;
     let res = server
         .client
         .post(server.url("/api/v1/webhooks"))
@@ -146,23 +84,12 @@ async fn a_dead_camera_raises_and_resolves_an_alert_with_a_signed_webhook() {
     }
 
     publisher.kill();
-    let (ts, sig, body) = wait_hook(&got, "alert.raised", 20).await;
+    let delivery =
+        webhook::wait_for(&got, "alert.raised", 20, |b| b["type"] == "alert.raised").await;
+    webhook::assert_signed(&secret, &delivery);
+    let body: Value = serde_json::from_str(&delivery.2).unwrap();
     assert_eq!(body["alert"]["rule"], "camera_offline");
     assert_eq!(body["alert"]["subject"], format!("camera:{cam_id}"));
-    let raw = got
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(_, _, b)| b.contains("alert.raised"))
-        .unwrap()
-        .2
-        .clone();
-    let expected = hmac_sha256::HMAC::mac(format!("{ts}.{raw}").as_bytes(), secret.as_bytes());
-    assert_eq!(
-        sig,
-        format!("sha256={}", hex(&expected)),
-        "webhook signature"
-    );
 
     let active: Value = server
         .client
@@ -195,7 +122,11 @@ async fn a_dead_camera_raises_and_resolves_an_alert_with_a_signed_webhook() {
 
     // The camera comes back: the alert resolves by itself.
     let _again = Publisher::start(&url);
-    let (_, _, body) = wait_hook(&got, "alert.resolved", 30).await;
+    let (_, _, raw) = webhook::wait_for(&got, "alert.resolved", 30, |b| {
+        b["type"] == "alert.resolved"
+    })
+    .await;
+    let body: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(body["alert"]["id"], id);
     let history: Value = server
         .client
