@@ -180,7 +180,7 @@ async fn evaluate(
     not_live_since: &mut HashMap<String, Instant>,
 ) -> ApiResult<()> {
     // Cameras: offline once they have been seen online.
-    for cam in state.db.all_cameras().await? {
+    for cam in state.db.all_cameras().await?.iter() {
         let subject = format!("camera:{}", cam.id);
         match state.presence.online(&cam.id) {
             Some(false) if cam.enabled && state.presence.lost(&cam.id) => {

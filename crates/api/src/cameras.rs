@@ -73,7 +73,7 @@ pub fn spawn_monitor(state: AppState) -> tokio::task::JoinHandle<()> {
                 continue;
             };
             let now = lunora_store::now_ms();
-            for cam in &cameras {
+            for cam in cameras.iter() {
                 let online = online(&state, cam);
                 // Frames arrived since the server started, even if the monitor never caught
                 // the camera online (it died within a second of starting).

@@ -128,6 +128,55 @@ async fn listener(
     }
 }
 
+/// `GET list` one after the other for `duration` (50 ms apart): the latency histogram (µs).
+async fn measure_list(
+    list: String,
+    token: String,
+    duration: Duration,
+) -> anyhow::Result<Histogram<u64>> {
+    // A client of this thread's runtime: connections made on the generator's runtime would
+    // be driven by it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        let t = Instant::now();
+        let res = client.get(&list).bearer_auth(&token).send().await?;
+        let status = res.status();
+        let _ = res.bytes().await?;
+        if !status.is_success() {
+            bail!("GET /api/v1/cameras answered {status}");
+        }
+        hist.record(t.elapsed().as_micros().max(1) as u64)?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(hist)
+}
+
+/// Runs `fut` on a new thread with a single-threaded runtime of its own; the handle answers
+/// its result like a spawned task's.
+fn on_own_thread<T, F>(fut: F) -> JoinHandle<anyhow::Result<T>>
+where
+    F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let out = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(fut));
+        let _ = tx.send(out);
+    });
+    tokio::spawn(async move {
+        rx.await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the measuring thread ended early")))
+    })
+}
+
 /// The first dashboard update at or after `since` with `online` cameras online.
 async fn dashboard_reaches(
     rx: &mut mpsc::UnboundedReceiver<Seen>,
@@ -215,11 +264,22 @@ pub async fn run(cfg: CamerasConfig) -> anyhow::Result<CamerasResult> {
     let dropped = Arc::new(AtomicU64::new(0));
     let (dash_tx, mut dash_rx) = mpsc::unbounded_channel();
     let mut listeners = Vec::new();
-    for i in 0..cfg.clients.max(1) {
+    // The watching client runs on a thread of its own: on the generator's runtime, its
+    // messages would wait behind a thousand publishers and the staleness would measure the
+    // generator instead of the server.
+    listeners.push(on_own_thread(listener(
+        base.clone(),
+        token.clone(),
+        Some(dash_tx.clone()),
+        messages.clone(),
+        dropped.clone(),
+        stop_rx.clone(),
+    )));
+    for _ in 1..cfg.clients.max(1) {
         listeners.push(tokio::spawn(listener(
             base.clone(),
             token.clone(),
-            (i == 0).then(|| dash_tx.clone()),
+            None,
             messages.clone(),
             dropped.clone(),
             stop_rx.clone(),
@@ -254,20 +314,13 @@ pub async fn run(cfg: CamerasConfig) -> anyhow::Result<CamerasResult> {
     // The list's latency while everything runs; the server's CPU over the same time.
     let pids = cfg.server_pid.map(process_tree).unwrap_or_default();
     let before = ProcSample::take(&pids);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let until = Instant::now() + cfg.duration;
-    let list = format!("{base}/api/v1/cameras?limit=100");
-    while Instant::now() < until {
-        let t = Instant::now();
-        let res = client.get(&list).bearer_auth(&token).send().await?;
-        let status = res.status();
-        let _ = res.bytes().await?;
-        if !status.is_success() {
-            bail!("GET /api/v1/cameras answered {status}");
-        }
-        hist.record(t.elapsed().as_micros().max(1) as u64)?;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Measured from a thread of its own, like the watching client.
+    let hist = on_own_thread(measure_list(
+        format!("{base}/api/v1/cameras?limit=100"),
+        token.clone(),
+        cfg.duration,
+    ))
+    .await??;
     let after = ProcSample::take(&pids);
 
     // Staleness: cut one publisher, then start it again; each time, how long until a

@@ -1,5 +1,7 @@
 //! IP cameras, each backed by a channel whose primary RTMP input carries the camera's key.
 
+use std::sync::Arc;
+
 use sqlx::Row;
 
 use crate::channels::{NewChannel, Page};
@@ -156,6 +158,7 @@ impl Db {
                     .unique_as_conflict("a camera with this serial number already exists")
             })?;
         tx.commit().await?;
+        self.cameras_or_channels_changed();
         self.camera(organization_id, &id)
             .await?
             .ok_or(StoreError::NotFound)
@@ -181,13 +184,17 @@ impl Db {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
-    /// Every camera of every organization (the status monitor's view).
-    pub async fn all_cameras(&self) -> Result<Vec<Camera>, StoreError> {
-        let q = self.sql(format!("SELECT {COLUMNS} FROM cameras ORDER BY id"));
-        let rows = self
-            .timed("camera_all", sqlx::query(&q).fetch_all(self.pool()))
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    /// Every camera of every organization (the status monitor's view), from memory while no
+    /// camera changed (see `Snapshots`).
+    pub async fn all_cameras(&self) -> Result<Arc<Vec<Camera>>, StoreError> {
+        self.snapshot(|s| &s.cameras, async {
+            let q = self.sql(format!("SELECT {COLUMNS} FROM cameras ORDER BY id"));
+            let rows = self
+                .timed("camera_all", sqlx::query(&q).fetch_all(self.pool()))
+                .await?;
+            Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     pub async fn list_cameras(
@@ -273,6 +280,9 @@ impl Db {
             )
             .await
             .map_err(|e| e.unique_as_conflict("a camera with this serial number already exists"))?;
+        if r.rows_affected() > 0 {
+            self.cameras_or_channels_changed();
+        }
         if r.rows_affected() == 0 {
             return match self.camera(organization_id, id).await? {
                 Some(_) => Err(StoreError::Conflict(
@@ -341,5 +351,56 @@ impl Db {
             }
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::DbConfig;
+
+    /// The monitors' snapshot of every camera is served from memory, yet shows a change made
+    /// through the store at once.
+    #[tokio::test]
+    async fn the_camera_snapshot_follows_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/lunora.db", dir.path().display());
+        let db = Db::open(&DbConfig::new(&url)).await.unwrap();
+        let secrets = SecretBox::new([7; 32]);
+        let org = db.create_organization("acme", "Acme").await.unwrap();
+        assert!(db.all_cameras().await.unwrap().is_empty());
+
+        let new = NewCamera {
+            name: "Gate".into(),
+            recording_policy: "off".into(),
+            enabled: true,
+            ..NewCamera::default()
+        };
+        let cam = db
+            .create_camera(&org.id, None, &new, "key-1", &secrets)
+            .await
+            .unwrap();
+        let first = db.all_cameras().await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(
+            Arc::ptr_eq(&first, &db.all_cameras().await.unwrap()),
+            "an unchanged table is read once"
+        );
+        let orgs = db.channel_organizations().await.unwrap();
+        assert_eq!(orgs[..], [(cam.channel_id.clone(), org.id.clone())]);
+
+        let patch = CameraPatch {
+            name: Some("Gate 2".into()),
+            ..CameraPatch::default()
+        };
+        db.update_camera(&org.id, &cam.id, &patch, None)
+            .await
+            .unwrap();
+        assert_eq!(db.all_cameras().await.unwrap()[0].name, "Gate 2");
+
+        assert!(db.delete_camera(&org.id, &cam.id).await.unwrap());
+        assert!(db.all_cameras().await.unwrap().is_empty());
+        assert!(db.channel_organizations().await.unwrap().is_empty());
     }
 }

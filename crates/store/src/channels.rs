@@ -103,6 +103,7 @@ impl Db {
             .insert_channel(&mut tx, new, publish_key, secrets)
             .await?;
         tx.commit().await?;
+        self.cameras_or_channels_changed();
         let channel = self
             .channel(new.organization_id, &id)
             .await?
@@ -308,6 +309,7 @@ impl Db {
                 sqlx::query(&q).bind(organization_id).bind(id),
             )
             .await?;
+        self.cameras_or_channels_changed();
         Ok(r.rows_affected() == 1)
     }
 

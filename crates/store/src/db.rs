@@ -1,4 +1,6 @@
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
@@ -59,6 +61,32 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     target: String,
+    snapshots: Arc<Snapshots>,
+}
+
+/// How long a whole-table snapshot may serve without a write through this `Db` to invalidate
+/// it: the bound on staleness for writes made some other way.
+const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
+
+/// Whole-table reads that background loops make every second or two (the camera monitor,
+/// the alert evaluator, the pull reconciler, the dashboards), kept in memory until a write
+/// through this `Db` changes cameras or channels, or for [`SNAPSHOT_TTL`] at most. Reading
+/// 1000 cameras through the pool every second cost up to a second of latency per scan on a
+/// busy core, and held a connection the API's requests were waiting for.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshots {
+    /// Bumped after every committed write to `cameras` or `channels`.
+    generation: AtomicU64,
+    pub(crate) cameras: Mutex<Option<Snapshot<Vec<crate::Camera>>>>,
+    pub(crate) channel_orgs: Mutex<Option<Snapshot<Vec<(String, String)>>>>,
+}
+
+/// A table read at a generation, when.
+#[derive(Debug)]
+pub(crate) struct Snapshot<T> {
+    generation: u64,
+    at: Instant,
+    rows: Arc<T>,
 }
 
 impl Db {
@@ -113,7 +141,44 @@ impl Db {
             pool,
             backend,
             target,
+            snapshots: Arc::default(),
         })
+    }
+
+    /// Marks the snapshots of cameras and channels stale: call after a committed write to
+    /// either table.
+    pub(crate) fn cameras_or_channels_changed(&self) {
+        self.snapshots.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The snapshot in `slot` (of `self.snapshots`) while no write made it stale, else
+    /// `load`'s rows, kept for next time.
+    pub(crate) async fn snapshot<T>(
+        &self,
+        slot: impl Fn(&Snapshots) -> &Mutex<Option<Snapshot<T>>>,
+        load: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<Arc<T>, StoreError> {
+        // Read before loading: a write committed during the load leaves the kept rows stale.
+        let generation = self.snapshots.generation.load(Ordering::Acquire);
+        {
+            let kept = slot(&self.snapshots)
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = kept.as_ref() {
+                if s.generation == generation && s.at.elapsed() < SNAPSHOT_TTL {
+                    return Ok(s.rows.clone());
+                }
+            }
+        }
+        let rows = Arc::new(load.await?);
+        *slot(&self.snapshots)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Snapshot {
+            generation,
+            at: Instant::now(),
+            rows: rows.clone(),
+        });
+        Ok(rows)
     }
 
     pub fn backend(&self) -> Backend {

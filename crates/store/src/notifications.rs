@@ -244,15 +244,21 @@ impl Db {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    /// Every channel id with its organization (the live dashboard's view).
-    pub async fn channel_organizations(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let q = self.sql("SELECT id, organization_id FROM channels");
-        let rows = self
-            .timed("channel_orgs", sqlx::query(&q).fetch_all(self.pool()))
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("organization_id")?)))
-            .collect::<Result<_, sqlx::Error>>()?)
+    /// Every channel id with its organization (the live dashboard's view), from memory while
+    /// no channel changed (see `Snapshots`).
+    pub async fn channel_organizations(
+        &self,
+    ) -> Result<std::sync::Arc<Vec<(String, String)>>, StoreError> {
+        self.snapshot(|s| &s.channel_orgs, async {
+            let q = self.sql("SELECT id, organization_id FROM channels");
+            let rows = self
+                .timed("channel_orgs", sqlx::query(&q).fetch_all(self.pool()))
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("organization_id")?)))
+                .collect::<Result<_, sqlx::Error>>()?)
+        })
+        .await
     }
 }

@@ -62,7 +62,7 @@ impl Dashboards {
             }
         }
         let orgs: HashMap<String, String> = match state.db.channel_organizations().await {
-            Ok(rows) => rows.into_iter().collect(),
+            Ok(rows) => rows.iter().cloned().collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "dashboard: cannot read channels");
                 return;
