@@ -13,6 +13,7 @@ mod access;
 mod ads;
 mod alerts;
 mod audit;
+pub mod backup;
 mod cameras;
 mod channels;
 pub mod crypto;
@@ -33,6 +34,7 @@ pub use ads::{
     Show, ShowFields, TeamMember,
 };
 pub use alerts::{Alert, Webhook};
+pub use backup::{BackupError, BackupRecord, BackupSchedule, RestoreOutcome, Snapshot};
 pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
 pub use cameras::{Camera, CameraFilter, CameraPatch, NewCamera};
 pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
