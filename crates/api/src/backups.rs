@@ -644,7 +644,11 @@ const SCHEDULED: [&str; 3] = ["daily", "weekly", "monthly"];
 /// scheduled one of a calendar month is `monthly`, else the first of a week `weekly`, else
 /// `daily`.
 pub fn classify(existing: &[BackupRecord], now: i64) -> &'static str {
-    let scheduled = || existing.iter().filter(|b| SCHEDULED.contains(&b.kind.as_str()));
+    let scheduled = || {
+        existing
+            .iter()
+            .filter(|b| SCHEDULED.contains(&b.kind.as_str()))
+    };
     let month = &day_of(now)[..7];
     if !scheduled().any(|b| &day_of(b.created_at)[..7] == month) {
         "monthly"
@@ -787,7 +791,10 @@ mod tests {
         // Nothing yet: monthly.
         assert_eq!(classify(&[], JUNE_1 + hour), "monthly");
         // A manual backup does not count.
-        assert_eq!(classify(&[b("m", "manual", JUNE_1)], JUNE_1 + hour), "monthly");
+        assert_eq!(
+            classify(&[b("m", "manual", JUNE_1)], JUNE_1 + hour),
+            "monthly"
+        );
         let mut have = vec![b("1", "monthly", JUNE_1 + hour)];
         // Tuesday of the same week: daily.
         assert_eq!(classify(&have, JUNE_1 + DAY_MS + hour), "daily");
@@ -809,14 +816,21 @@ mod tests {
             b("u", "uploaded", JUNE_1),
         ];
         let ids = |now: i64| -> Vec<String> {
-            expired(&all, &s, now).iter().map(|b| b.id.clone()).collect()
+            expired(&all, &s, now)
+                .iter()
+                .map(|b| b.id.clone())
+                .collect()
         };
         assert!(ids(JUNE_1 + 7 * DAY_MS - 1).is_empty());
         assert_eq!(ids(JUNE_1 + 7 * DAY_MS), ["d"]);
         assert_eq!(ids(JUNE_1 + 29 * DAY_MS), ["d"]);
         assert_eq!(ids(JUNE_1 + 30 * DAY_MS), ["d", "w"]);
         assert_eq!(ids(JUNE_1 + 365 * DAY_MS), ["d", "w", "m"]);
-        assert_eq!(ids(JUNE_1 + 10_000 * DAY_MS), ["d", "w", "m"], "manual and uploaded stay");
+        assert_eq!(
+            ids(JUNE_1 + 10_000 * DAY_MS),
+            ["d", "w", "m"],
+            "manual and uploaded stay"
+        );
         let short = BackupSchedule {
             daily_days: 1,
             ..BackupSchedule::default_for("o")

@@ -112,7 +112,7 @@ async fn backup_while_writing_then_restore_campaigns(db: DbKind) {
         );
         tokio::spawn(async move {
             let mut n = 0usize;
-            while !stop.load(Ordering::SeqCst) || n < 5 {
+            while !stop.load(Ordering::SeqCst) {
                 let res = client
                     .post(&url)
                     .bearer_auth(&token)
@@ -131,6 +131,11 @@ async fn backup_while_writing_then_restore_campaigns(db: DbKind) {
     }
     let b = call(&server, "POST", "/api/v1/backups", Some(&admin), None).await;
     assert_eq!(b.status, 201, "{b:?}");
+    // Two more acknowledged writes: at least one is certainly after the snapshot.
+    let at_return = written.load(Ordering::SeqCst);
+    while written.load(Ordering::SeqCst) < at_return + 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     stop.store(true, Ordering::SeqCst);
     writer.await.unwrap();
     let backup_id = b.body["id"].as_str().unwrap().to_string();
@@ -246,19 +251,38 @@ async fn backup_while_writing_then_restore_campaigns(db: DbKind) {
     assert_eq!(ids(c["removed"].as_array().unwrap()), want_removed);
     let changed = c["changed"].as_array().unwrap();
     assert_eq!(changed.len(), 2, "{c}");
-    let edit = changed.iter().find(|x| x["id"] == fixed[0].as_str()).unwrap();
+    let edit = changed
+        .iter()
+        .find(|x| x["id"] == fixed[0].as_str())
+        .unwrap();
     let fields: Vec<&str> = edit["fields"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f.as_str().unwrap())
         .collect();
-    assert!(fields.contains(&"name") && fields.contains(&"budget_cents"), "{fields:?}");
+    assert!(
+        fields.contains(&"name") && fields.contains(&"budget_cents"),
+        "{fields:?}"
+    );
     assert!(!fields.contains(&"status") && !fields.contains(&"client_id"));
-    let team = changed.iter().find(|x| x["id"] == fixed[2].as_str()).unwrap();
-    assert_eq!(team["fields"], json!(["team"]));
+    let team = changed
+        .iter()
+        .find(|x| x["id"] == fixed[2].as_str())
+        .unwrap();
+    // Removing a member also touched the campaign's updated_at; nothing else of it changed.
+    let team_fields = team["fields"].as_array().unwrap();
+    assert!(team_fields.contains(&json!("team")), "{team}");
+    assert!(
+        team_fields.iter().all(|f| f == "team" || f == "updated_at"),
+        "{team}"
+    );
     assert_eq!(c["unchanged"].as_u64().unwrap() as usize, in_backup - 3);
-    assert_eq!(rows(&pool, CAMPAIGNS).await, campaigns_changed, "a dry run changes nothing");
+    assert_eq!(
+        rows(&pool, CAMPAIGNS).await,
+        campaigns_changed,
+        "a dry run changes nothing"
+    );
 
     // The restore: campaigns and their teams equal the backup row by row, users untouched.
     let body = json!({"backup_id": backup_id, "entity_types": ["campaigns"], "dry_run": false});
@@ -271,10 +295,18 @@ async fn backup_while_writing_then_restore_campaigns(db: DbKind) {
     )
     .await;
     assert_eq!(done.status, 200, "{done:?}");
-    assert_eq!(entity(&done.body, "campaigns"), c, "the restore did what the dry run said");
+    assert_eq!(
+        entity(&done.body, "campaigns"),
+        c,
+        "the restore did what the dry run said"
+    );
     assert_eq!(rows(&pool, CAMPAIGNS).await, expected);
     assert_eq!(rows(&pool, TEAM).await, expected_team);
-    assert_eq!(rows(&pool, USERS).await, users_before, "users are untouched");
+    assert_eq!(
+        rows(&pool, USERS).await,
+        users_before,
+        "users are untouched"
+    );
     // The restored row's version moved past the edited one, so a stale If-Match fails.
     let a = call(
         &server,
@@ -368,7 +400,10 @@ async fn tampered_and_foreign_files_are_refused(db: DbKind) {
         .unwrap()
         .contains("changed after it was made"));
     let (status, body) = upload(b"not a backup".to_vec(), &server, &admin).await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("backup_corrupt")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("backup_corrupt"))
+    );
 
     // The intact file is accepted and listed as uploaded.
     let (status, body) = upload(file.clone(), &server, &admin).await;
@@ -505,7 +540,14 @@ async fn access_tenants_schedule_and_references(db: DbKind) {
     assert_eq!(a.body["items"], json!([]));
 
     // The schedule: seed defaults, then a round trip; bad values are refused.
-    let a = call(&server, "GET", "/api/v1/backups/schedule", Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/backups/schedule",
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["enabled"], false);
     assert_eq!(
@@ -518,17 +560,51 @@ async fn access_tenants_schedule_and_references(db: DbKind) {
     );
     let want = json!({"enabled": true, "hour_utc": 22, "daily_retention_days": 5,
                       "weekly_retention_days": 21, "monthly_retention_days": 400});
-    let a = call(&server, "PUT", "/api/v1/backups/schedule", Some(&root), Some(&want)).await;
+    let a = call(
+        &server,
+        "PUT",
+        "/api/v1/backups/schedule",
+        Some(&root),
+        Some(&want),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
-    let a = call(&server, "GET", "/api/v1/backups/schedule", Some(&root), None).await;
-    for k in ["enabled", "hour_utc", "daily_retention_days", "weekly_retention_days", "monthly_retention_days"] {
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/backups/schedule",
+        Some(&root),
+        None,
+    )
+    .await;
+    for k in [
+        "enabled",
+        "hour_utc",
+        "daily_retention_days",
+        "weekly_retention_days",
+        "monthly_retention_days",
+    ] {
         assert_eq!(a.body[k], want[k], "{k}");
     }
-    let a = call(&server, "GET", "/api/v1/backups/schedule", Some(&beta), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/backups/schedule",
+        Some(&beta),
+        None,
+    )
+    .await;
     assert_eq!(a.body["enabled"], false, "schedules are per organization");
     let mut bad = want.clone();
     bad["hour_utc"] = json!(24);
-    let a = call(&server, "PUT", "/api/v1/backups/schedule", Some(&root), Some(&bad)).await;
+    let a = call(
+        &server,
+        "PUT",
+        "/api/v1/backups/schedule",
+        Some(&root),
+        Some(&bad),
+    )
+    .await;
     assert_eq!(a.status, 400, "{a:?}");
     let a = call(
         &server,
@@ -567,9 +643,23 @@ async fn access_tenants_schedule_and_references(db: DbKind) {
         Some(&json!({"backup_id": id, "entity_types": ["campaigns"], "dry_run": false})),
     )
     .await;
-    assert_eq!((a.status, a.code()), (409, "restore_missing_references"), "{a:?}");
-    assert!(a.body["detail"].as_str().unwrap().contains(&client), "{a:?}");
-    let a = call(&server, "GET", &format!("/api/v1/campaigns/{campaign}"), Some(&root), None).await;
+    assert_eq!(
+        (a.status, a.code()),
+        (409, "restore_missing_references"),
+        "{a:?}"
+    );
+    assert!(
+        a.body["detail"].as_str().unwrap().contains(&client),
+        "{a:?}"
+    );
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/campaigns/{campaign}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 404, "nothing was restored");
     let a = call(
         &server,
@@ -582,7 +672,14 @@ async fn access_tenants_schedule_and_references(db: DbKind) {
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(entity(&a.body, "clients")["added"], json!([client]));
     assert_eq!(entity(&a.body, "campaigns")["added"], json!([campaign]));
-    let a = call(&server, "GET", &format!("/api/v1/campaigns/{campaign}"), Some(&root), None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/campaigns/{campaign}"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert_eq!((a.status, &a.body["client_id"]), (200, &json!(client)));
 }
 

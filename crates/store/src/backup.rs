@@ -41,7 +41,9 @@ const PREFIX_LEN: usize = 8 + 2 + 4;
 pub enum BackupError {
     #[error("this is not a Lunora backup file")]
     NotABackup,
-    #[error("backup format version {0} is not supported; this server reads version {FORMAT_VERSION}")]
+    #[error(
+        "backup format version {0} is not supported; this server reads version {FORMAT_VERSION}"
+    )]
     UnsupportedVersion(u16),
     #[error(
         "this backup was made by another Lunora server (key {found}); it cannot be read with \
@@ -113,7 +115,13 @@ impl Table {
     pub fn objects(&self) -> Vec<BTreeMap<String, Value>> {
         self.rows
             .iter()
-            .map(|r| self.columns.iter().cloned().zip(r.iter().cloned()).collect())
+            .map(|r| {
+                self.columns
+                    .iter()
+                    .cloned()
+                    .zip(r.iter().cloned())
+                    .collect()
+            })
             .collect()
     }
 }
@@ -129,7 +137,10 @@ fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-async fn table_names(conn: &mut AnyConnection, backend: Backend) -> Result<Vec<String>, StoreError> {
+async fn table_names(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<Vec<String>, StoreError> {
     let sql = match backend {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
@@ -196,7 +207,11 @@ async fn read_table(
     filter: Option<(&str, &str)>,
 ) -> Result<Table, StoreError> {
     let columns = table_columns(conn, backend, table).await?;
-    let list = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let list = columns
+        .iter()
+        .map(|c| quote(c))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut sql = format!("SELECT {list} FROM {}", quote(table));
     if let Some((where_sql, _)) = filter {
         sql.push_str(" WHERE ");
@@ -347,7 +362,11 @@ pub fn open(secrets: &SecretBox, file: &[u8]) -> Result<Snapshot, BackupError> {
                 let columns = o
                     .get("columns")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 tables.insert(
                     name.clone(),
@@ -653,7 +672,13 @@ impl Db {
                     .cloned()
                     .collect();
                 attach(&mut current, &cur_child, child, &cols, None);
-                attach(&mut backup, old_child, child, &cols, Some((&users, &mut changes)));
+                attach(
+                    &mut backup,
+                    old_child,
+                    child,
+                    &cols,
+                    Some((&users, &mut changes)),
+                );
                 child_columns.insert(child.field, cols);
             }
             // Users deleted since.
@@ -753,8 +778,10 @@ impl Db {
                         t.rows.iter().map(|r| as_id(r.get(i))).collect()
                     }
                 };
-                let ids: BTreeSet<String> =
-                    values.into_iter().filter(|v| !targets.contains(v)).collect();
+                let ids: BTreeSet<String> = values
+                    .into_iter()
+                    .filter(|v| !targets.contains(v))
+                    .collect();
                 if !ids.is_empty() {
                     missing.push(MissingReference {
                         entity_type: spec.name.to_string(),
@@ -823,7 +850,9 @@ impl Db {
                     .join(", ")
             ));
             for id in &p.changes.added {
-                let Some(row) = p.backup.get(id) else { continue };
+                let Some(row) = p.backup.get(id) else {
+                    continue;
+                };
                 let mut q = sqlx::query(&insert);
                 for c in cols {
                     q = bind_value(q, row.values.get(c).unwrap_or(&Value::Null));
@@ -857,7 +886,9 @@ impl Db {
                     vec!["?"; cols.len()].join(", ")
                 ));
                 for id in &touched {
-                    let Some(row) = p.backup.get(*id) else { continue };
+                    let Some(row) = p.backup.get(*id) else {
+                        continue;
+                    };
                     for values in row.children.get(child.field).into_iter().flatten() {
                         let mut q = sqlx::query(&insert);
                         for v in values {
@@ -1068,7 +1099,10 @@ impl Db {
     }
 
     /// The organization's backups, newest first.
-    pub async fn list_backups(&self, organization_id: &str) -> Result<Vec<BackupRecord>, StoreError> {
+    pub async fn list_backups(
+        &self,
+        organization_id: &str,
+    ) -> Result<Vec<BackupRecord>, StoreError> {
         let rows = sqlx::query(&self.sql(format!(
             "SELECT {BACKUP_COLUMNS} FROM backups WHERE organization_id = ? \
              ORDER BY created_at DESC, id DESC"
@@ -1112,11 +1146,15 @@ impl Db {
     }
 
     /// The organization's schedule (the defaults when never set).
-    pub async fn backup_schedule(&self, organization_id: &str) -> Result<BackupSchedule, StoreError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM backup_schedules WHERE organization_id = ?"))
-            .bind(organization_id)
-            .fetch_optional(self.pool())
-            .await?;
+    pub async fn backup_schedule(
+        &self,
+        organization_id: &str,
+    ) -> Result<BackupSchedule, StoreError> {
+        let row =
+            sqlx::query(&self.sql("SELECT * FROM backup_schedules WHERE organization_id = ?"))
+                .bind(organization_id)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(match row {
             Some(r) => schedule_row(&r)?,
             None => BackupSchedule::default_for(organization_id),
@@ -1195,7 +1233,9 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    BackupError::Corrupt(_) | BackupError::NotABackup | BackupError::UnsupportedVersion(_)
+                    BackupError::Corrupt(_)
+                        | BackupError::NotABackup
+                        | BackupError::UnsupportedVersion(_)
                 ),
                 "byte {i}: {e}"
             );
@@ -1206,15 +1246,24 @@ mod tests {
         bad[n - 5] ^= 1;
         let sum = Sha256::digest(&bad);
         bad.extend_from_slice(&sum);
-        assert!(matches!(open(&k, &bad), Err(BackupError::Corrupt("authentication failed"))));
+        assert!(matches!(
+            open(&k, &bad),
+            Err(BackupError::Corrupt("authentication failed"))
+        ));
         // Another server's key.
         let other = SecretBox::new([2u8; 32]);
         let e = open(&other, &file).unwrap_err();
         assert!(matches!(e, BackupError::ForeignKey { .. }));
         assert!(e.to_string().contains("another Lunora server"));
-        assert!(matches!(open(&k, b"PK\x03\x04zip"), Err(BackupError::NotABackup)));
+        assert!(matches!(
+            open(&k, b"PK\x03\x04zip"),
+            Err(BackupError::NotABackup)
+        ));
         let mut v2 = file.clone();
         v2[9] = 2;
-        assert!(matches!(open(&k, &v2), Err(BackupError::UnsupportedVersion(2))));
+        assert!(matches!(
+            open(&k, &v2),
+            Err(BackupError::UnsupportedVersion(2))
+        ));
     }
 }

@@ -131,14 +131,22 @@ impl SecretBox {
     }
 
     /// Opens what [`SecretBox::seal_bytes`] sealed; any change to it or to `aad` is refused.
-    pub fn open_bytes(&self, purpose: &str, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub fn open_bytes(
+        &self,
+        purpose: &str,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         if sealed.len() < 12 + 16 {
             return Err(StoreError::SecretUnreadable);
         }
         let cipher = Aes256Gcm::new(&self.derive(purpose).into());
         let (nonce, ct) = sealed.split_at(12);
         cipher
-            .decrypt(Nonce::from_slice(nonce), aes_gcm::aead::Payload { msg: ct, aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload { msg: ct, aad },
+            )
             .map_err(|_| StoreError::SecretUnreadable)
     }
 

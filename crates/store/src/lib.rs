@@ -34,8 +34,8 @@ pub use ads::{
     Show, ShowFields, TeamMember,
 };
 pub use alerts::{Alert, Webhook};
-pub use backup::{BackupError, BackupRecord, BackupSchedule, RestoreOutcome, Snapshot};
 pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
+pub use backup::{BackupError, BackupRecord, BackupSchedule, RestoreOutcome, Snapshot};
 pub use cameras::{Camera, CameraFilter, CameraPatch, NewCamera};
 pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
 pub use crypto::SecretBox;

@@ -1166,8 +1166,18 @@ pub const ROUTES: &[RouteRule] = &[
         "activity.read",
     ),
     // backups (issue #10): administrators only
-    rule("GET", "/api/v1/backups", perm(P::BackupsManage), "backup.list"),
-    rule("POST", "/api/v1/backups", perm(P::BackupsManage), "backup.create"),
+    rule(
+        "GET",
+        "/api/v1/backups",
+        perm(P::BackupsManage),
+        "backup.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/backups",
+        perm(P::BackupsManage),
+        "backup.create",
+    ),
     rule(
         "GET",
         "/api/v1/backups/{id}",
