@@ -536,6 +536,7 @@ async fn restore_backup(
         RestoreOutcome::Done(changes) => {
             if !b.dry_run {
                 tracing::info!(backup = %record.id, types = ?b.entity_types, "restored from a backup");
+                announce_restore(&state, &who, &record.id, &changes);
             }
             Ok(axum::Json(RestoreReport {
                 backup_id: record.id,
@@ -564,6 +565,56 @@ async fn restore_backup(
                 "restore_missing_references",
                 format!("nothing was restored: {}", parts.join("; ")),
             ))
+        }
+    }
+}
+
+/// Tells open pages of the workspace: `backup.restored` on `ads`, and `{entity}.restored` on
+/// the topic of every row added, changed or removed (`campaign:{id}`, …).
+fn announce_restore(state: &AppState, who: &Principal, backup_id: &str, changes: &[EntityChanges]) {
+    use crate::events::catalog::WorkspaceEvent;
+    let org = &who.organization_id;
+    let summary: serde_json::Map<String, serde_json::Value> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.entity_type.clone(),
+                serde_json::json!({"added": c.added.len(), "changed": c.changed.len(),
+                    "removed": c.removed.len()}),
+            )
+        })
+        .collect();
+    state.events.publish(
+        org,
+        "ads".to_string(),
+        &WorkspaceEvent::new(
+            "backup.restored",
+            serde_json::json!({"backup_id": backup_id, "actor_id": who.user_id,
+                "entity_types": summary}),
+        ),
+    );
+    for c in changes {
+        let topic = match c.entity_type.as_str() {
+            "clients" => "client",
+            "shows" => "show",
+            "episodes" => "episode",
+            "campaigns" => "campaign",
+            _ => continue,
+        };
+        let ids = c
+            .added
+            .iter()
+            .chain(c.changed.iter().map(|(id, _)| id))
+            .chain(c.removed.iter());
+        for id in ids {
+            state.events.publish(
+                org,
+                format!("{topic}:{id}"),
+                &WorkspaceEvent::new(
+                    format!("{topic}.restored"),
+                    serde_json::json!({"id": id, "backup_id": backup_id}),
+                ),
+            );
         }
     }
 }

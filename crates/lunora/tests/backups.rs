@@ -285,6 +285,9 @@ async fn backup_while_writing_then_restore_campaigns(db: DbKind) {
     );
 
     // The restore: campaigns and their teams equal the backup row by row, users untouched.
+    let mut ws = common::ws::connect(&server, &admin).await;
+    let topic = format!("campaign:{}", fixed[0]);
+    common::ws::subscribe(&mut ws, &["ads", &topic]).await;
     let body = json!({"backup_id": backup_id, "entity_types": ["campaigns"], "dry_run": false});
     let done = call(
         &server,
@@ -300,6 +303,12 @@ async fn backup_while_writing_then_restore_campaigns(db: DbKind) {
         c,
         "the restore did what the dry run said"
     );
+    // Open pages hear of it.
+    let ev = common::ws::next_of(&mut ws, "backup.restored", 10).await;
+    assert_eq!(ev["data"]["backup_id"], backup_id.as_str(), "{ev}");
+    assert_eq!(ev["data"]["entity_types"]["campaigns"]["added"], 1, "{ev}");
+    let ev = common::ws::next_of(&mut ws, "campaign.restored", 10).await;
+    assert_eq!(ev["data"]["id"], fixed[0].as_str(), "{ev}");
     assert_eq!(rows(&pool, CAMPAIGNS).await, expected);
     assert_eq!(rows(&pool, TEAM).await, expected_team);
     assert_eq!(
