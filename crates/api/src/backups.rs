@@ -244,7 +244,7 @@ async fn store_file(
     kind: &str,
     created_by: Option<&str>,
     created_at: i64,
-    file: Vec<u8>,
+    file: bytes::Bytes,
     counts: &BTreeMap<String, u64>,
 ) -> ApiResult<BackupRecord> {
     let id = lunora_store::new_id();
@@ -287,9 +287,10 @@ pub async fn take_backup(
     let counts = backup::entity_counts(&snap, organization_id);
     let created_at = snap.header.created_at;
     let secrets = state.secrets.clone();
-    let file = tokio::task::spawn_blocking(move || backup::seal(&secrets, &snap))
+    let file: bytes::Bytes = tokio::task::spawn_blocking(move || backup::seal(&secrets, &snap))
         .await
-        .map_err(ApiError::internal)??;
+        .map_err(ApiError::internal)??
+        .into();
     let b = store_file(
         state,
         organization_id,
@@ -313,7 +314,7 @@ async fn load(state: &AppState, who: &Principal, id: &str) -> ApiResult<BackupRe
 }
 
 /// The file of a listed backup, checked against the checksum recorded when it was made.
-async fn read_checked(state: &AppState, b: &BackupRecord) -> ApiResult<Vec<u8>> {
+async fn read_checked(state: &AppState, b: &BackupRecord) -> ApiResult<bytes::Bytes> {
     let path = dir(state).join(&b.file_name);
     let bytes = tokio::fs::read(&path).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -333,10 +334,10 @@ async fn read_checked(state: &AppState, b: &BackupRecord) -> ApiResult<Vec<u8>> 
             "checksum mismatch: the file was changed after it was made",
         ));
     }
-    Ok(bytes)
+    Ok(bytes.into())
 }
 
-async fn open_file(state: &AppState, bytes: Vec<u8>) -> ApiResult<lunora_store::Snapshot> {
+async fn open_file(state: &AppState, bytes: bytes::Bytes) -> ApiResult<lunora_store::Snapshot> {
     let secrets = state.secrets.clone();
     tokio::task::spawn_blocking(move || backup::open(&secrets, &bytes))
         .await
@@ -462,8 +463,7 @@ async fn upload_backup(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     who.require(Permission::BackupsManage)?;
-    let file = body.to_vec();
-    let snap = open_file(&state, file.clone()).await?;
+    let snap = open_file(&state, body.clone()).await?;
     let counts = backup::entity_counts(&snap, &who.organization_id);
     let b = store_file(
         &state,
@@ -471,7 +471,7 @@ async fn upload_backup(
         "uploaded",
         Some(&who.user_id),
         snap.header.created_at,
-        file,
+        body,
         &counts,
     )
     .await?;

@@ -408,6 +408,14 @@ async fn tampered_and_foreign_files_are_refused(db: DbKind) {
         .as_str()
         .unwrap()
         .contains("changed after it was made"));
+    // Past the general 1 MiB body limit, uploads are still read (and this one refused as no
+    // backup, not as too large).
+    let (status, body) = upload(vec![7u8; 3 * 1024 * 1024], &server, &admin).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("backup_corrupt")),
+        "{body}"
+    );
     let (status, body) = upload(b"not a backup".to_vec(), &server, &admin).await;
     assert_eq!(
         (status, body["code"].as_str()),

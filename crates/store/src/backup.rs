@@ -635,7 +635,12 @@ impl Db {
                 continue;
             }
             let empty = Table::default();
-            let old = snap.tables.get(spec.table).unwrap_or(&empty);
+            let Some(old) = snap.tables.get(spec.table) else {
+                return Err(StoreError::Conflict(format!(
+                    "this backup holds no {} (it predates them); nothing was restored",
+                    spec.name
+                )));
+            };
             let columns: Vec<String> = old
                 .columns
                 .iter()
