@@ -700,7 +700,61 @@ async fn access_tenants_schedule_and_references(db: DbKind) {
     assert_eq!((a.status, &a.body["client_id"]), (200, &json!(client)));
 }
 
+/// The scheduler (it looks every minute) takes the first scheduled backup of the month as
+/// `monthly` once the schedule's hour has come, and records the day.
+async fn the_scheduler_takes_a_monthly_backup(db: DbKind) {
+    let server = start(db).await;
+    let admin = admin_token(&server).await;
+    let a = call(
+        &server,
+        "PUT",
+        "/api/v1/backups/schedule",
+        Some(&admin),
+        Some(
+            &json!({"enabled": true, "hour_utc": 0, "daily_retention_days": 7,
+                     "weekly_retention_days": 30, "monthly_retention_days": 365}),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(150);
+    let item = loop {
+        let list = call(&server, "GET", "/api/v1/backups", Some(&admin), None).await;
+        if let Some(i) = list.body["items"].as_array().and_then(|l| l.first()) {
+            break i.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no scheduled backup within 150 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    assert_eq!(item["kind"], "monthly", "{item}");
+    assert_eq!(item["created_by"], Value::Null);
+    let day = &item["created_at"].as_str().unwrap()[..10];
+    let mut s = Value::Null;
+    for _ in 0..50 {
+        s = call(
+            &server,
+            "GET",
+            "/api/v1/backups/schedule",
+            Some(&admin),
+            None,
+        )
+        .await
+        .body;
+        if s["last_run_day"] == day {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(s["last_run_day"], day, "{s}");
+    let list = call(&server, "GET", "/api/v1/backups", Some(&admin), None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "one a day");
+}
+
 lunora_testkit::db_tests!(
+    the_scheduler_takes_a_monthly_backup,
     backup_while_writing_then_restore_campaigns,
     tampered_and_foreign_files_are_refused,
     access_tenants_schedule_and_references,
