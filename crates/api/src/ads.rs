@@ -69,7 +69,10 @@ pub const ACTIVITY_RETENTION_MS: i64 = 90 * 86_400_000;
 /// The single hook for in-app notifications of ad events (assigned to an episode, added to a
 /// campaign team, campaign status changed): a `notifications` row for the user and a
 /// `notification` event on their `user:{id}` topic (the workspace event itself is published by
-/// the caller). Stored in the background: a notification never delays or fails the change.
+/// the caller). Stored in the background by one worker fed through a bounded queue
+/// ([`NOTIFY_QUEUE`] deep): a notification never delays or fails the change, and a burst of
+/// changes cannot pile up unbounded tasks; when the queue is full the notification is dropped,
+/// logged and counted (`lunora_ad_notifications_dropped_total`).
 pub fn notify(state: &AppState, organization_id: &str, user_id: &str, kind: &str, data: &Value) {
     let title = match kind {
         "episode.assigned" => format!(
@@ -92,28 +95,55 @@ pub fn notify(state: &AppState, organization_id: &str, user_id: &str, kind: &str
         .find_map(|k| data[*k].as_str())
         .map(|id| format!("{}:{id}", kind.split('.').next().unwrap_or("ads")))
         .unwrap_or_default();
-    let (state, org, user, kind, body) = (
-        state.clone(),
-        organization_id.to_string(),
-        user_id.to_string(),
-        kind.to_string(),
-        data.to_string(),
-    );
-    tokio::spawn(async move {
+    let job = NotifyJob {
+        organization_id: organization_id.to_string(),
+        user_id: user_id.to_string(),
+        kind: kind.to_string(),
+        title,
+        body: data.to_string(),
+        subject,
+    };
+    let queue = state.ad_notify.get_or_init(|| {
+        let (tx, rx) = tokio::sync::mpsc::channel(NOTIFY_QUEUE);
+        tokio::spawn(notify_worker(state.clone(), rx));
+        tx
+    });
+    if let Err(e) = queue.try_send(job) {
+        metrics::counter!("lunora_ad_notifications_dropped_total").increment(1);
+        tracing::warn!(error = %e, kind, "ad notification queue full: notification dropped");
+    }
+}
+
+/// How many ad notifications may wait to be stored.
+pub const NOTIFY_QUEUE: usize = 1024;
+
+/// One in-app notification waiting to be stored.
+#[derive(Debug)]
+pub struct NotifyJob {
+    organization_id: String,
+    user_id: String,
+    kind: String,
+    title: String,
+    body: String,
+    subject: String,
+}
+
+async fn notify_worker(state: AppState, mut rx: tokio::sync::mpsc::Receiver<NotifyJob>) {
+    while let Some(j) = rx.recv().await {
         crate::notifications::notify_user(
             &state,
             &lunora_store::NewNotification {
-                organization_id: &org,
-                user_id: &user,
-                kind: &kind,
+                organization_id: &j.organization_id,
+                user_id: &j.user_id,
+                kind: &j.kind,
                 severity: "info",
-                title: &title,
-                body: &body,
-                subject: &subject,
+                title: &j.title,
+                body: &j.body,
+                subject: &j.subject,
             },
         )
         .await;
-    });
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ mod analytics;
 mod api_tokens;
 mod audit;
 pub mod auth;
+pub mod backups;
 pub mod bootstrap;
 pub mod cameras;
 mod channels;
@@ -92,6 +93,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "organizations", description = "Tenants and their policies"),
         (name = "presets", description = "Encoding presets: built-in platform presets and the organization's own"),
         (name = "audit", description = "The audit log"),
+        (name = "backups", description = "Encrypted backups of the whole database: manual and scheduled, download, upload, selective restore"),
         (name = "ads", description = "Podcast advertising workspace: advertisers, shows, episodes, campaigns with account teams, availability, activity log"),
     )
 )]
@@ -141,7 +143,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(mail::router())
         .merge(secrets::router())
-        .merge(ads::router());
+        .merge(ads::router())
+        .merge(backups::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -103,6 +103,8 @@ pub struct AppStateInner {
     /// TLS for `rtmps://` destinations.
     pub tls: Option<Arc<lunora_media::push::TlsConfig>>,
     pub started_at: Instant,
+    /// The queue of ad notifications to store (its worker starts with the first one).
+    pub ad_notify: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::ads::NotifyJob>>>,
 }
 
 impl AppState {
@@ -150,6 +152,7 @@ impl AppState {
             config: Arc::new(config),
             metrics,
             started_at: Instant::now(),
+            ad_notify: Arc::default(),
         }))
     }
 }

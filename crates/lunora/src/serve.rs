@@ -160,6 +160,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     lunora_api::hls::spawn(&state, stop_media.subscribe());
     lunora_api::recordings::spawn(&state, stop_media.subscribe());
     lunora_api::tiers::spawn(state.clone(), stop_media.subscribe());
+    lunora_api::backups::spawn(state.clone(), stop_media.subscribe());
 
     let camera_monitor = lunora_api::cameras::spawn_monitor(state.clone());
     let alert_rules = lunora_api::alerts::spawn_evaluator(state.clone());

@@ -102,6 +102,54 @@ impl SecretBox {
         String::from_utf8(pt).map_err(|_| bad())
     }
 
+    /// A short public id of the master key (16 hex characters): names the key that sealed a
+    /// file without revealing anything of it.
+    pub fn key_id(&self) -> String {
+        hex(&self.derive("key-id")[..8])
+    }
+
+    /// Seals `plaintext` with AES-256-GCM under a key derived for `purpose`, binding `aad`
+    /// (authenticated, not encrypted): nonce ‖ ciphertext ‖ tag.
+    pub fn seal_bytes(&self, purpose: &str, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        let cipher = Aes256Gcm::new(&self.derive(purpose).into());
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // Encryption fails only past the GCM length limit (64 GiB), far above any backup.
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                aes_gcm::aead::Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(12 + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Opens what [`SecretBox::seal_bytes`] sealed; any change to it or to `aad` is refused.
+    pub fn open_bytes(
+        &self,
+        purpose: &str,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        if sealed.len() < 12 + 16 {
+            return Err(StoreError::SecretUnreadable);
+        }
+        let cipher = Aes256Gcm::new(&self.derive(purpose).into());
+        let (nonce, ct) = sealed.split_at(12);
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload { msg: ct, aad },
+            )
+            .map_err(|_| StoreError::SecretUnreadable)
+    }
+
     /// A 32-byte key for `purpose`, derived from the master key.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
         let mut h = Sha256::new();

@@ -358,7 +358,7 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-fn to_numbered_placeholders(query: &str) -> String {
+pub(crate) fn to_numbered_placeholders(query: &str) -> String {
     let mut out = String::with_capacity(query.len() + 8);
     let mut n = 0;
     for ch in query.chars() {

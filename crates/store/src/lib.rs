@@ -13,6 +13,7 @@ mod access;
 mod ads;
 mod alerts;
 mod audit;
+pub mod backup;
 mod cameras;
 mod channels;
 pub mod crypto;
@@ -34,6 +35,7 @@ pub use ads::{
 };
 pub use alerts::{Alert, Webhook};
 pub use audit::{AuditEntry, AuditFilter, NewOutboxMessage, OutboxMessage};
+pub use backup::{BackupError, BackupRecord, BackupSchedule, RestoreOutcome, Snapshot};
 pub use cameras::{Camera, CameraFilter, CameraPatch, NewCamera};
 pub use channels::{Channel, ChannelInput, ChannelPatch, NewChannel, Page};
 pub use crypto::SecretBox;

@@ -525,6 +525,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's backups, newest first. */
+        get: operations["list_backups"];
+        put?: never;
+        /** Take a backup now: a consistent snapshot of the whole database, taken while the server runs. */
+        post: operations["create_backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore entity types of the caller's organization to their state in a backup: rows missing
+         *     now are inserted, changed rows put back, rows made since deleted, all in one transaction;
+         *     other types (and users) are not touched. `dry_run` (the default) only reports. Restoring a
+         *     type whose rows would point at rows of another type that are not there (campaigns of an
+         *     advertiser deleted since, or advertisers still used by newer campaigns) answers 409
+         *     `restore_missing_references`, changing nothing: include that type too. Links to users
+         *     deleted since are skipped and reported.
+         */
+        post: operations["restore_backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The scheduled backup of the organization. */
+        get: operations["get_schedule"];
+        /** Change the scheduled backup. */
+        put: operations["put_schedule"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a downloaded backup file (`application/octet-stream`, at most 512 MiB). It is checked
+         *     whole (format, checksum, this server's key, authenticated decryption) before it is listed,
+         *     as kind `uploaded` with the time of its snapshot. A file of another server answers 422
+         *     `backup_foreign_key`; a changed or damaged one 422 `backup_corrupt`.
+         */
+        post: operations["upload_backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One backup. */
+        get: operations["get_backup"];
+        put?: never;
+        post?: never;
+        /** Delete a backup and its file. */
+        delete: operations["delete_backup"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the encrypted backup file (readable only by this server). Its checksum is verified
+         *     first: a file changed on disk answers 422 `backup_corrupt`.
+         */
+        get: operations["download_backup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cameras": {
         parameters: {
             query?: never;
@@ -2115,6 +2236,33 @@ export interface components {
             start_date: string;
             user_id: string;
         };
+        BackupList: {
+            items: components["schemas"]["BackupView"][];
+        };
+        /** @description A backup file and what it holds. */
+        BackupView: {
+            /** @description When the snapshot was taken. */
+            created_at: string;
+            /** @description The user who made it; null for scheduled backups. */
+            created_by?: string | null;
+            /** Format: int64 */
+            format_version: number;
+            id: string;
+            /** @description Id of the server key that sealed the file. */
+            key_id: string;
+            /** @description `manual`, `daily`, `weekly`, `monthly` (scheduled) or `uploaded`. */
+            kind: string;
+            /** @description Rows of this organization per entity type (and its users) in the snapshot. */
+            row_counts: {
+                [key: string]: number;
+            };
+            /** @description Hex SHA-256 of the whole file, checked on download and restore. */
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            /** @description `ready`. */
+            status: string;
+        };
         BatchRead: {
             /** @description Mark every unread notification of the caller read instead. */
             all?: boolean;
@@ -2244,6 +2392,11 @@ export interface components {
             current_password: string;
             /** @description The realm's policy; staff may not reuse one of their recent passwords. */
             new_password: string;
+        };
+        ChangedRow: {
+            /** @description Columns that differ; child sets by name (`team`, `talent`, `user_ids`). */
+            fields: string[];
+            id: string;
         };
         ChannelList: {
             items: components["schemas"]["ChannelView"][];
@@ -2495,6 +2648,20 @@ export interface components {
             /** Format: int64 */
             uptime_seconds: number;
         };
+        /** @description What a restore did, or would do, to one entity type. */
+        EntityReport: {
+            /** @description Rows in the backup missing now: inserted. */
+            added: string[];
+            /** @description Rows that differ from the backup: put back. */
+            changed: components["schemas"]["ChangedRow"][];
+            entity_type: string;
+            /** @description Rows made since the backup: deleted. */
+            removed: string[];
+            /** @description Parts that cannot be restored (links to users deleted since). */
+            skipped: components["schemas"]["SkippedRow"][];
+            /** Format: int64 */
+            unchanged: number;
+        };
         EpisodeBody: {
             /** @description `YYYY-MM-DD`; null clears it. */
             air_date?: string | null;
@@ -2724,7 +2891,7 @@ export interface components {
          *     them a role reaches only the resources it owns (seed 000 "Resource Policies").
          * @enum {string}
          */
-        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read";
+        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read" | "backups_manage";
         PermissionTable: {
             permissions: components["schemas"]["Permission"][];
             /** @description Permissions granted to each role. */
@@ -2928,6 +3095,22 @@ export interface components {
         ResetRequest: {
             email: string;
         };
+        /** @description Restore entity types of the caller's organization from a backup. */
+        RestoreBody: {
+            backup_id: string;
+            /** @description Only report what would change (the default). */
+            dry_run?: boolean;
+            /**
+             * @description Any of `clients` (with their linked client users), `shows`, `episodes` (with talent),
+             *     `campaigns` (with their account teams), `availability`.
+             */
+            entity_types: string[];
+        };
+        RestoreReport: {
+            backup_id: string;
+            dry_run: boolean;
+            entity_types: components["schemas"]["EntityReport"][];
+        };
         RevealedKey: {
             channel_id: string;
             input_id: string;
@@ -2973,6 +3156,34 @@ export interface components {
             video_bitrate_kbps: number;
             /** Format: int32 */
             width: number;
+        };
+        /**
+         * @description The scheduled backup: taken daily at `hour_utc`; the first of a calendar month is kept as
+         *     `monthly`, the first of an ISO week as `weekly`, the others as `daily`, each for its number
+         *     of days (seed defaults 7 / 30 / 365).
+         */
+        ScheduleView: {
+            /**
+             * Format: int64
+             * @description 1–3650.
+             */
+            daily_retention_days: number;
+            enabled: boolean;
+            /**
+             * Format: int64
+             * @description 0–23.
+             */
+            hour_utc: number;
+            /**
+             * Format: int64
+             * @description 1–3650.
+             */
+            monthly_retention_days: number;
+            /**
+             * Format: int64
+             * @description 1–3650.
+             */
+            weekly_retention_days: number;
         };
         SessionDestinationView: {
             /** Format: int64 */
@@ -3045,6 +3256,10 @@ export interface components {
             organization?: string | null;
             /** @description Audience policy: 8+ characters with upper and lower case and a digit. */
             password: string;
+        };
+        SkippedRow: {
+            id: string;
+            reason: string;
         };
         SourceHealth: {
             channel_id: string;
@@ -4536,6 +4751,305 @@ export interface operations {
                 content?: never;
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_backups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupList"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restore_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestoreBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleView"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    upload_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupView"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    download_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

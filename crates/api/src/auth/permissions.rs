@@ -127,10 +127,12 @@ pub enum Permission {
     AvailabilityManage,
     /// The ad activity log (admins: all; others: entities they see and their own actions).
     ActivitiesRead,
+    /// Take, download, upload, delete and restore backups; set the backup schedule.
+    BackupsManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
@@ -152,6 +154,7 @@ impl Permission {
         Permission::EpisodesWrite,
         Permission::AvailabilityManage,
         Permission::ActivitiesRead,
+        Permission::BackupsManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -177,6 +180,7 @@ impl Permission {
             Permission::EpisodesWrite => "episodes_write",
             Permission::AvailabilityManage => "availability_manage",
             Permission::ActivitiesRead => "activities_read",
+            Permission::BackupsManage => "backups_manage",
         }
     }
 
@@ -211,6 +215,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             EpisodesWrite,
             AvailabilityManage,
             ActivitiesRead,
+            BackupsManage,
         ],
         Role::Operator => &[
             ChannelsRead,
@@ -1159,6 +1164,61 @@ pub const ROUTES: &[RouteRule] = &[
         "/api/v1/activities/{id}",
         perm(P::ActivitiesRead),
         "activity.read",
+    ),
+    // backups (issue #10): administrators only
+    rule(
+        "GET",
+        "/api/v1/backups",
+        perm(P::BackupsManage),
+        "backup.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/backups",
+        perm(P::BackupsManage),
+        "backup.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/backups/{id}",
+        perm(P::BackupsManage),
+        "backup.read",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/backups/{id}",
+        perm(P::BackupsManage),
+        "backup.delete",
+    ),
+    rule(
+        "GET",
+        "/api/v1/backups/{id}/download",
+        perm(P::BackupsManage),
+        "backup.download",
+    ),
+    rule(
+        "POST",
+        "/api/v1/backups/upload",
+        perm(P::BackupsManage),
+        "backup.upload",
+    ),
+    rule(
+        "POST",
+        "/api/v1/backups/restore",
+        perm(P::BackupsManage),
+        "backup.restore",
+    ),
+    rule(
+        "GET",
+        "/api/v1/backups/schedule",
+        perm(P::BackupsManage),
+        "backup.schedule_read",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/backups/schedule",
+        perm(P::BackupsManage),
+        "backup.schedule_update",
     ),
 ];
 
