@@ -10,6 +10,7 @@
 //! store and compare the same way.
 
 mod access;
+mod ad_reports;
 mod ads;
 mod alerts;
 mod audit;
@@ -26,6 +27,7 @@ mod recordings;
 pub mod rekey;
 mod sources;
 
+pub use ad_reports::Placement;
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
 pub use ads::{
     Activity, ActivityFilter, AdClient, AdClientFields, AdClientFilter, Availability, Campaign,
