@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(campaign_report))
         .routes(routes!(client_billing))
         .routes(routes!(list_people))
+        .routes(routes!(list_inventory))
 }
 
 const POSITIONS: &[&str] = &["pre", "mid", "post"];
@@ -547,4 +548,85 @@ async fn list_people(
         }
     }
     Ok(axum::Json(PeopleList { items }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventoryEpisode {
+    pub id: String,
+    pub title: String,
+    pub show_id: String,
+    pub show_name: String,
+    pub air_date: Option<String>,
+    /// `draft`, `scheduled`, `recorded`, `published`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Inventory {
+    pub items: Vec<InventoryEpisode>,
+}
+
+/// What a seller can book spots on: the organization's episodes with their show, by air date
+/// (at most 500). Sellers do not otherwise see episodes; this shows only what a booking needs.
+#[utoipa::path(get, path = "/ads/inventory", tag = "ads", security(("bearer" = [])),
+    responses((status = 200, body = Inventory)))]
+async fn list_inventory(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<Inventory>> {
+    let opts = ListOptions {
+        offset: 0,
+        limit: 200,
+        sort: Some("name".into()),
+    };
+    let mut shows = std::collections::HashMap::new();
+    let mut offset = 0;
+    loop {
+        let page = state
+            .db
+            .list_shows(
+                &who.organization_id,
+                lunora_store::Scope::All,
+                &None,
+                &ListOptions { offset, ..opts.clone() },
+            )
+            .await?;
+        for s in page.items {
+            shows.insert(s.id, s.name);
+        }
+        match page.next_cursor.and_then(|c| c.parse().ok()) {
+            Some(next) if shows.len() < 2000 => offset = next,
+            _ => break,
+        }
+    }
+    let mut items = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = state
+            .db
+            .list_episodes(
+                &who.organization_id,
+                lunora_store::Scope::All,
+                &lunora_store::EpisodeFilter::default(),
+                &ListOptions {
+                    offset,
+                    limit: 200,
+                    sort: Some("air_date".into()),
+                },
+            )
+            .await?;
+        items.extend(page.items.into_iter().map(|e| InventoryEpisode {
+            show_name: shows.get(&e.show_id).cloned().unwrap_or_default(),
+            id: e.id,
+            title: e.title,
+            show_id: e.show_id,
+            air_date: e.air_date,
+            status: e.status,
+        }));
+        match page.next_cursor.and_then(|c| c.parse().ok()) {
+            Some(next) if items.len() < 500 => offset = next,
+            _ => break,
+        }
+    }
+    Ok(axum::Json(Inventory { items }))
 }

@@ -72,6 +72,21 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
     let next = create(&server, &producer, "/api/v1/episodes", json!({"show_id": show, "title": "Ep 2", "air_date": "2026-04-02", "status": "scheduled"})).await;
     let night = create(&server, &producer, "/api/v1/episodes", json!({"show_id": other_show, "title": "Night 1", "air_date": "2026-03-20", "status": "recorded"})).await;
 
+    // The seller picks from the inventory (sellers do not list episodes otherwise).
+    let inv = get(&server, "/api/v1/ads/inventory", &s1).await;
+    assert_eq!(inv.status, 200, "{inv:?}");
+    let titles: Vec<(&str, &str)> = inv.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["title"].as_str().unwrap(), e["show_name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        titles,
+        vec![("Ep 1", "Morning Cast"), ("Night 1", "Night Talk"), ("Ep 2", "Morning Cast")]
+    );
+    assert_eq!(get(&server, "/api/v1/ads/inventory", &c1).await.status, 403);
+
     // The seller books spots on their campaign.
     let spots = format!("/api/v1/campaigns/{spring}/placements");
     let pre = create(

@@ -1156,6 +1156,12 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(
         "GET",
+        "/api/v1/ads/inventory",
+        perm(P::CampaignsWrite),
+        "ads.inventory",
+    ),
+    rule(
+        "GET",
         "/api/v1/ads/people",
         perm(P::ActivitiesRead),
         "ads.people",
