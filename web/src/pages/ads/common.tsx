@@ -46,7 +46,12 @@ export function useName(): (id: string | null | undefined) => string {
     (id) => {
       if (!id) return 'Someone';
       const p = people.find((x) => x.id === id);
-      if (p) return p.display_name || p.email;
+      if (p) {
+        if (!p.display_name) return p.email;
+        // Two people with the same display name are told apart by their address.
+        const twin = people.some((x) => x.id !== p.id && x.display_name === p.display_name);
+        return twin ? `${p.display_name} (${p.email})` : p.display_name;
+      }
       if (me && me.id === id) return me.display_name || me.email;
       return `User ${id.slice(0, 6)}`;
     },
