@@ -36,7 +36,7 @@ const FIELDS = ['client_id', 'name', 'status', 'budget_cents', 'start_date', 'en
 
 export function CampaignsPage() {
   useDocumentTitle('Campaigns');
-  const { can } = useSession();
+  const { can, me } = useSession();
   const toast = useToast();
   const [items, setItems] = useState<Campaign[] | null>(null);
   const [clients, setClients] = useState<AdClient[]>([]);
@@ -55,7 +55,11 @@ export function CampaignsPage() {
   useEffect(() => {
     void load();
   }, [load]);
-  useLiveReload(['ads', ...clients.map((c) => `client:${c.id}`)], () => void load(), (e) => e.type.startsWith('campaign.'));
+  useLiveReload(
+    ['ads', ...(me ? [`user:${me.id}`] : []), ...clients.map((c) => `client:${c.id}`), ...(items ?? []).map((c) => `campaign:${c.id}`)],
+    () => void load(),
+    (e) => e.type.startsWith('campaign.') || e.type === 'notification',
+  );
   const clientName = (id: string) => clients.find((c) => c.id === id)?.name ?? '';
   return (
     <>
@@ -293,7 +297,8 @@ export function CampaignPage() {
   useEvents(topic ? [topic] : [], (e) => {
     if (e.type === 'presence') return;
     const by = typeof e.data['actor_id'] === 'string' ? (e.data['actor_id'] as string) : null;
-    if (by === me?.id && e.type === 'campaign.updated') return; // our own save, already shown
+    // Our own save (or one already loaded): the page shows this version.
+    if (e.type === 'campaign.updated' && e.data['version'] === baseRef.current?.version) return;
     if (e.type === 'campaign.deleted') {
       setMissing(true);
       setBase(null);

@@ -38,7 +38,7 @@ export function ClientsPage() {
   useEffect(() => {
     void load();
   }, [load]);
-  useLiveReload(['ads'], () => void load(), (e) => e.type.startsWith('client.'));
+  useLiveReload(['ads', ...(items ?? []).map((c) => `client:${c.id}`)], () => void load(), (e) => e.type.startsWith('client.') || e.type.startsWith('campaign.'));
   return (
     <>
       <PageHeader

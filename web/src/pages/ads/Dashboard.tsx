@@ -62,7 +62,10 @@ function SellerPipeline() {
   useEffect(() => {
     void load();
   }, [load]);
-  useLiveReload(['ads'], () => void load(), (e) => e.type.startsWith('campaign.'));
+  const { me } = useSession();
+  // Admins hear every change on `ads`; sellers on their campaigns' topics and their own (added
+  // to a team).
+  useLiveReload(['ads', ...(me ? [`user:${me.id}`] : []), ...(items ?? []).map((c) => `campaign:${c.id}`)], () => void load());
   if (items === null) return <Loading />;
   return (
     <section aria-labelledby="pipeline" className="ads-section">
@@ -123,7 +126,7 @@ export function ScheduleCalendar() {
   useEffect(() => {
     void load();
   }, [load]);
-  useLiveReload(['ads'], () => void load(), (e) => e.type.startsWith('episode.') || e.type.startsWith('show.'));
+  useLiveReload(['ads', ...shows.map((s) => `show:${s.id}`)], () => void load(), (e) => e.type.startsWith('episode.') || e.type.startsWith('show.'));
   const shift = (d: number) => {
     const [y, m] = month.split('-').map(Number) as [number, number];
     const t = new Date(Date.UTC(y, m - 1 + d, 1));

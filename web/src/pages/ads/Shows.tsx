@@ -35,7 +35,7 @@ export function ShowsPage() {
   useEffect(() => {
     void load();
   }, [load]);
-  useLiveReload(['ads'], () => void load(), (e) => e.type.startsWith('show.') || e.type.startsWith('episode.'));
+  useLiveReload(['ads', ...(shows ?? []).map((s) => `show:${s.id}`)], () => void load(), (e) => e.type.startsWith('show.') || e.type.startsWith('episode.'));
 
   async function addShow(e: FormEvent) {
     e.preventDefault();
