@@ -5,6 +5,7 @@ import { useSession } from '../../auth/session';
 import { Field, useFieldErrors } from '../../components/Form';
 import { useToast } from '../../components/Toasts';
 import { EmptyState, Modal, PageHeader } from '../../components/ui';
+import { plural } from '../../lib/format';
 import { useDocumentTitle } from '../../useDocumentTitle';
 import {
   createClient,
@@ -205,7 +206,7 @@ export function BillingTable({ billing }: { billing: ClientBilling }) {
         billing.months.map((m) => (
           <details key={m.month} open data-month={m.month}>
             <summary>
-              {m.month}: {m.delivered_spots} spots, <strong>{money(m.amount_cents)}</strong>
+              {m.month}: {plural(m.delivered_spots, 'spot')}, <strong>{money(m.amount_cents)}</strong>
             </summary>
             <table className="table">
               <thead>

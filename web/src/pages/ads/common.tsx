@@ -201,7 +201,7 @@ export function ActivityTimeline({ entityType, entityId }: { entityType: string;
       ) : items.length === 0 ? (
         <p className="muted">Nothing yet.</p>
       ) : (
-        <ol className="timeline" aria-label="Activity timeline">
+        <ol className="activity-timeline" aria-label="Activity timeline">
           {items.map((a) => (
             <li key={a.id} data-action={a.action}>
               <strong>{name(a.actor_id)}</strong> {describe(a)}{' '}
