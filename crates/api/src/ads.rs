@@ -442,7 +442,11 @@ pub(crate) fn campaign_can(who: &Principal, c: &Campaign, manage_team: bool) -> 
     }
 }
 
-pub(crate) async fn load_campaign(state: &AppState, who: &Principal, id: &str) -> ApiResult<Campaign> {
+pub(crate) async fn load_campaign(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Campaign> {
     match state.db.campaign(&who.organization_id, id).await? {
         Some(c) if campaign_visible(state, who, &c).await? => Ok(c),
         _ => Err(ApiError::not_found("no such campaign")),
@@ -478,7 +482,11 @@ async fn client_visible(state: &AppState, who: &Principal, c: &AdClient) -> ApiR
     })
 }
 
-pub(crate) async fn load_client(state: &AppState, who: &Principal, id: &str) -> ApiResult<AdClient> {
+pub(crate) async fn load_client(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<AdClient> {
     match state.db.ad_client(&who.organization_id, id).await? {
         Some(c) if client_visible(state, who, &c).await? => Ok(c),
         _ => Err(ApiError::not_found("no such client")),

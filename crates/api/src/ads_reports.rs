@@ -509,7 +509,11 @@ async fn list_people(
         &["admin", "seller", "producer", "talent"]
     };
     let mut items = Vec::new();
-    if let Some(me) = state.db.user_in_org(&who.organization_id, &who.user_id).await? {
+    if let Some(me) = state
+        .db
+        .user_in_org(&who.organization_id, &who.user_id)
+        .await?
+    {
         if who.role == Role::Client {
             items.push(Person {
                 id: me.id,
@@ -588,7 +592,10 @@ async fn list_inventory(
                 &who.organization_id,
                 lunora_store::Scope::All,
                 &None,
-                &ListOptions { offset, ..opts.clone() },
+                &ListOptions {
+                    offset,
+                    ..opts.clone()
+                },
             )
             .await?;
         for s in page.items {

@@ -59,7 +59,13 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
     .await;
     assert_eq!(a.status, 200, "{a:?}");
     // Another advertiser's campaign, which Acme's buyer must not see.
-    let globex = create(&server, &admin, "/api/v1/clients", json!({"name": "Globex"})).await;
+    let globex = create(
+        &server,
+        &admin,
+        "/api/v1/clients",
+        json!({"name": "Globex"}),
+    )
+    .await;
     let launch = create(
         &server,
         &admin,
@@ -79,8 +85,20 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
         assert_eq!(a.status, 200, "{a:?}");
     }
     // One spot aired on a published episode: $120 delivered and billed.
-    let show = create(&server, &admin, "/api/v1/shows", json!({"name": "Morning Cast"})).await;
-    let ep = create(&server, &admin, "/api/v1/episodes", json!({"show_id": show, "title": "Ep 1", "air_date": "2026-03-10", "status": "published"})).await;
+    let show = create(
+        &server,
+        &admin,
+        "/api/v1/shows",
+        json!({"name": "Morning Cast"}),
+    )
+    .await;
+    let ep = create(
+        &server,
+        &admin,
+        "/api/v1/episodes",
+        json!({"show_id": show, "title": "Ep 1", "air_date": "2026-03-10", "status": "published"}),
+    )
+    .await;
     create(
         &server,
         &anna,
@@ -88,7 +106,13 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
         json!({"episode_id": ep, "position": "pre", "rate_cents": 12_000}),
     )
     .await;
-    let globex_ep = create(&server, &admin, "/api/v1/episodes", json!({"show_id": show, "title": "Ep 2", "air_date": "2026-03-12", "status": "published"})).await;
+    let globex_ep = create(
+        &server,
+        &admin,
+        "/api/v1/episodes",
+        json!({"show_id": show, "title": "Ep 2", "air_date": "2026-03-12", "status": "published"}),
+    )
+    .await;
     create(
         &server,
         &admin,
@@ -151,9 +175,11 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
     assert_eq!(updates[0]["actor_id"], a_id.as_str());
     for want in ["presence-both", "conflict-panel", "client-report"] {
         assert!(
-            std::fs::read_dir(&shots)
+            std::fs::read_dir(&shots).unwrap().any(|e| e
                 .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().contains(want)),
+                .file_name()
+                .to_string_lossy()
+                .contains(want)),
             "no screenshot {want} in {}",
             shots.display()
         );

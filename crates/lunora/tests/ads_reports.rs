@@ -40,7 +40,13 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
     let acme = create(&server, &s1, "/api/v1/clients", json!({"name": "Acme"})).await;
     let globex = create(&server, &s2, "/api/v1/clients", json!({"name": "Globex"})).await;
     let spring = create(&server, &s1, "/api/v1/campaigns", json!({"client_id": acme, "name": "Acme spring", "budget_cents": 100_000, "status": "active"})).await;
-    let launch = create(&server, &s2, "/api/v1/campaigns", json!({"client_id": globex, "name": "Globex launch", "budget_cents": 50_000})).await;
+    let launch = create(
+        &server,
+        &s2,
+        "/api/v1/campaigns",
+        json!({"client_id": globex, "name": "Globex launch", "budget_cents": 50_000}),
+    )
+    .await;
     for (client, user) in [(&acme, &c1_id), (&globex, &c2_id)] {
         let a = call(
             &server,
@@ -69,7 +75,13 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
     )
     .await;
     let aired = create(&server, &producer, "/api/v1/episodes", json!({"show_id": show, "title": "Ep 1", "air_date": "2026-03-10", "status": "published", "talent_ids": [t_id]})).await;
-    let next = create(&server, &producer, "/api/v1/episodes", json!({"show_id": show, "title": "Ep 2", "air_date": "2026-04-02", "status": "scheduled"})).await;
+    let next = create(
+        &server,
+        &producer,
+        "/api/v1/episodes",
+        json!({"show_id": show, "title": "Ep 2", "air_date": "2026-04-02", "status": "scheduled"}),
+    )
+    .await;
     let night = create(&server, &producer, "/api/v1/episodes", json!({"show_id": other_show, "title": "Night 1", "air_date": "2026-03-20", "status": "recorded"})).await;
 
     // The seller picks from the inventory (sellers do not list episodes otherwise).
@@ -79,11 +91,20 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["title"].as_str().unwrap(), e["show_name"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["title"].as_str().unwrap(),
+                e["show_name"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         titles,
-        vec![("Ep 1", "Morning Cast"), ("Night 1", "Night Talk"), ("Ep 2", "Morning Cast")]
+        vec![
+            ("Ep 1", "Morning Cast"),
+            ("Night 1", "Night Talk"),
+            ("Ep 2", "Morning Cast")
+        ]
     );
     assert_eq!(get(&server, "/api/v1/ads/inventory", &c1).await.status, 403);
 
@@ -128,7 +149,11 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
         Some(&json!({"episode_id": aired, "position": "end", "rate_cents": 1})),
     )
     .await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("position")), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("position")),
+        "{a:?}"
+    );
     let a = call(
         &server,
         "POST",
@@ -137,7 +162,11 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
         Some(&json!({"episode_id": "nope", "position": "mid", "rate_cents": 1})),
     )
     .await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("episode_id")), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("episode_id")),
+        "{a:?}"
+    );
     let a = call(
         &server,
         "POST",
@@ -146,7 +175,11 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
         Some(&json!({"episode_id": next, "position": "post", "rate_cents": -5})),
     )
     .await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("rate_cents")), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("rate_cents")),
+        "{a:?}"
+    );
 
     // Who may book: not the other seller (cannot see it), not a client or talent (no right).
     let body = json!({"episode_id": next, "position": "post", "rate_cents": 1});
@@ -202,8 +235,16 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
         (&talent, 403),
         (&producer, 403),
     ] {
-        assert_eq!(get(&server, &report, who).await.status, want, "report as {want}");
-        assert_eq!(get(&server, &spots, who).await.status, want, "spots as {want}");
+        assert_eq!(
+            get(&server, &report, who).await.status,
+            want,
+            "report as {want}"
+        );
+        assert_eq!(
+            get(&server, &spots, who).await.status,
+            want,
+            "spots as {want}"
+        );
     }
     // A client of advertiser A is refused B's report and B's billing.
     assert_eq!(
@@ -270,7 +311,11 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
         (&c2, 404),
         (&talent, 403),
     ] {
-        assert_eq!(get(&server, &billing, who).await.status, want, "billing as {want}");
+        assert_eq!(
+            get(&server, &billing, who).await.status,
+            want,
+            "billing as {want}"
+        );
     }
 
     // Ep 2 and Night 1 air: the report and the bill follow; a new month appears.
@@ -287,7 +332,11 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
     }
     let r = get(&server, &report, &c1).await;
     assert_eq!(
-        (r.body["delivered_spots"].as_i64(), r.body["spend_cents"].as_i64(), r.body["remaining_cents"].as_i64()),
+        (
+            r.body["delivered_spots"].as_i64(),
+            r.body["spend_cents"].as_i64(),
+            r.body["remaining_cents"].as_i64()
+        ),
         (Some(3), Some(35_000), Some(65_000))
     );
     let bill = get(&server, &billing, &c1).await;
@@ -308,15 +357,32 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
 
     // Cancelling a spot: not by the other seller, yes by the owner; the report drops it.
     let one = format!("/api/v1/campaigns/{spring}/placements/{night_spot}");
-    assert_eq!(call(&server, "DELETE", &one, Some(&s2), None).await.status, 404);
-    assert_eq!(call(&server, "DELETE", &one, Some(&c1), None).await.status, 403);
-    assert_eq!(call(&server, "DELETE", &one, Some(&s1), None).await.status, 204);
-    assert_eq!(call(&server, "DELETE", &one, Some(&s1), None).await.status, 404);
+    assert_eq!(
+        call(&server, "DELETE", &one, Some(&s2), None).await.status,
+        404
+    );
+    assert_eq!(
+        call(&server, "DELETE", &one, Some(&c1), None).await.status,
+        403
+    );
+    assert_eq!(
+        call(&server, "DELETE", &one, Some(&s1), None).await.status,
+        204
+    );
+    assert_eq!(
+        call(&server, "DELETE", &one, Some(&s1), None).await.status,
+        404
+    );
     let r = get(&server, &report, &s1).await;
     assert_eq!(r.body["booked_cents"], 30_000);
     // The spot of another campaign cannot be deleted through this one.
     let wrong = format!("/api/v1/campaigns/{launch}/placements/{pre}");
-    assert_eq!(call(&server, "DELETE", &wrong, Some(&admin), None).await.status, 404);
+    assert_eq!(
+        call(&server, "DELETE", &wrong, Some(&admin), None)
+            .await
+            .status,
+        404
+    );
 
     // Bookings are in the campaign's activity log.
     let acts = get(
@@ -343,10 +409,17 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
         .iter()
         .map(|p| p["email"].as_str().unwrap())
         .collect();
-    assert!(emails.contains(&"s2@ads.example") && emails.contains(&"t@ads.example"), "{emails:?}");
+    assert!(
+        emails.contains(&"s2@ads.example") && emails.contains(&"t@ads.example"),
+        "{emails:?}"
+    );
     assert!(!emails.contains(&"c1@ads.example"), "{emails:?}");
     let people = get(&server, "/api/v1/ads/people", &c1).await;
-    assert_eq!(people.body["items"].as_array().unwrap().len(), 1, "{people:?}");
+    assert_eq!(
+        people.body["items"].as_array().unwrap().len(),
+        1,
+        "{people:?}"
+    );
     assert_eq!(people.body["items"][0]["email"], "c1@ads.example");
 }
 
@@ -382,7 +455,13 @@ async fn another_organizations_ids_are_404(db: DbKind) {
         json!({"client_id": client, "name": "Alpha spring"}),
     )
     .await;
-    let show = create(&server, &root, "/api/v1/shows", json!({"name": "Alpha show"})).await;
+    let show = create(
+        &server,
+        &root,
+        "/api/v1/shows",
+        json!({"name": "Alpha show"}),
+    )
+    .await;
     let ep = create(
         &server,
         &root,
@@ -416,7 +495,13 @@ async fn another_organizations_ids_are_404(db: DbKind) {
     .await;
     assert_eq!(a.status, 404, "{a:?}");
     // Beta's own campaign cannot book Alpha's episode.
-    let bc = create(&server, &beta, "/api/v1/clients", json!({"name": "Beta client"})).await;
+    let bc = create(
+        &server,
+        &beta,
+        "/api/v1/clients",
+        json!({"name": "Beta client"}),
+    )
+    .await;
     let bcamp = create(
         &server,
         &beta,
@@ -432,7 +517,11 @@ async fn another_organizations_ids_are_404(db: DbKind) {
         Some(&json!({"episode_id": ep, "position": "pre", "rate_cents": 1})),
     )
     .await;
-    assert_eq!((a.status, a.body["field"].as_str()), (400, Some("episode_id")), "{a:?}");
+    assert_eq!(
+        (a.status, a.body["field"].as_str()),
+        (400, Some("episode_id")),
+        "{a:?}"
+    );
     // Beta's directory does not list Alpha's people.
     let people = get(&server, "/api/v1/ads/people", &beta).await;
     assert!(

@@ -27,8 +27,8 @@ mod recordings;
 pub mod rekey;
 mod sources;
 
-pub use ad_reports::Placement;
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
+pub use ad_reports::Placement;
 pub use ads::{
     Activity, ActivityFilter, AdClient, AdClientFields, AdClientFilter, Availability, Campaign,
     CampaignFields, CampaignFilter, Episode, EpisodeFields, EpisodeFilter, ListOptions, Scope,
