@@ -5,7 +5,7 @@ import { Field, useFieldErrors } from '../../components/Form';
 import { useToast } from '../../components/Toasts';
 import { EmptyState, Modal, PageHeader } from '../../components/ui';
 import { useDocumentTitle } from '../../useDocumentTitle';
-import { createEpisode, createShow, listEpisodes, listShows, updateEpisode, type Episode, type Show } from './api';
+import { conflictCurrent, createEpisode, createShow, listEpisodes, listShows, updateEpisode, type Episode, type Show } from './api';
 import { ActivityTimeline, EPISODE_STATUSES, StatusPill, useLiveReload, useName, usePeople } from './common';
 
 const EP_FIELDS = ['show_id', 'title', 'air_date', 'record_date', 'status', 'talent_ids'] as const;
@@ -150,23 +150,59 @@ function EpisodeForm({ shows, episode, onClose, onSaved }: { shows: Show[]; epis
   const [status, setStatus] = useState(episode?.status ?? 'scheduled');
   const [talentIds, setTalentIds] = useState<string[]>(episode?.talent_ids ?? []);
   const { errors, clear, report } = useFieldErrors(EP_FIELDS);
+  const name = useName();
+  // The version this form edits; after a conflict, the other person's (so "save again" applies
+  // this form over theirs, knowingly).
+  const [version, setVersion] = useState(episode?.version ?? 0);
+  const [theirs, setTheirs] = useState<Episode | null>(null);
   async function submit(e: FormEvent) {
     e.preventDefault();
     clear();
     const body = { show_id: showId, title, air_date: airDate || null, record_date: recordDate || null, status, talent_ids: talentIds };
     try {
-      if (episode) await updateEpisode(episode.id, episode.version, body);
+      if (episode) await updateEpisode(episode.id, version, body);
       else await createEpisode(body);
       toast.success(episode ? 'Episode saved' : 'Episode created');
       onSaved();
     } catch (err) {
+      const current = conflictCurrent<Episode>(err);
+      if (current) {
+        setTheirs(current);
+        setVersion(current.version);
+        return;
+      }
       report(err, 'The episode could not be saved');
     }
+  }
+  function keepTheirs(t: Episode) {
+    setShowId(t.show_id);
+    setTitle(t.title);
+    setAirDate(t.air_date ?? '');
+    setRecordDate(t.record_date ?? '');
+    setStatus(t.status);
+    setTalentIds(t.talent_ids);
+    setTheirs(null);
   }
   const label = episode ? `Edit ${episode.title}` : 'New episode';
   return (
     <Modal open title={label} onClose={onClose}>
       <form onSubmit={submit} aria-label={label} className="form">
+        {theirs && (
+          <div className="notice notice-warn conflict" role="alert" data-testid="conflict">
+            <p>
+              <strong>Someone else saved this episode first.</strong> Stored now: “{theirs.title}”, {theirs.status}, airs {theirs.air_date ?? '—'},
+              records {theirs.record_date ?? '—'}, talent {theirs.talent_ids.map(name).join(', ') || 'none'}.
+            </p>
+            <div className="form-actions">
+              <button type="button" className="button button-secondary" onClick={() => keepTheirs(theirs)}>
+                Keep theirs
+              </button>
+              <button type="submit" className="button button-primary">
+                Apply mine again
+              </button>
+            </div>
+          </div>
+        )}
         <Field label="Show" error={errors.show_id}>
           {(p) => (
             <select {...p} value={showId} onChange={(e) => setShowId(e.target.value)}>
