@@ -307,7 +307,7 @@ export function CampaignPage() {
     void load(by);
   });
 
-  async function save(d: Draft, against: Campaign, original: Campaign) {
+  async function save(d: Draft, against: Campaign, original: Campaign, retried = false) {
     clear();
     const body = bodyOf(d, original);
     if (typeof body === 'string') {
@@ -325,6 +325,16 @@ export function CampaignPage() {
     } catch (err) {
       const theirs = conflictCurrent<Campaign>(err);
       if (theirs) {
+        // They changed other fields (or the team) than the ones edited here: nothing to decide,
+        // so this change goes on top of theirs once. The same field changed by both: ask.
+        const was = draftOf(original);
+        const now = draftOf(theirs);
+        const overlap = KEYS.some((k) => d[k] !== was[k] && now[k] !== was[k] && now[k] !== d[k]);
+        if (!overlap && !retried) {
+          setSaving(false);
+          await save(d, theirs, original, true);
+          return;
+        }
         setConflict({ theirs, mine: d, base: original });
       } else {
         report(err, 'The campaign could not be saved');
