@@ -7,7 +7,8 @@
 //
 //   LUNORA_URL=… LUNORA_PASSWORD=… LUNORA_SELLER_A=email LUNORA_SELLER_A_ID=id LUNORA_SELLER_B=…
 //   LUNORA_SELLER_B_ID=… LUNORA_CLIENT=email LUNORA_CAMPAIGN_ID=… LUNORA_CAMPAIGN_NAME=…
-//   LUNORA_OTHER_CAMPAIGN_ID=… LUNORA_OTHER_CAMPAIGN_NAME=… node web/e2e/ads.mjs
+//   LUNORA_OTHER_CAMPAIGN_ID=… LUNORA_OTHER_CAMPAIGN_NAME=… LUNORA_ADMIN_EMAIL=… LUNORA_ADMIN_PASSWORD=…
+//   node web/e2e/ads.mjs
 //
 // Other env: LUNORA_SCREENSHOT_DIR (default /tmp), LUNORA_CHROMIUM (default /usr/bin/chromium).
 // Prints "ok - <check>" per check and "N passed, M failed"; stops at the first failure.
@@ -31,6 +32,7 @@ const password = env('LUNORA_PASSWORD');
 const sellerA = { email: env('LUNORA_SELLER_A'), id: env('LUNORA_SELLER_A_ID') };
 const sellerB = { email: env('LUNORA_SELLER_B'), id: env('LUNORA_SELLER_B_ID') };
 const clientEmail = env('LUNORA_CLIENT');
+const admin = { email: env('LUNORA_ADMIN_EMAIL'), password: env('LUNORA_ADMIN_PASSWORD') };
 const campaign = { id: env('LUNORA_CAMPAIGN_ID'), name: env('LUNORA_CAMPAIGN_NAME') };
 const other = { id: env('LUNORA_OTHER_CAMPAIGN_ID'), name: env('LUNORA_OTHER_CAMPAIGN_NAME') };
 const shotDir = process.env.LUNORA_SCREENSHOT_DIR || '/tmp';
@@ -80,10 +82,10 @@ async function screenshot(page, name) {
   return file;
 }
 
-async function signIn(page, email, next) {
+async function signIn(page, email, next, secret = password) {
   await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
   await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Password', { exact: true }).fill(secret);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
@@ -198,6 +200,25 @@ const checks = [
       if (await page.getByRole('heading', { name: other.name }).count()) fail('the other campaign is shown');
     },
   },
+  {
+    name: 'an admin sees every campaign and the Backups page, which degrades to a message without the backups API',
+    async run() {
+      const page = pages.d;
+      await signIn(page, admin.email, '/ads', admin.password);
+      await visible(page.getByRole('heading', { name: 'Pipeline' }), 'the pipeline on the admin dashboard');
+      const pipeline = page.getByTestId('pipeline');
+      for (const n of [A_NAME, other.name]) await visible(pipeline.getByRole('link', { name: n, exact: true }), `"${n}" in the pipeline`);
+      await page.getByRole('navigation', { name: 'Ads sections' }).getByRole('link', { name: 'Backups' }).click();
+      await visible(page.getByRole('heading', { name: 'Backups', exact: true }), 'the Backups page');
+      // Either the backups API answers (a list or an empty state) or its absence is said in words.
+      await until('the backups page to settle', async () => {
+        const missing = await page.getByTestId('backups-unavailable').count();
+        const ready = await page.getByRole('button', { name: 'Back up now' }).count();
+        return missing || ready;
+      });
+      await screenshot(page, 'backups');
+    },
+  },
 ];
 
 async function main() {
@@ -218,7 +239,7 @@ async function main() {
   let last = null;
   try {
     // Separate contexts: separate cookie jars, so two sessions like two browsers.
-    for (const who of ['a', 'b', 'c']) {
+    for (const who of ['a', 'b', 'c', 'd']) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
       const page = await context.newPage();
       page.setDefaultTimeout(TIMEOUT_MS);

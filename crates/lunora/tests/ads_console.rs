@@ -2,7 +2,8 @@
 //! `web/e2e/ads.mjs` drives two browser sessions of two sellers on the same campaign (both see
 //! each other in presence; the second save with a stale version shows the first seller's value
 //! in a conflict panel instead of overwriting it) and a client user who sees only its own
-//! campaign's report and billing. This test prepares the data and checks what the server kept.
+//! campaign's report and billing, and an admin's Backups page (a message, not a crash, while
+//! the server has no backups API). This test prepares the data and checks what the server kept.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -135,6 +136,8 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
         .env("LUNORA_CAMPAIGN_NAME", "Spring push")
         .env("LUNORA_OTHER_CAMPAIGN_ID", &launch)
         .env("LUNORA_OTHER_CAMPAIGN_NAME", "Globex launch")
+        .env("LUNORA_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("LUNORA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -173,7 +176,7 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
         .collect();
     assert_eq!(updates.len(), 1, "{acts:?}");
     assert_eq!(updates[0]["actor_id"], a_id.as_str());
-    for want in ["presence-both", "conflict-panel", "client-report"] {
+    for want in ["presence-both", "conflict-panel", "client-report", "backups"] {
         assert!(
             std::fs::read_dir(&shots).unwrap().any(|e| e
                 .unwrap()
