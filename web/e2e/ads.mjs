@@ -171,6 +171,19 @@ const checks = [
     },
   },
   {
+    name: 'B’s bell holds the “added to the account team” notification; mark all read empties it',
+    async run() {
+      const page = pages.b;
+      await visible(page.getByTestId('bell-count'), 'the unread count on the bell');
+      await page.getByTestId('bell').click();
+      const panel = page.getByRole('region', { name: 'Notifications' });
+      await visible(panel.getByText(/added to the account team/), 'the team notification');
+      await panel.getByRole('button', { name: 'Mark all read' }).click();
+      await until('the unread count to go', async () => (await page.getByTestId('bell-count').count()) === 0);
+      await page.getByTestId('bell').click();
+    },
+  },
+  {
     name: 'the campaign activity timeline lists A’s change',
     async run() {
       const timeline = pages.b.getByRole('list', { name: 'Activity timeline' });

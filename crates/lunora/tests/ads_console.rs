@@ -176,7 +176,27 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
         .collect();
     assert_eq!(updates.len(), 1, "{acts:?}");
     assert_eq!(updates[0]["actor_id"], a_id.as_str());
-    for want in ["presence-both", "conflict-panel", "client-report", "backups"] {
+    // B read its notifications in the bell.
+    let ben = token_for(&server, "ben@ads.example", PASSWORD).await;
+    let unread = call(
+        &server,
+        "GET",
+        "/api/v1/notifications?unread=true",
+        Some(&ben),
+        None,
+    )
+    .await;
+    assert_eq!(
+        unread.body["items"].as_array().unwrap().len(),
+        0,
+        "{unread:?}"
+    );
+    for want in [
+        "presence-both",
+        "conflict-panel",
+        "client-report",
+        "backups",
+    ] {
         assert!(
             std::fs::read_dir(&shots).unwrap().any(|e| e
                 .unwrap()
