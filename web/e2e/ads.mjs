@@ -8,6 +8,7 @@
 //   LUNORA_URL=… LUNORA_PASSWORD=… LUNORA_SELLER_A=email LUNORA_SELLER_A_ID=id LUNORA_SELLER_B=…
 //   LUNORA_SELLER_B_ID=… LUNORA_CLIENT=email LUNORA_CAMPAIGN_ID=… LUNORA_CAMPAIGN_NAME=…
 //   LUNORA_OTHER_CAMPAIGN_ID=… LUNORA_OTHER_CAMPAIGN_NAME=… LUNORA_ADMIN_EMAIL=… LUNORA_ADMIN_PASSWORD=…
+//   LUNORA_PRODUCER=email LUNORA_TALENT=email
 //   node web/e2e/ads.mjs
 //
 // Other env: LUNORA_SCREENSHOT_DIR (default /tmp), LUNORA_CHROMIUM (default /usr/bin/chromium).
@@ -33,6 +34,8 @@ const sellerA = { email: env('LUNORA_SELLER_A'), id: env('LUNORA_SELLER_A_ID') }
 const sellerB = { email: env('LUNORA_SELLER_B'), id: env('LUNORA_SELLER_B_ID') };
 const clientEmail = env('LUNORA_CLIENT');
 const admin = { email: env('LUNORA_ADMIN_EMAIL'), password: env('LUNORA_ADMIN_PASSWORD') };
+const producerEmail = env('LUNORA_PRODUCER');
+const talentEmail = env('LUNORA_TALENT');
 const campaign = { id: env('LUNORA_CAMPAIGN_ID'), name: env('LUNORA_CAMPAIGN_NAME') };
 const other = { id: env('LUNORA_OTHER_CAMPAIGN_ID'), name: env('LUNORA_OTHER_CAMPAIGN_NAME') };
 const shotDir = process.env.LUNORA_SCREENSHOT_DIR || '/tmp';
@@ -214,6 +217,32 @@ const checks = [
     },
   },
   {
+    name: 'a producer schedules an episode with talent; the talent’s open page lists it live; the calendar shows it',
+    async run() {
+      const talent = pages.f;
+      const producer = pages.e;
+      await signIn(talent, talentEmail, '/ads');
+      await visible(talent.getByRole('heading', { name: 'Your episodes' }), "the talent's dashboard");
+      await visible(talent.getByRole('heading', { name: 'Your availability' }), "the talent's availability editor");
+      await signIn(producer, producerEmail, '/ads/shows');
+      await visible(producer.getByRole('heading', { name: 'Shows and episodes' }), 'the shows page');
+      await producer.getByRole('button', { name: 'New episode' }).click();
+      const form = producer.getByRole('form', { name: 'New episode' });
+      await visible(form, 'the episode form');
+      const today = await producer.evaluate(() => new Date().toISOString().slice(0, 10));
+      await form.getByLabel('Title').fill('Live Ep');
+      await form.getByLabel('Airs on').fill(today);
+      await form.getByRole('checkbox', { name: 'talent' }).check();
+      await form.getByRole('button', { name: 'Create episode' }).click();
+      await visible(producer.locator('tr[data-episode="Live Ep"]'), 'the new episode in the list');
+      await visible(talent.getByRole('cell', { name: 'Live Ep', exact: true }), "the episode on the talent's page without a reload");
+      await producer.getByRole('navigation', { name: 'Ads sections' }).getByRole('link', { name: 'Dashboard' }).click();
+      const cell = producer.locator(`.calendar-day[data-date="${today}"]`);
+      await visible(cell.getByText('Live Ep'), `the episode on ${today} in the schedule calendar`);
+      await screenshot(producer, 'producer-calendar');
+    },
+  },
+  {
     name: 'an admin sees every campaign and the Backups page, which degrades to a message without the backups API',
     async run() {
       const page = pages.d;
@@ -252,7 +281,7 @@ async function main() {
   let last = null;
   try {
     // Separate contexts: separate cookie jars, so two sessions like two browsers.
-    for (const who of ['a', 'b', 'c', 'd']) {
+    for (const who of ['a', 'b', 'c', 'd', 'e', 'f']) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
       const page = await context.newPage();
       page.setDefaultTimeout(TIMEOUT_MS);

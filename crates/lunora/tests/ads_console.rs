@@ -2,7 +2,8 @@
 //! `web/e2e/ads.mjs` drives two browser sessions of two sellers on the same campaign (both see
 //! each other in presence; the second save with a stale version shows the first seller's value
 //! in a conflict panel instead of overwriting it) and a client user who sees only its own
-//! campaign's report and billing, and an admin's Backups page (a message, not a crash, while
+//! campaign's report and billing, a producer scheduling an episode that its talent's open page
+//! lists live, and an admin's Backups page (a message, not a crash, while
 //! the server has no backups API). This test prepares the data and checks what the server kept.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -45,6 +46,8 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
     let b_id = invite_user(&server, &admin, "ben@ads.example", "seller", PASSWORD).await;
     let c1_id = invite_user(&server, &admin, "buyer@acme.example", "client", PASSWORD).await;
     let c2_id = invite_user(&server, &admin, "buyer@globex.example", "client", PASSWORD).await;
+    invite_user(&server, &admin, "pat@ads.example", "producer", PASSWORD).await;
+    invite_user(&server, &admin, "tia@ads.example", "talent", PASSWORD).await;
     let anna = token_for(&server, "anna@ads.example", PASSWORD).await;
 
     // Anna sells "Spring push" to Acme and puts Ben on the account team with edit rights.
@@ -136,6 +139,8 @@ async fn two_sellers_conflict_and_a_client_report_in_chromium() {
         .env("LUNORA_CAMPAIGN_NAME", "Spring push")
         .env("LUNORA_OTHER_CAMPAIGN_ID", &launch)
         .env("LUNORA_OTHER_CAMPAIGN_NAME", "Globex launch")
+        .env("LUNORA_PRODUCER", "pat@ads.example")
+        .env("LUNORA_TALENT", "tia@ads.example")
         .env("LUNORA_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("LUNORA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
