@@ -154,9 +154,9 @@ export function ScheduleCalendar() {
       {episodes === null ? (
         <Loading />
       ) : (
-        <div className="calendar" role="grid" aria-label={`Episodes in ${month}`}>
+        <div className="calendar" role="group" aria-label={`Episodes in ${month}`}>
           {['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].map((d) => (
-            <div key={d} className="calendar-head" role="columnheader">
+            <div key={d} className="calendar-head" aria-hidden="true">
               {d}
             </div>
           ))}
@@ -166,7 +166,7 @@ export function ScheduleCalendar() {
           {days.map((d) => {
             const eps = episodes.filter((e) => e.air_date === d);
             return (
-              <div key={d} className="calendar-day" role="gridcell" data-date={d}>
+              <div key={d} className="calendar-day" data-date={d}>
                 <span className="calendar-num">{Number(d.slice(8))}</span>
                 {eps.map((e) => (
                   <span key={e.id} className={`calendar-ep ep-${e.status}`} title={`${showName(e.show_id)}: ${e.title} (${e.status})`}>
