@@ -43,6 +43,15 @@ const CameraPage = page(() => import('./pages/admin/Cameras'), 'CameraPage');
 const RecordingsPage = page(() => import('./pages/admin/Recordings'), 'RecordingsPage');
 const AnalyticsPage = page(() => import('./pages/admin/Analytics'), 'AnalyticsPage');
 const AlertsPage = page(() => import('./pages/admin/Alerts'), 'AlertsPage');
+const AdsDashboardPage = page(() => import('./pages/ads/Dashboard'), 'AdsDashboardPage');
+const AdsFrame = page(() => import('./pages/ads/Frame'), 'AdsFrame');
+const CampaignsPage = page(() => import('./pages/ads/Campaigns'), 'CampaignsPage');
+const CampaignPage = page(() => import('./pages/ads/Campaigns'), 'CampaignPage');
+const AdClientsPage = page(() => import('./pages/ads/Clients'), 'ClientsPage');
+const AdClientPage = page(() => import('./pages/ads/Clients'), 'ClientPage');
+const ShowsPage = page(() => import('./pages/ads/Shows'), 'ShowsPage');
+const AvailabilityPage = page(() => import('./pages/ads/Availability'), 'AvailabilityPage');
+const BackupsPage = page(() => import('./pages/ads/Backups'), 'BackupsPage');
 const ProfilePage = page(() => import('./pages/Account'), 'ProfilePage');
 const SecurityPage = page(() => import('./pages/Account'), 'SecurityPage');
 const AcceptInvitationPage = page(() => import('./pages/auth/AuthPages'), 'AcceptInvitationPage');
@@ -122,6 +131,26 @@ const routes: RouteObject[] = [
         ],
       },
       {
+        // Podcast advertising: dashboards per role, campaigns, clients, shows, backups.
+        path: '/ads',
+        element: (
+          <RequireAuth permissions={['activities_read']} what="The advertising workspace" frame={(c) => <ConsoleLayout app="account">{c}</ConsoleLayout>}>
+            <AdsFrame />
+          </RequireAuth>
+        ),
+        children: [
+          { index: true, element: <AdsDashboardPage /> },
+          { path: 'campaigns', element: guard(<CampaignsPage />, ['campaigns_read'], 'Campaigns') },
+          { path: 'campaigns/:campaignId', element: guard(<CampaignPage />, ['campaigns_read'], 'Campaigns') },
+          { path: 'clients', element: guard(<AdClientsPage />, ['ad_clients_read'], 'Clients') },
+          { path: 'clients/:clientId', element: guard(<AdClientPage />, ['ad_clients_read'], 'Clients') },
+          { path: 'shows', element: guard(<ShowsPage />, ['shows_read'], 'Shows') },
+          { path: 'availability', element: guard(<AvailabilityPage />, ['availability_manage'], 'Availability') },
+          { path: 'backups', element: guard(<BackupsPage />, ['users_manage'], 'Backups') },
+          { path: '*', element: <NotFound /> },
+        ],
+      },
+      {
         path: '/account',
         element: app('account', [], 'Your account'),
         children: [
@@ -134,7 +163,7 @@ const routes: RouteObject[] = [
         element: <Layout />,
         children: [
           { index: true, element: <Home /> },
-          ...APPS.filter((a) => a.id !== 'stream' && a.id !== 'admin').map((app) => ({
+          ...APPS.filter((a) => a.id !== 'stream' && a.id !== 'admin' && a.id !== 'ads').map((app) => ({
             path: `${app.path}/*`,
             element: <ComingSoon app={app} />,
           })),

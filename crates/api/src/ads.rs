@@ -282,7 +282,7 @@ fn email(v: &str) -> ApiResult<String> {
     }
 }
 
-fn one_of(field: &str, v: &str, allowed: &[&str]) -> ApiResult<String> {
+pub(crate) fn one_of(field: &str, v: &str, allowed: &[&str]) -> ApiResult<String> {
     if allowed.contains(&v) {
         Ok(v.to_string())
     } else {
@@ -335,7 +335,7 @@ fn conflict_response<T: Serialize>(what: &str, version: i64, current: &T) -> Res
 
 /// Records the activity and publishes the event of a change.
 #[allow(clippy::too_many_arguments)]
-async fn changed(
+pub(crate) async fn changed(
     state: &AppState,
     who: &Principal,
     entity_type: &str,
@@ -379,7 +379,7 @@ async fn changed(
     Ok(())
 }
 
-fn to_value<T: Serialize>(v: &T) -> Option<Value> {
+pub(crate) fn to_value<T: Serialize>(v: &T) -> Option<Value> {
     serde_json::to_value(v).ok()
 }
 
@@ -415,7 +415,7 @@ async fn user_with_role(
 // ---------------------------------------------------------------------------------------------
 // Row rules
 
-fn campaign_scope(who: &Principal) -> Scope<'_> {
+pub(crate) fn campaign_scope(who: &Principal) -> Scope<'_> {
     match who.role {
         Role::Admin => Scope::All,
         Role::Seller => Scope::Seller(&who.user_id),
@@ -454,7 +454,7 @@ async fn campaign_visible(state: &AppState, who: &Principal, c: &Campaign) -> Ap
     })
 }
 
-fn campaign_can(who: &Principal, c: &Campaign, manage_team: bool) -> bool {
+pub(crate) fn campaign_can(who: &Principal, c: &Campaign, manage_team: bool) -> bool {
     match who.role {
         Role::Admin => true,
         Role::Seller => {
@@ -472,7 +472,11 @@ fn campaign_can(who: &Principal, c: &Campaign, manage_team: bool) -> bool {
     }
 }
 
-async fn load_campaign(state: &AppState, who: &Principal, id: &str) -> ApiResult<Campaign> {
+pub(crate) async fn load_campaign(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Campaign> {
     match state.db.campaign(&who.organization_id, id).await? {
         Some(c) if campaign_visible(state, who, &c).await? => Ok(c),
         _ => Err(ApiError::not_found("no such campaign")),
@@ -508,7 +512,11 @@ async fn client_visible(state: &AppState, who: &Principal, c: &AdClient) -> ApiR
     })
 }
 
-async fn load_client(state: &AppState, who: &Principal, id: &str) -> ApiResult<AdClient> {
+pub(crate) async fn load_client(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<AdClient> {
     match state.db.ad_client(&who.organization_id, id).await? {
         Some(c) if client_visible(state, who, &c).await? => Ok(c),
         _ => Err(ApiError::not_found("no such client")),
@@ -1549,7 +1557,7 @@ async fn campaign_fields(
     })
 }
 
-fn campaign_topics(c: &Campaign) -> Vec<String> {
+pub(crate) fn campaign_topics(c: &Campaign) -> Vec<String> {
     vec![format!("client:{}", c.client_id)]
 }
 

@@ -7,6 +7,7 @@
 //! `lunora-media`'s small API; it never touches sockets of the media path.
 
 pub mod ads;
+pub mod ads_reports;
 pub mod alerts;
 mod analytics;
 mod api_tokens;
@@ -144,7 +145,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mail::router())
         .merge(secrets::router())
         .merge(ads::router())
-        .merge(backups::router());
+        .merge(backups::router())
+        .merge(ads_reports::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -10,6 +10,7 @@
 //! store and compare the same way.
 
 mod access;
+mod ad_reports;
 mod ads;
 mod alerts;
 mod audit;
@@ -28,6 +29,7 @@ pub mod rekey;
 mod sources;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
+pub use ad_reports::Placement;
 pub use ads::{
     Activity, ActivityFilter, AdClient, AdClientFields, AdClientFilter, Availability, Campaign,
     CampaignFields, CampaignFilter, Episode, EpisodeFields, EpisodeFilter, ListOptions, Scope,

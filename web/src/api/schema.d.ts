@@ -42,6 +42,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ads/inventory": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a seller can book spots on: the organization's episodes with their show, by air date
+         *     (at most 500). Sellers do not otherwise see episodes; this shows only what a booking needs.
+         */
+        get: operations["list_inventory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ads/people": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The people of the advertising workspace, to name them on pages (presence, teams, talent) and
+         *     pick them in forms: the enabled users of role admin, seller, producer and talent. A client
+         *     user sees only itself.
+         */
+        get: operations["list_people"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts": {
         parameters: {
             query?: never;
@@ -799,6 +840,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/campaigns/{id}/placements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The spots a campaign booked, by air date. */
+        get: operations["list_placements"];
+        put?: never;
+        /**
+         * Book a spot on an episode (owner, admin, or a team member with `edit`). The same episode
+         *     and position twice answers 409.
+         */
+        post: operations["create_placement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}/placements/{placement_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Cancel a booked spot (owner, admin, or a team member with `edit`). */
+        delete: operations["delete_placement"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The report of a campaign: budget, booked, delivered, spend and remaining, per show and
+         *     episode. Whoever sees the campaign sees its report.
+         */
+        get: operations["campaign_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/campaigns/{id}/team": {
         parameters: {
             query?: never;
@@ -1156,6 +1255,26 @@ export interface paths {
         post?: never;
         /** Delete an advertiser without campaigns (admins, or the seller who owns it). */
         delete: operations["delete_client"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Billing of an advertiser: per month the delivered spots of its campaigns and their amount,
+         *     with invoice lines. A client user sees only its own advertiser's.
+         */
+        get: operations["client_billing"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2276,6 +2395,15 @@ export interface components {
              */
             marked: number;
         };
+        BillingMonth: {
+            /** Format: int64 */
+            amount_cents: number;
+            /** Format: int64 */
+            delivered_spots: number;
+            lines: components["schemas"]["InvoiceLine"][];
+            /** @description `YYYY-MM` of the air date; `undated` for published episodes without one. */
+            month: string;
+        };
         BulkRequest: {
             /** @description `enable`, `disable`, `delete` or `rotate_keys`. */
             action: string;
@@ -2367,6 +2495,47 @@ export interface components {
             items: components["schemas"]["CampaignView"][];
             next_cursor?: string | null;
         };
+        CampaignReport: {
+            /** Format: int64 */
+            booked_cents: number;
+            /**
+             * Format: int64
+             * @description Spots booked (aired or not) and their value.
+             */
+            booked_spots: number;
+            /** Format: int64 */
+            budget_cents: number;
+            campaign_id: string;
+            client_id: string;
+            /**
+             * Format: int64
+             * @description Spots aired (episode published).
+             */
+            delivered_spots: number;
+            end_date?: string | null;
+            /** @description Per episode, by air date. */
+            episodes: components["schemas"]["EpisodeReportRow"][];
+            name: string;
+            /**
+             * Format: int64
+             * @description Budget minus spend (negative when overspent).
+             */
+            remaining_cents: number;
+            /** @description Per show, by name. */
+            shows: components["schemas"]["ShowReportRow"][];
+            /**
+             * Format: int64
+             * @description What the aired spots cost: the spend so far.
+             */
+            spend_cents: number;
+            start_date?: string | null;
+            status: string;
+            /**
+             * Format: int64
+             * @description Budget minus everything booked: what is left to book.
+             */
+            unbooked_cents: number;
+        };
         CampaignView: {
             /**
              * Format: int64
@@ -2418,6 +2587,21 @@ export interface components {
             /** Format: int64 */
             version: number;
             visibility: string;
+        };
+        ClientBilling: {
+            /** @description The campaigns counted (those of this advertiser the caller sees). */
+            campaign_ids: string[];
+            client_id: string;
+            client_name: string;
+            /** @description Months with delivered spots, oldest first. */
+            months: components["schemas"]["BillingMonth"][];
+            /**
+             * Format: int64
+             * @description Booked spots not yet aired, not billed.
+             */
+            open_booked_cents: number;
+            /** Format: int64 */
+            total_cents: number;
         };
         ClientBody: {
             email?: string | null;
@@ -2681,6 +2865,14 @@ export interface components {
             items: components["schemas"]["EpisodeView"][];
             next_cursor?: string | null;
         };
+        EpisodeReportRow: components["schemas"]["Totals"] & {
+            air_date?: string | null;
+            episode_id: string;
+            episode_status: string;
+            episode_title: string;
+            show_id: string;
+            show_name: string;
+        };
         EpisodeView: {
             air_date?: string | null;
             created_at: string;
@@ -2759,6 +2951,18 @@ export interface components {
             /** @description `primary` or `secondary`. */
             role: string;
         };
+        Inventory: {
+            items: components["schemas"]["InventoryEpisode"][];
+        };
+        InventoryEpisode: {
+            air_date?: string | null;
+            id: string;
+            show_id: string;
+            show_name: string;
+            /** @description `draft`, `scheduled`, `recorded`, `published`. */
+            status: string;
+            title: string;
+        };
         InvitationList: {
             items: components["schemas"]["InvitationView"][];
             next_cursor?: string | null;
@@ -2775,6 +2979,18 @@ export interface components {
             status: string;
             /** @description The account created by accepting it. */
             user_id?: string | null;
+        };
+        InvoiceLine: {
+            air_date?: string | null;
+            /** Format: int64 */
+            amount_cents: number;
+            campaign_id: string;
+            campaign_name: string;
+            episode_id: string;
+            episode_title: string;
+            placement_id: string;
+            position: string;
+            show_name: string;
         };
         LinkToken: {
             /** @description The token from the e-mailed link. */
@@ -2886,6 +3102,9 @@ export interface components {
             uptime_seconds: number;
             version: string;
         };
+        PeopleList: {
+            items: components["schemas"]["Person"][];
+        };
         /**
          * @description What a caller may do. `*_all` variants reach every resource of the organization; without
          *     them a role reaches only the resources it owns (seed 000 "Resource Policies").
@@ -2900,6 +3119,46 @@ export interface components {
             };
             /** @description Every API operation with the access it needs. */
             routes: components["schemas"]["RouteRule"][];
+        };
+        Person: {
+            display_name: string;
+            email: string;
+            id: string;
+            /** @description `admin`, `seller`, `producer`, `talent` or `client`. */
+            role: string;
+        };
+        PlacementBody: {
+            /** @description An episode of the organization. */
+            episode_id: string;
+            /** @description `pre`, `mid` or `post`. */
+            position: string;
+            /**
+             * Format: int64
+             * @description The price of the spot in cents.
+             */
+            rate_cents: number;
+        };
+        PlacementList: {
+            items: components["schemas"]["PlacementView"][];
+        };
+        PlacementView: {
+            air_date?: string | null;
+            campaign_id: string;
+            created_at: string;
+            created_by?: string | null;
+            /** @description The episode is published: the spot has aired and is billed. */
+            delivered: boolean;
+            episode_id: string;
+            /** @description `draft`, `scheduled`, `recorded`, `published`. */
+            episode_status: string;
+            episode_title: string;
+            id: string;
+            /** @description `pre`, `mid` or `post`. */
+            position: string;
+            /** Format: int64 */
+            rate_cents: number;
+            show_id: string;
+            show_name: string;
         };
         PlatformFigures: {
             /** Format: int64 */
@@ -3239,6 +3498,10 @@ export interface components {
             items: components["schemas"]["ShowView"][];
             next_cursor?: string | null;
         };
+        ShowReportRow: components["schemas"]["Totals"] & {
+            show_id: string;
+            show_name: string;
+        };
         ShowView: {
             category: string;
             created_at: string;
@@ -3565,6 +3828,16 @@ export interface components {
             /** @description Always `Bearer`. */
             token_type: string;
         };
+        Totals: {
+            /** Format: int64 */
+            booked_cents: number;
+            /** Format: int64 */
+            booked_spots: number;
+            /** Format: int64 */
+            delivered_cents: number;
+            /** Format: int64 */
+            delivered_spots: number;
+        };
         TotpCode: {
             /** @description Six-digit code from the authenticator app. */
             code: string;
@@ -3814,6 +4087,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_inventory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Inventory"];
+                };
+            };
+        };
+    };
+    list_people: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PeopleList"];
                 };
             };
         };
@@ -5543,6 +5854,157 @@ export interface operations {
             };
         };
     };
+    list_placements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlacementList"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_placement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlacementBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlacementView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_placement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                placement_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    campaign_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignReport"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     add_team_member: {
         parameters: {
             query?: never;
@@ -6536,6 +6998,35 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    client_billing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientBilling"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,7 +17,7 @@ export interface NavItem {
 }
 
 export interface ConsoleApp {
-  id: 'stream' | 'admin' | 'account';
+  id: 'stream' | 'admin' | 'ads' | 'account';
   path: string;
   name: string;
   /** Needed to see the app in the switcher. */
@@ -55,6 +55,20 @@ export const CONSOLE_APPS: ConsoleApp[] = [
       { to: '/admin/recordings', label: 'Recordings', icon: 'play' },
       { to: '/admin/analytics', label: 'Analytics', icon: 'chart' },
       { to: '/admin/alerts', label: 'Alerts', icon: 'bell' },
+    ],
+  },
+  {
+    id: 'ads',
+    path: '/ads',
+    name: 'Ads',
+    permission: 'activities_read',
+    nav: [
+      { to: '/ads', label: 'Dashboard', icon: 'gauge', end: true },
+      { to: '/ads/campaigns', label: 'Campaigns', icon: 'chart', permission: 'campaigns_read' },
+      { to: '/ads/clients', label: 'Clients', icon: 'users', permission: 'ad_clients_read' },
+      { to: '/ads/shows', label: 'Shows and episodes', icon: 'play', permission: 'shows_read' },
+      { to: '/ads/availability', label: 'Availability', icon: 'history', permission: 'availability_manage' },
+      { to: '/ads/backups', label: 'Backups', icon: 'download', permission: 'users_manage' },
     ],
   },
   {
@@ -148,7 +162,7 @@ function UserMenu() {
 }
 
 /** The signed-in frame: app switcher, the app's sections, the user menu. */
-export function ConsoleLayout({ app, children }: { app: ConsoleApp['id']; children?: ReactNode }) {
+export function ConsoleLayout({ app, children, topEnd }: { app: ConsoleApp['id']; children?: ReactNode; topEnd?: ReactNode }) {
   const { me, can } = useSession();
   const location = useLocation();
   const current = CONSOLE_APPS.find((a) => a.id === app) ?? CONSOLE_APPS[0]!;
@@ -186,6 +200,7 @@ export function ConsoleLayout({ app, children }: { app: ConsoleApp['id']; childr
           </nav>
         )}
         <div className="console-top-end">
+          {topEnd}
           <UserMenu />
         </div>
       </header>

@@ -45,6 +45,8 @@ class EventClient {
   private idleTimer = 0;
   private pingTimer = 0;
   private opened = false;
+  /** Presence this tab announced, per topic (`viewing` or `editing`), re-sent after a reconnect. */
+  private presence = new Map<string, string>();
   connected = false;
 
   /** Calls `handler` for every event on `topics`; answers the unsubscribe function. */
@@ -79,6 +81,21 @@ class EventClient {
         this.idleTimer = window.setTimeout(() => this.close(), IDLE_CLOSE_MS);
       }
     };
+  }
+
+  /**
+   * Announces this tab's presence on `topic` (`viewing`, `editing`), or ends it with `null`.
+   * The server answers with a `presence` event on the topic listing everyone there.
+   */
+  setPresence(topic: string, state: 'viewing' | 'editing' | null) {
+    if (state === null) {
+      if (!this.presence.delete(topic)) return;
+      if (this.ws?.readyState === WebSocket.OPEN) this.send({ type: 'presence', topic, state: 'left' });
+      return;
+    }
+    if (this.presence.get(topic) === state) return;
+    this.presence.set(topic, state);
+    if (this.ws?.readyState === WebSocket.OPEN) this.send({ type: 'presence', topic, state });
   }
 
   onState(fn: StateListener): () => void {
@@ -119,6 +136,7 @@ class EventClient {
       const topics = [...this.handlers.keys()];
       if (topics.length) this.send({ type: 'subscribe', topics });
       if (this.lastSeq > 0) this.send({ type: 'resume', after: this.lastSeq });
+      for (const [topic, state] of this.presence) this.send({ type: 'presence', topic, state });
       window.clearInterval(this.pingTimer);
       this.pingTimer = window.setInterval(() => this.send({ type: 'ping' }), PING_MS);
     };

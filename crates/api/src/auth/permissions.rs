@@ -1131,6 +1131,48 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(
         "GET",
+        "/api/v1/campaigns/{id}/placements",
+        perm(P::CampaignsRead),
+        "campaign.placement_list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/campaigns/{id}/placements",
+        perm(P::CampaignsWrite),
+        "campaign.placement_add",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/campaigns/{id}/placements/{placement_id}",
+        perm(P::CampaignsWrite),
+        "campaign.placement_remove",
+    ),
+    rule(
+        "GET",
+        "/api/v1/campaigns/{id}/report",
+        perm(P::CampaignsRead),
+        "campaign.report",
+    ),
+    rule(
+        "GET",
+        "/api/v1/clients/{id}/billing",
+        perm(P::AdClientsRead),
+        "ad_client.billing",
+    ),
+    rule(
+        "GET",
+        "/api/v1/ads/inventory",
+        perm(P::CampaignsWrite),
+        "ads.inventory",
+    ),
+    rule(
+        "GET",
+        "/api/v1/ads/people",
+        perm(P::ActivitiesRead),
+        "ads.people",
+    ),
+    rule(
+        "GET",
         "/api/v1/availability",
         perm(P::AvailabilityManage),
         "availability.list",
