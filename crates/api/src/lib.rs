@@ -40,6 +40,7 @@ pub mod tiers;
 mod ui;
 mod users;
 mod util;
+pub mod viewer;
 
 use std::sync::Arc;
 
@@ -92,6 +93,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "organizations", description = "Tenants and their policies"),
         (name = "presets", description = "Encoding presets: built-in platform presets and the organization's own"),
         (name = "audit", description = "The audit log"),
+        (name = "viewer", description = "Viewer platform: stream catalog and search, playback tokens by access level, viewing sessions, audience accounts, subscriptions, recommendations, viewer admin"),
         (name = "ads", description = "Podcast advertising workspace: advertisers, shows, episodes, campaigns with account teams, availability, activity log"),
     )
 )]
@@ -141,7 +143,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(mail::router())
         .merge(secrets::router())
-        .merge(ads::router());
+        .merge(ads::router())
+        .merge(viewer::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -88,6 +88,8 @@ pub struct AppState {
     pub tiers: Arc<crate::tiers::Tiers>,
     /// TLS for `rtmps://` destinations.
     pub tls: Option<Arc<lunora_media::push::TlsConfig>>,
+    /// The payment provider behind subscriptions.
+    pub payments: Arc<dyn crate::viewer::payments::PaymentProvider>,
     pub started_at: Instant,
 }
 
@@ -135,6 +137,7 @@ impl AppState {
             auth: Arc::new(config.auth.clone()),
             config: Arc::new(config),
             metrics,
+            payments: Arc::new(crate::viewer::payments::TestProvider),
             started_at: Instant::now(),
         }
     }

@@ -25,6 +25,7 @@ mod presets;
 mod recordings;
 pub mod rekey;
 mod sources;
+mod viewer;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
 pub use ads::{
@@ -50,6 +51,10 @@ pub use identity::{
 pub use notifications::{NewNotification, Notification, Recipient};
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
+pub use viewer::{
+    CatalogEntry, CatalogFilter, CatalogRow, Category, Payment, Subscription, SubscriptionWithUser,
+    ViewerProfile, ViewingSession,
+};
 pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
 
 /// Current time as unix milliseconds, the one time representation in the schema.

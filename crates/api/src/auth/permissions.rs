@@ -127,10 +127,14 @@ pub enum Permission {
     AvailabilityManage,
     /// The ad activity log (admins: all; others: entities they see and their own actions).
     ActivitiesRead,
+    /// Viewer platform: edit the catalog metadata of channels (operators: their own).
+    CatalogManage,
+    /// Viewer admin: categories, audience accounts, subscriptions, viewing analytics.
+    ViewersManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 23] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
@@ -152,6 +156,8 @@ impl Permission {
         Permission::EpisodesWrite,
         Permission::AvailabilityManage,
         Permission::ActivitiesRead,
+        Permission::CatalogManage,
+        Permission::ViewersManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -177,6 +183,8 @@ impl Permission {
             Permission::EpisodesWrite => "episodes_write",
             Permission::AvailabilityManage => "availability_manage",
             Permission::ActivitiesRead => "activities_read",
+            Permission::CatalogManage => "catalog_manage",
+            Permission::ViewersManage => "viewers_manage",
         }
     }
 
@@ -211,6 +219,8 @@ pub fn granted(role: Role) -> &'static [Permission] {
             EpisodesWrite,
             AvailabilityManage,
             ActivitiesRead,
+            CatalogManage,
+            ViewersManage,
         ],
         Role::Operator => &[
             ChannelsRead,
@@ -218,6 +228,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             SecretsReveal,
             SelfManage,
             ApiTokensManage,
+            CatalogManage,
         ],
         Role::Viewer => &[ChannelsRead, SelfManage],
         // Holds API tokens only: it cannot sign in with a password, so it has no own profile.
@@ -249,7 +260,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             ActivitiesRead,
         ],
         Role::Client => &[SelfManage, CampaignsRead, AdClientsRead, ActivitiesRead],
-        Role::ConsumerAdmin => &[SelfManage],
+        Role::ConsumerAdmin => &[SelfManage, CatalogManage, ViewersManage],
         Role::Free | Role::Premium | Role::Vip => &[SelfManage],
     }
 }
@@ -1160,6 +1171,50 @@ pub const ROUTES: &[RouteRule] = &[
         perm(P::ActivitiesRead),
         "activity.read",
     ),
+    // the viewer platform (issue 11): catalog, playback, viewing, accounts, subscriptions
+    rule("GET", "/api/v1/streams/live", Public, "stream.list_live"),
+    rule("GET", "/api/v1/streams/featured", Public, "stream.list_featured"),
+    rule("GET", "/api/v1/streams/categories", Public, "category.list"),
+    rule("POST", "/api/v1/streams/categories", perm(P::ViewersManage), "category.create"),
+    rule("PATCH", "/api/v1/streams/categories/{id}", perm(P::ViewersManage), "category.update"),
+    rule("DELETE", "/api/v1/streams/categories/{id}", perm(P::ViewersManage), "category.delete"),
+    rule("GET", "/api/v1/streams/search", Public, "stream.search"),
+    rule("GET", "/api/v1/streams/trending", Public, "stream.trending"),
+    rule("GET", "/api/v1/streams/{id}", Public, "stream.read"),
+    rule("PATCH", "/api/v1/streams/{id}", perm(P::CatalogManage), "stream.update"),
+    rule("GET", "/api/v1/streams/{id}/thumbnail.jpg", Public, "stream.thumbnail"),
+    rule("POST", "/api/v1/streams/{id}/playback", Public, "stream.playback"),
+    rule("POST", "/api/v1/viewing/start", Public, "viewing.start"),
+    rule("POST", "/api/v1/viewing/{id}/progress", Public, "viewing.progress"),
+    rule("POST", "/api/v1/viewing/{id}/end", Public, "viewing.end"),
+    rule("GET", "/api/v1/viewing/history", Authenticated, "viewing.history"),
+    rule("DELETE", "/api/v1/viewing/history", Authenticated, "viewing.history_clear"),
+    rule("GET", "/api/v1/viewing/continue", Authenticated, "viewing.continue"),
+    rule("GET", "/api/v1/viewing/saved", Authenticated, "viewing.saved_list"),
+    rule("PUT", "/api/v1/viewing/saved/{stream_id}", Authenticated, "viewing.save"),
+    rule("DELETE", "/api/v1/viewing/saved/{stream_id}", Authenticated, "viewing.unsave"),
+    rule("GET", "/api/v1/viewer/me", perm(P::SelfManage), "viewer.read"),
+    rule("PATCH", "/api/v1/viewer/me", perm(P::SelfManage), "viewer.update"),
+    rule("DELETE", "/api/v1/viewer/me", perm(P::SelfManage), "viewer.delete"),
+    rule("PUT", "/api/v1/viewer/me/parental", perm(P::SelfManage), "viewer.parental_set"),
+    rule("POST", "/api/v1/viewer/me/parental/verify", perm(P::SelfManage), "viewer.parental_verify"),
+    rule("GET", "/api/v1/viewer/me/blocked", perm(P::SelfManage), "viewer.blocked_list"),
+    rule("PUT", "/api/v1/viewer/me/blocked/{user_id}", perm(P::SelfManage), "viewer.block"),
+    rule("DELETE", "/api/v1/viewer/me/blocked/{user_id}", perm(P::SelfManage), "viewer.unblock"),
+    rule("GET", "/api/v1/viewer/me/follows", perm(P::SelfManage), "viewer.follows_list"),
+    rule("PUT", "/api/v1/viewer/me/follows/{creator_id}", perm(P::SelfManage), "viewer.follow"),
+    rule("DELETE", "/api/v1/viewer/me/follows/{creator_id}", perm(P::SelfManage), "viewer.unfollow"),
+    rule("GET", "/api/v1/viewer/me/export", perm(P::SelfManage), "viewer.export"),
+    rule("GET", "/api/v1/viewer/me/stats", perm(P::SelfManage), "viewer.stats"),
+    rule("GET", "/api/v1/viewer/me/recommendations", perm(P::SelfManage), "viewer.recommendations"),
+    rule("GET", "/api/v1/subscriptions/plans", Public, "subscription.plans"),
+    rule("POST", "/api/v1/subscriptions", perm(P::SelfManage), "subscription.checkout"),
+    rule("GET", "/api/v1/subscriptions/me", perm(P::SelfManage), "subscription.read"),
+    rule("POST", "/api/v1/subscriptions/me/cancel", perm(P::SelfManage), "subscription.cancel"),
+    rule("GET", "/api/v1/viewer-admin/catalog", perm(P::CatalogManage), "viewer_admin.catalog"),
+    rule("GET", "/api/v1/viewer-admin/accounts", perm(P::ViewersManage), "viewer_admin.accounts"),
+    rule("GET", "/api/v1/viewer-admin/subscriptions", perm(P::ViewersManage), "viewer_admin.subscriptions"),
+    rule("GET", "/api/v1/viewer-admin/analytics", perm(P::ViewersManage), "viewer_admin.analytics"),
 ];
 
 /// Routes served outside the OpenAPI document (the document itself and its viewer).
