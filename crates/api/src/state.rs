@@ -137,7 +137,7 @@ impl AppState {
             auth: Arc::new(config.auth.clone()),
             config: Arc::new(config),
             metrics,
-            payments: Arc::new(crate::viewer::payments::TestProvider),
+            payments: Arc::new(crate::viewer::payments::TestProvider::default()),
             started_at: Instant::now(),
         }
     }

@@ -113,7 +113,7 @@ async fn get_me(State(state): State<AppState>, who: Principal) -> ApiResult<axum
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateMe {
+pub struct UpdateViewerMe {
     pub display_name: Option<String>,
     /// Replaces the stored preferences.
     pub preferences: Option<Preferences>,
@@ -127,14 +127,14 @@ pub struct UpdateMe {
 /// Change the profile, preferences and privacy settings.
 #[utoipa::path(
     patch, path = "/viewer/me", tag = "viewer",
-    request_body = UpdateMe,
+    request_body = UpdateViewerMe,
     security(("bearer" = [])),
     responses((status = 200, body = ViewerMe), (status = 400, body = crate::Problem))
 )]
 async fn update_me(
     State(state): State<AppState>,
     who: Principal,
-    Json(req): Json<UpdateMe>,
+    Json(req): Json<UpdateViewerMe>,
 ) -> ApiResult<axum::Json<ViewerMe>> {
     let mut p = state.db.viewer_profile(&who.user_id).await?;
     if let Some(prefs) = &req.preferences {

@@ -8,7 +8,7 @@
 //! | card number | checkout | renewals |
 //! | --- | --- | --- |
 //! | `4242 4242 4242 4242` | succeeds | succeed |
-//! | `4000 0000 0000 0341` | succeeds | declined |
+//! | `4000 0000 0000 0341` | succeeds (the first charge) | declined (every later charge) |
 //! | `4000 0000 0000 0002` | declined (`card_declined`) | — |
 //! | anything else | `invalid_card` | — |
 //!
@@ -70,9 +70,12 @@ pub trait PaymentProvider: Send + Sync {
     ) -> PaymentFuture<'a, String>;
 }
 
-/// The local test provider (see the module documentation for its cards).
+/// The local test provider (see the module documentation for its cards). It keeps which
+/// `4000 0000 0000 0341` methods were charged once in memory.
 #[derive(Debug, Default)]
-pub struct TestProvider;
+pub struct TestProvider {
+    charged_once: parking_lot::Mutex<std::collections::HashSet<String>>,
+}
 
 impl PaymentProvider for TestProvider {
     fn name(&self) -> &'static str {
@@ -107,8 +110,13 @@ impl PaymentProvider for TestProvider {
                     ))
                 }
             };
+            let nonce: String = lunora_store::crypto::random_secret("")
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(10)
+                .collect();
             Ok(PaymentMethod {
-                id: format!("pm_test_{behaviour}_{last4}"),
+                id: format!("pm_test_{behaviour}_{last4}_{nonce}"),
                 display: format!("card •••• {last4}"),
             })
         })
@@ -129,6 +137,10 @@ impl PaymentProvider for TestProvider {
                         .take(12)
                         .collect::<String>()
                 ))
+            } else if method_id.starts_with("pm_test_renewfail_")
+                && self.charged_once.lock().insert(method_id.to_string())
+            {
+                Ok(format!("ch_test_first_{amount_cents}"))
             } else if method_id.starts_with("pm_test_renewfail_") {
                 Err(PaymentError::Declined(
                     "the card was declined (test card 4000 0000 0000 0341)".into(),
@@ -146,11 +158,12 @@ mod tests {
 
     #[tokio::test]
     async fn test_cards_behave_like_the_table_says() {
-        let p = TestProvider;
+        let p = TestProvider::default();
         let ok = p.attach("4242 4242 4242 4242").await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ok.display, "card •••• 4242");
         assert!(p.charge(&ok.id, 999, "x").await.is_ok());
         let later = p.attach("4000000000000341").await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.charge(&later.id, 999, "x").await.is_ok());
         assert!(matches!(
             p.charge(&later.id, 999, "x").await,
             Err(PaymentError::Declined(_))

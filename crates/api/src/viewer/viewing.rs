@@ -130,7 +130,7 @@ pub struct Progress {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionView {
+pub struct ViewingSessionView {
     pub id: String,
     pub stream_id: String,
     pub started_at: String,
@@ -143,8 +143,8 @@ pub struct SessionView {
     pub exit_reason: String,
 }
 
-fn session_view(s: &ViewingSession) -> SessionView {
-    SessionView {
+fn session_view(s: &ViewingSession) -> ViewingSessionView {
+    ViewingSessionView {
         id: s.id.clone(),
         stream_id: s.stream_id.clone(),
         started_at: rfc3339(s.started_at),
@@ -204,14 +204,14 @@ fn step(s: &mut ViewingSession, req: &Progress, now: i64) -> ApiResult<()> {
     post, path = "/viewing/{id}/progress", tag = "viewer",
     params(("id" = String, Path)),
     request_body = Progress,
-    responses((status = 200, body = SessionView), (status = 404, body = crate::Problem), (status = 409, body = crate::Problem))
+    responses((status = 200, body = ViewingSessionView), (status = 404, body = crate::Problem), (status = 409, body = crate::Problem))
 )]
 async fn progress(
     State(state): State<AppState>,
     MaybeViewer(who): MaybeViewer,
     Path(id): Path<String>,
     Json(req): Json<Progress>,
-) -> ApiResult<axum::Json<SessionView>> {
+) -> ApiResult<axum::Json<ViewingSessionView>> {
     let mut s = own_session(&state, who.as_ref(), &id).await?;
     step(&mut s, &req, lunora_store::now_ms())?;
     state.db.update_viewing(&s).await?;
@@ -223,14 +223,14 @@ async fn progress(
     post, path = "/viewing/{id}/end", tag = "viewer",
     params(("id" = String, Path)),
     request_body = Progress,
-    responses((status = 200, body = SessionView), (status = 404, body = crate::Problem), (status = 409, body = crate::Problem))
+    responses((status = 200, body = ViewingSessionView), (status = 404, body = crate::Problem), (status = 409, body = crate::Problem))
 )]
 async fn end(
     State(state): State<AppState>,
     MaybeViewer(who): MaybeViewer,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<axum::Json<SessionView>> {
+) -> ApiResult<axum::Json<ViewingSessionView>> {
     let req: Progress = if body.is_empty() {
         Progress::default()
     } else {
@@ -256,7 +256,7 @@ async fn end(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryItem {
     #[serde(flatten)]
-    pub session: SessionView,
+    pub session: ViewingSessionView,
     /// The stream as the catalog shows it now (absent when it left the catalog).
     pub stream: Option<StreamView>,
 }
