@@ -838,6 +838,16 @@ async fn export_and_delete_cascade(db: DbKind) {
         let n: i64 = sqlx::query_scalar(&q).fetch_one(&pool).await.unwrap();
         assert_eq!(n, 0, "{table}");
     }
+    let q = "SELECT COUNT(*) FROM outbox WHERE recipient = 'leaving@example.com'";
+    let n: i64 = sqlx::query_scalar(q).fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 0, "outbox");
+    // (The deletion itself is recorded like every state-changing request.)
+    let q = format!(
+        "SELECT COUNT(*) FROM audit_logs WHERE actor_id = '{me_id}' AND ip <> '' \
+         AND action <> 'viewer.delete'"
+    );
+    let n: i64 = sqlx::query_scalar(&q).fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 0, "audit entries keep no address");
     // The other viewer and the stream are untouched.
     let n: i64 = sqlx::query_scalar(&format!(
         "SELECT COUNT(*) FROM users WHERE id = '{other_id}'"
@@ -872,9 +882,12 @@ async fn recommendations_with_reasons_and_stats(db: DbKind) {
         json!({ "title": "League night", "category_id": sports }),
     )
     .await;
-    let unrelated = channel(&server, &admin, "c", "public").await;
+    // Another creator's stream in no category: nothing links it to what Bo watched.
+    invite_user(&server, &admin, "sam@example.com", "operator", PASSWORD).await;
+    let sam = token_for(&server, "sam@example.com", PASSWORD).await;
+    let unrelated = channel(&server, &sam, "c", "public").await;
     let unrelated_id = unrelated["id"].as_str().unwrap().to_string();
-    patch_stream(&server, &admin, &unrelated_id, json!({ "title": "Cooking" })).await;
+    patch_stream(&server, &sam, &unrelated_id, json!({ "title": "Cooking" })).await;
     invite_user(&server, &admin, "rita@example.com", "operator", PASSWORD).await;
     let rita = token_for(&server, "rita@example.com", PASSWORD).await;
     let a = call(

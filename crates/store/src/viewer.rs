@@ -442,7 +442,8 @@ impl Db {
                 .bind(&c.description)
                 .bind(c.created_at),
         )
-        .await?;
+        .await
+        .map_err(|e| e.unique_as_conflict("a category with this slug exists"))?;
         Ok(c)
     }
 
@@ -512,7 +513,8 @@ impl Db {
                     .bind(&c.organization_id)
                     .bind(&c.id),
             )
-            .await?;
+            .await
+            .map_err(|e| e.unique_as_conflict("a category with this slug exists"))?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -623,15 +625,22 @@ impl Db {
             .map_err(Into::into)
     }
 
-    /// Deletes a user and, by cascade, everything that is theirs.
+    /// Deletes a user and, by cascade, everything that is theirs; in the same transaction the
+    /// e-mail kept in the outbox for the address is deleted and the user's audit-log entries
+    /// lose the address and browser they came from (the entries stay, naming only the id).
     pub async fn delete_user(&self, user_id: &str) -> Result<(), StoreError> {
+        let user = self.user(user_id).await?.ok_or(StoreError::NotFound)?;
+        let mut tx = self.pool().begin().await?;
+        let q = self.sql("DELETE FROM outbox WHERE recipient = ?");
+        sqlx::query(&q).bind(&user.email).execute(&mut *tx).await?;
+        let q = self.sql("UPDATE audit_logs SET ip = '', user_agent = '' WHERE actor_id = ?");
+        sqlx::query(&q).bind(user_id).execute(&mut *tx).await?;
         let q = self.sql("DELETE FROM users WHERE id = ?");
-        let r = self
-            .execute("user_delete", sqlx::query(&q).bind(user_id))
-            .await?;
+        let r = sqlx::query(&q).bind(user_id).execute(&mut *tx).await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        tx.commit().await?;
         Ok(())
     }
 
