@@ -739,6 +739,20 @@ async fn viewing_counts_history_and_privacy(db: DbKind) {
     )
     .await;
     assert_eq!((a.status, a.code()), (403, "parental_pin_wrong"), "{a:?}");
+    // Player telemetry stays out of the audit log; playback grants are in it.
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_logs WHERE action IN ('viewing.start', 'viewing.progress', 'viewing.end')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 0);
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_logs WHERE action = 'stream.playback'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(n >= 3, "{n}");
     let stored: String = sqlx::query_scalar("SELECT pin_hash FROM viewer_profiles")
         .fetch_one(&pool)
         .await

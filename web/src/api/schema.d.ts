@@ -3732,6 +3732,11 @@ export interface components {
             access: components["schemas"]["Access"];
             /** @description Name recorded in the audit log, e.g. `channel.create`. */
             action: string;
+            /**
+             * @description State-changing calls are written to the audit log (false only for player telemetry:
+             *     viewing-session start, heartbeats and end, a few per viewer and minute).
+             */
+            audited: boolean;
             /** @description Allowed to a session that must enrol TOTP before anything else. */
             during_mfa_enrolment: boolean;
             /** @description HTTP method in upper case. */

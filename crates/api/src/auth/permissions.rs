@@ -308,6 +308,9 @@ pub struct RouteRule {
     pub rate: RateClass,
     /// Allowed to a session that must enrol TOTP before anything else.
     pub during_mfa_enrolment: bool,
+    /// State-changing calls are written to the audit log (false only for player telemetry:
+    /// viewing-session start, heartbeats and end, a few per viewer and minute).
+    pub audited: bool,
 }
 
 const fn rule(
@@ -323,6 +326,7 @@ const fn rule(
         action,
         rate: RateClass::Default,
         during_mfa_enrolment: false,
+        audited: true,
     }
 }
 
@@ -334,11 +338,17 @@ const fn auth_rule(method: &'static str, path: &'static str, action: &'static st
         action,
         rate: RateClass::Auth,
         during_mfa_enrolment: false,
+        audited: true,
     }
 }
 
 const fn enrolment(mut r: RouteRule) -> RouteRule {
     r.during_mfa_enrolment = true;
+    r
+}
+
+const fn telemetry(mut r: RouteRule) -> RouteRule {
+    r.audited = false;
     r
 }
 
@@ -1184,9 +1194,9 @@ pub const ROUTES: &[RouteRule] = &[
     rule("PATCH", "/api/v1/streams/{id}", perm(P::CatalogManage), "stream.update"),
     rule("GET", "/api/v1/streams/{id}/thumbnail.jpg", Public, "stream.thumbnail"),
     rule("POST", "/api/v1/streams/{id}/playback", Public, "stream.playback"),
-    rule("POST", "/api/v1/viewing/start", Public, "viewing.start"),
-    rule("POST", "/api/v1/viewing/{id}/progress", Public, "viewing.progress"),
-    rule("POST", "/api/v1/viewing/{id}/end", Public, "viewing.end"),
+    telemetry(rule("POST", "/api/v1/viewing/start", Public, "viewing.start")),
+    telemetry(rule("POST", "/api/v1/viewing/{id}/progress", Public, "viewing.progress")),
+    telemetry(rule("POST", "/api/v1/viewing/{id}/end", Public, "viewing.end")),
     rule("GET", "/api/v1/viewing/history", Authenticated, "viewing.history"),
     rule("DELETE", "/api/v1/viewing/history", Authenticated, "viewing.history_clear"),
     rule("GET", "/api/v1/viewing/continue", Authenticated, "viewing.continue"),
