@@ -522,7 +522,10 @@ pub(crate) fn serve_thumbnail(
     let mut res = Response::new(Body::from(jpeg));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
     if let Ok(v) = HeaderValue::from_str(&crate::util::rfc3339(at)) {
         h.insert("x-thumbnail-time", v);
     }

@@ -154,10 +154,23 @@ async fn catalog_search_and_categories(db: DbKind) {
     .await;
     let hidden = channel(&server, &admin, "cam-3", "private").await;
     let hidden_id = hidden["id"].as_str().unwrap();
-    patch_stream(&server, &admin, hidden_id, json!({ "title": "Cup secrets" })).await;
+    patch_stream(
+        &server,
+        &admin,
+        hidden_id,
+        json!({ "title": "Cup secrets" }),
+    )
+    .await;
 
     // Anonymous: the public stream with every catalog field.
-    let a = call(&server, "GET", &format!("/api/v1/streams/{final_id}"), None, None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/streams/{final_id}"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     let b = &a.body;
     assert_eq!(b["title"], "Championship final");
@@ -173,7 +186,14 @@ async fn catalog_search_and_categories(db: DbKind) {
     assert_eq!(b["live"], false);
     assert_eq!(b["viewer_count"], 0);
     // A private channel is not in the catalog.
-    let a = call(&server, "GET", &format!("/api/v1/streams/{hidden_id}"), None, None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/streams/{hidden_id}"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.status, 404, "{a:?}");
 
     let a = call(&server, "GET", "/api/v1/streams/featured", None, None).await;
@@ -202,7 +222,14 @@ async fn catalog_search_and_categories(db: DbKind) {
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(a.body["items"][0]["id"], final_id, "search {q}: {a:?}");
     }
-    let a = call(&server, "GET", "/api/v1/streams/search?q=tennis", None, None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/streams/search?q=tennis",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"], json!([]));
     let a = call(&server, "GET", "/api/v1/streams/search?q=cup", None, None).await;
     let ids: Vec<&str> = a.body["items"]
@@ -215,7 +242,14 @@ async fn catalog_search_and_categories(db: DbKind) {
     assert_eq!(ids.len(), 2, "{ids:?}");
 
     // Live first: the highlights go live and rank above the final, which matches better.
-    let a = call(&server, "GET", "/api/v1/streams/search?q=cup+final", None, None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/streams/search?q=cup+final",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"][0]["id"], final_id, "{a:?}");
     let _publisher = Publisher::start(&publish_url(&server, &other));
     wait_live(&server, other_id).await;
@@ -242,7 +276,14 @@ async fn catalog_search_and_categories(db: DbKind) {
     )
     .await;
     assert_eq!(a.status, 200, "{a:?}");
-    let a = call(&server, "GET", &format!("/api/v1/streams/{final_id}"), None, None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/streams/{final_id}"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.body["category"]["name"], "Football");
     let a = call(
         &server,
@@ -253,7 +294,14 @@ async fn catalog_search_and_categories(db: DbKind) {
     )
     .await;
     assert_eq!(a.status, 204, "{a:?}");
-    let a = call(&server, "GET", &format!("/api/v1/streams/{final_id}"), None, None).await;
+    let a = call(
+        &server,
+        "GET",
+        &format!("/api/v1/streams/{final_id}"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.body["category"], Value::Null);
 
     // Validation.
@@ -321,7 +369,14 @@ async fn subscription_and_access_on_the_playback_token(db: DbKind) {
     .await;
     assert_eq!((a.status, a.code()), (403, "upgrade_required"), "{a:?}");
     assert!(a.body["detail"].as_str().unwrap().contains("premium"));
-    let a = call(&server, "GET", "/api/v1/subscriptions/me", Some(&free), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/subscriptions/me",
+        Some(&free),
+        None,
+    )
+    .await;
     assert_eq!(a.body["group"], "free");
 
     // A declined card changes nothing; a bad one is a 400.
@@ -423,7 +478,14 @@ async fn subscription_and_access_on_the_playback_token(db: DbKind) {
     )
     .await;
     assert_eq!((a.status, a.code()), (403, "upgrade_required"), "{a:?}");
-    let a = call(&server, "GET", "/api/v1/subscriptions/me", Some(&free), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/subscriptions/me",
+        Some(&free),
+        None,
+    )
+    .await;
     assert_eq!(a.body["group"], "free");
     assert_eq!(a.body["history"][0]["status"], "expired");
 
@@ -455,7 +517,14 @@ async fn subscription_and_access_on_the_playback_token(db: DbKind) {
         .execute(&pool)
         .await
         .unwrap();
-    let a = call(&server, "GET", "/api/v1/subscriptions/me", Some(&free), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/subscriptions/me",
+        Some(&free),
+        None,
+    )
+    .await;
     assert_eq!(a.body["current"]["status"], "past_due", "{a:?}");
     assert_eq!(a.body["group"], "vip");
     let a = call(
@@ -473,7 +542,14 @@ async fn subscription_and_access_on_the_playback_token(db: DbKind) {
         .execute(&pool)
         .await
         .unwrap();
-    let a = call(&server, "GET", "/api/v1/subscriptions/me", Some(&free), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/subscriptions/me",
+        Some(&free),
+        None,
+    )
+    .await;
     assert_eq!(a.body["group"], "free", "{a:?}");
     assert_eq!(a.body["current"], Value::Null);
     // A renewing card renews.
@@ -486,14 +562,24 @@ async fn subscription_and_access_on_the_playback_token(db: DbKind) {
     )
     .await;
     let sub = a.body["current"]["id"].as_str().unwrap().to_string();
-    let before = a.body["current"]["current_period_end"].as_str().unwrap().to_string();
+    let before = a.body["current"]["current_period_end"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sqlx::query(q)
         .bind(now_ms - 1000)
         .bind(&sub)
         .execute(&pool)
         .await
         .unwrap();
-    let a = call(&server, "GET", "/api/v1/subscriptions/me", Some(&free), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/subscriptions/me",
+        Some(&free),
+        None,
+    )
+    .await;
     assert_eq!(a.body["current"]["status"], "active", "{a:?}");
     assert_eq!(a.body["group"], "premium");
     assert_ne!(a.body["current"]["current_period_end"], before.as_str());
@@ -542,7 +628,13 @@ async fn viewing_counts_history_and_privacy(db: DbKind) {
     let id = ch["id"].as_str().unwrap().to_string();
     let paid = channel(&server, &admin, "paid", "public").await;
     let paid_id = paid["id"].as_str().unwrap().to_string();
-    patch_stream(&server, &admin, &paid_id, json!({ "access_level": "premium" })).await;
+    patch_stream(
+        &server,
+        &admin,
+        &paid_id,
+        json!({ "access_level": "premium" }),
+    )
+    .await;
 
     // Anonymous viewers get sessions for public streams, not premium ones.
     let a = call(
@@ -673,7 +765,14 @@ async fn viewing_counts_history_and_privacy(db: DbKind) {
     let a = call(&server, "GET", "/api/v1/viewing/history", Some(&ana), None).await;
     assert_eq!(a.body["items"].as_array().unwrap().len(), 1, "{a:?}");
     assert_eq!(a.body["history_enabled"], false);
-    let a = call(&server, "DELETE", "/api/v1/viewing/history", Some(&ana), None).await;
+    let a = call(
+        &server,
+        "DELETE",
+        "/api/v1/viewing/history",
+        Some(&ana),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 204);
     let a = call(&server, "GET", "/api/v1/viewing/history", Some(&ana), None).await;
     assert_eq!(a.body["items"], json!([]));
@@ -725,10 +824,28 @@ async fn viewing_counts_history_and_privacy(db: DbKind) {
     assert_eq!(a.body["parental"]["pin_set"], true);
     let play = format!("/api/v1/streams/{id}/playback");
     let a = call(&server, "POST", &play, Some(&ana), None).await;
-    assert_eq!((a.status, a.code()), (403, "parental_pin_required"), "{a:?}");
-    let a = call(&server, "POST", &play, Some(&ana), Some(&json!({ "pin": "1111" }))).await;
+    assert_eq!(
+        (a.status, a.code()),
+        (403, "parental_pin_required"),
+        "{a:?}"
+    );
+    let a = call(
+        &server,
+        "POST",
+        &play,
+        Some(&ana),
+        Some(&json!({ "pin": "1111" })),
+    )
+    .await;
     assert_eq!(a.status, 403, "{a:?}");
-    let a = call(&server, "POST", &play, Some(&ana), Some(&json!({ "pin": "4321" }))).await;
+    let a = call(
+        &server,
+        "POST",
+        &play,
+        Some(&ana),
+        Some(&json!({ "pin": "4321" })),
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     let a = call(
         &server,
@@ -1006,16 +1123,39 @@ async fn roles_and_other_organizations(db: DbKind) {
     let (_, free) = viewer(&server, &admin, "free@example.com").await;
     invite_user(&server, &admin, "op@example.com", "operator", PASSWORD).await;
     let op = token_for(&server, "op@example.com", PASSWORD).await;
-    invite_user(&server, &admin, "ca@example.com", "consumer_admin", PASSWORD).await;
+    invite_user(
+        &server,
+        &admin,
+        "ca@example.com",
+        "consumer_admin",
+        PASSWORD,
+    )
+    .await;
     let ca = token_for(&server, "ca@example.com", PASSWORD).await;
 
     // Audience accounts edit nothing and see no admin lists.
     for (m, p, b) in [
-        ("PATCH", format!("/api/v1/streams/{id}"), json!({ "title": "x" })),
-        ("POST", "/api/v1/streams/categories".into(), json!({ "name": "y" })),
-        ("PATCH", format!("/api/v1/streams/categories/{cat}"), json!({ "name": "y" })),
+        (
+            "PATCH",
+            format!("/api/v1/streams/{id}"),
+            json!({ "title": "x" }),
+        ),
+        (
+            "POST",
+            "/api/v1/streams/categories".into(),
+            json!({ "name": "y" }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/streams/categories/{cat}"),
+            json!({ "name": "y" }),
+        ),
         ("GET", "/api/v1/viewer-admin/accounts".into(), json!(null)),
-        ("GET", "/api/v1/viewer-admin/subscriptions".into(), json!(null)),
+        (
+            "GET",
+            "/api/v1/viewer-admin/subscriptions".into(),
+            json!(null),
+        ),
         ("GET", "/api/v1/viewer-admin/analytics".into(), json!(null)),
         ("GET", "/api/v1/viewer-admin/catalog".into(), json!(null)),
     ] {
@@ -1034,13 +1174,33 @@ async fn roles_and_other_organizations(db: DbKind) {
     .await;
     assert_eq!(a.status, 404, "{a:?}");
     let own = channel(&server, &op, "op's", "public").await;
-    patch_stream(&server, &op, own["id"].as_str().unwrap(), json!({ "title": "Op show" })).await;
-    let a = call(&server, "GET", "/api/v1/viewer-admin/accounts", Some(&op), None).await;
+    patch_stream(
+        &server,
+        &op,
+        own["id"].as_str().unwrap(),
+        json!({ "title": "Op show" }),
+    )
+    .await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/viewer-admin/accounts",
+        Some(&op),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 403, "{a:?}");
     // Consumer admins run the catalog, categories, accounts and subscriptions.
     patch_stream(&server, &ca, &id, json!({ "featured": true })).await;
     category(&server, &ca, "Music").await;
-    let a = call(&server, "GET", "/api/v1/viewer-admin/accounts", Some(&ca), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/viewer-admin/accounts",
+        Some(&ca),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     let emails: Vec<&str> = a.body["items"]
         .as_array()
@@ -1049,9 +1209,23 @@ async fn roles_and_other_organizations(db: DbKind) {
         .map(|u| u["email"].as_str().unwrap())
         .collect();
     assert_eq!(emails, vec!["free@example.com"]);
-    let a = call(&server, "GET", "/api/v1/viewer-admin/analytics", Some(&ca), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/viewer-admin/analytics",
+        Some(&ca),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
-    let a = call(&server, "GET", "/api/v1/viewer-admin/catalog", Some(&ca), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/viewer-admin/catalog",
+        Some(&ca),
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"].as_array().unwrap().len(), 2, "{a:?}");
 
     // Another organization's administrator reaches none of it.
@@ -1095,9 +1269,23 @@ async fn roles_and_other_organizations(db: DbKind) {
         .await;
         assert_eq!(a.status, 404, "{m}: {a:?}");
     }
-    let a = call(&server, "GET", "/api/v1/viewer-admin/accounts", Some(&beta), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/viewer-admin/accounts",
+        Some(&beta),
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"], json!([]), "{a:?}");
-    let a = call(&server, "GET", "/api/v1/viewer-admin/catalog", Some(&beta), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/viewer-admin/catalog",
+        Some(&beta),
+        None,
+    )
+    .await;
     assert_eq!(a.body["items"], json!([]), "{a:?}");
     // …and staff of another organization do not reach premium streams of this one.
     patch_stream(&server, &admin, &id, json!({ "access_level": "vip" })).await;

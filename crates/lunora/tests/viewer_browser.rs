@@ -20,7 +20,12 @@ fn web() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web")
 }
 
-async fn live_channel(server: &Server, admin: &str, title: &str, level: &str) -> (String, Publisher) {
+async fn live_channel(
+    server: &Server,
+    admin: &str,
+    title: &str,
+    level: &str,
+) -> (String, Publisher) {
     let a = call(
         server,
         "POST",
@@ -129,10 +134,20 @@ async fn anonymous_plays_and_a_free_viewer_upgrades_to_play_premium_in_chromium(
     let a = call(&server, "GET", "/api/v1/subscriptions/me", Some(&t), None).await;
     assert_eq!(a.body["group"], "premium", "{a:?}");
     assert_eq!(a.body["current"]["payment_method"], "card •••• 4242");
-    let a = call(&server, "GET", "/api/v1/viewer-admin/analytics", Some(&admin), None).await;
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/viewer-admin/analytics",
+        Some(&admin),
+        None,
+    )
+    .await;
     assert!(
         a.body["sessions_24h"].as_i64().unwrap() >= 2,
         "sessions from the players: {a:?}"
     );
-    assert!(a.body["anonymous_sessions_24h"].as_i64().unwrap() >= 1, "{a:?}");
+    assert!(
+        a.body["anonymous_sessions_24h"].as_i64().unwrap() >= 1,
+        "{a:?}"
+    );
 }

@@ -51,11 +51,11 @@ pub use identity::{
 pub use notifications::{NewNotification, Notification, Recipient};
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
+pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
 pub use viewer::{
     CatalogEntry, CatalogFilter, CatalogRow, Category, Payment, Subscription, SubscriptionWithUser,
     ViewerProfile, ViewingSession,
 };
-pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
 
 /// Current time as unix milliseconds, the one time representation in the schema.
 pub fn now_ms() -> i64 {

@@ -177,7 +177,9 @@ fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<CatalogEntry, sqlx::Error> {
         channel_id: r.try_get("id")?,
         organization_id: r.try_get("organization_id")?,
         owner_id: r.try_get("owner_id")?,
-        creator_name: r.try_get::<Option<String>, _>("u_name")?.unwrap_or_default(),
+        creator_name: r
+            .try_get::<Option<String>, _>("u_name")?
+            .unwrap_or_default(),
         visibility: r.try_get("visibility")?,
         title: title.filter(|t| !t.is_empty()).unwrap_or(name),
         description: s_description
@@ -334,10 +336,7 @@ impl Db {
         let rows = self
             .timed("catalog_entries", query.fetch_all(self.pool()))
             .await?;
-        Ok(rows
-            .iter()
-            .map(entry_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(entry_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Writes a channel's catalog row (creating it the first time).
@@ -593,7 +592,10 @@ impl Db {
     pub async fn unblock_user(&self, user_id: &str, blocked: &str) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM viewer_blocks WHERE user_id = ? AND blocked_user_id = ?");
         let r = self
-            .execute("viewer_unblock", sqlx::query(&q).bind(user_id).bind(blocked))
+            .execute(
+                "viewer_unblock",
+                sqlx::query(&q).bind(user_id).bind(blocked),
+            )
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -907,7 +909,10 @@ impl Db {
     pub async fn unsave_stream(&self, user_id: &str, stream_id: &str) -> Result<bool, StoreError> {
         let q = self.sql("DELETE FROM saved_streams WHERE user_id = ? AND stream_id = ?");
         let r = self
-            .execute("stream_unsave", sqlx::query(&q).bind(user_id).bind(stream_id))
+            .execute(
+                "stream_unsave",
+                sqlx::query(&q).bind(user_id).bind(stream_id),
+            )
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -937,7 +942,10 @@ impl Db {
         );
         self.execute(
             "creator_follow",
-            sqlx::query(&q).bind(user_id).bind(creator_id).bind(now_ms()),
+            sqlx::query(&q)
+                .bind(user_id)
+                .bind(creator_id)
+                .bind(now_ms()),
         )
         .await?;
         Ok(())

@@ -245,8 +245,10 @@ async fn set_parental(
     }
     let mut p = state.db.viewer_profile(&who.user_id).await?;
     if !pin_ok(req.current_pin.as_deref(), &p.pin_hash).await? {
-        return Err(ApiError::forbidden("the current parental PIN is wrong or missing")
-            .with_code("parental_pin_wrong"));
+        return Err(
+            ApiError::forbidden("the current parental PIN is wrong or missing")
+                .with_code("parental_pin_wrong"),
+        );
     }
     if let Some(pin) = &req.pin {
         valid_pin(pin)?;
@@ -566,7 +568,10 @@ pub struct ViewerStats {
     security(("bearer" = [])),
     responses((status = 200, body = ViewerStats))
 )]
-async fn stats(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<ViewerStats>> {
+async fn stats(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<ViewerStats>> {
     let sessions = state.db.sessions_of(&who.user_id, 10_000).await?;
     let entries = public_entries(&state, CatalogFilter::default()).await?;
     let category: HashMap<&str, &str> = entries
@@ -588,7 +593,11 @@ async fn stats(State(state): State<AppState>, who: Principal) -> ApiResult<axum:
             *cats.entry((*c).to_string()).or_default() += s.watched_ms;
         }
         hours[((s.started_at / 3_600_000).rem_euclid(24)) as usize] += s.watched_ms;
-        let d = if s.device.is_empty() { "unknown" } else { &s.device };
+        let d = if s.device.is_empty() {
+            "unknown"
+        } else {
+            &s.device
+        };
         *devices.entry(d.to_string()).or_default() += s.watched_ms / 1000;
     }
     let mut fav: Vec<(String, i64)> = cats.into_iter().collect();

@@ -86,7 +86,11 @@ pub struct StreamList {
     pub items: Vec<StreamView>,
 }
 
-pub(crate) fn view(state: &AppState, e: &CatalogEntry, counts: &HashMap<String, i64>) -> StreamView {
+pub(crate) fn view(
+    state: &AppState,
+    e: &CatalogEntry,
+    counts: &HashMap<String, i64>,
+) -> StreamView {
     StreamView {
         id: e.channel_id.clone(),
         title: e.title.clone(),
@@ -262,7 +266,10 @@ async fn search_streams(
 ) -> ApiResult<axum::Json<SearchResults>> {
     let words = words(&q.q);
     if words.is_empty() || q.q.chars().count() > 200 {
-        return Err(ApiError::invalid("q", "q must have 1–200 characters with a word"));
+        return Err(ApiError::invalid(
+            "q",
+            "q must have 1–200 characters with a word",
+        ));
     }
     let entries = public_entries(&state, CatalogFilter::default()).await?;
     let counts = counts(&state).await?;
@@ -644,16 +651,20 @@ async fn update_stream(
     Json(req): Json<UpdateStream>,
 ) -> ApiResult<axum::Json<StreamView>> {
     let e = editable_entry(&state, &who, &id).await?;
-    let mut row = state.db.catalog_row(&e.channel_id).await?.unwrap_or(CatalogRow {
-        title: String::new(),
-        description: String::new(),
-        category_id: None,
-        tags: Vec::new(),
-        access_level: "public".into(),
-        content_rating: "general".into(),
-        scheduled_start: None,
-        featured: false,
-    });
+    let mut row = state
+        .db
+        .catalog_row(&e.channel_id)
+        .await?
+        .unwrap_or(CatalogRow {
+            title: String::new(),
+            description: String::new(),
+            category_id: None,
+            tags: Vec::new(),
+            access_level: "public".into(),
+            content_rating: "general".into(),
+            scheduled_start: None,
+            featured: false,
+        });
     if let Some(t) = &req.title {
         row.title = check_text("title", t, 200)?;
     }
@@ -794,7 +805,10 @@ async fn list_categories(State(state): State<AppState>) -> ApiResult<axum::Json<
                 .collect();
             CategoryView {
                 stream_count: mine.len() as i64,
-                live_count: mine.iter().filter(|e| is_live(&state, &e.channel_id)).count() as i64,
+                live_count: mine
+                    .iter()
+                    .filter(|e| is_live(&state, &e.channel_id))
+                    .count() as i64,
                 id: c.id,
                 slug: c.slug,
                 name: c.name,

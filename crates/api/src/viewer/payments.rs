@@ -159,10 +159,16 @@ mod tests {
     #[tokio::test]
     async fn test_cards_behave_like_the_table_says() {
         let p = TestProvider::default();
-        let ok = p.attach("4242 4242 4242 4242").await.unwrap_or_else(|e| panic!("{e}"));
+        let ok = p
+            .attach("4242 4242 4242 4242")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ok.display, "card •••• 4242");
         assert!(p.charge(&ok.id, 999, "x").await.is_ok());
-        let later = p.attach("4000000000000341").await.unwrap_or_else(|e| panic!("{e}"));
+        let later = p
+            .attach("4000000000000341")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(p.charge(&later.id, 999, "x").await.is_ok());
         assert!(matches!(
             p.charge(&later.id, 999, "x").await,

@@ -261,7 +261,10 @@ fn shown(mut v: SubscriptionView) -> SubscriptionView {
     v
 }
 
-pub(crate) async fn my_subscriptions(state: &AppState, who: &Principal) -> ApiResult<MySubscription> {
+pub(crate) async fn my_subscriptions(
+    state: &AppState,
+    who: &Principal,
+) -> ApiResult<MySubscription> {
     let role = settle(state, &who.user_id).await?;
     let now = lunora_store::now_ms();
     let subs = state.db.subscriptions_of(&who.user_id).await?;
@@ -332,7 +335,9 @@ async fn checkout(
         }
     };
     let failed = |e: PaymentError| match e {
-        PaymentError::InvalidCard(m) => ApiError::invalid("card_number", m).with_code("invalid_card"),
+        PaymentError::InvalidCard(m) => {
+            ApiError::invalid("card_number", m).with_code("invalid_card")
+        }
         PaymentError::Declined(m) => {
             ApiError::new(StatusCode::PAYMENT_REQUIRED, "card_declined", m)
         }
