@@ -842,7 +842,7 @@ async fn admin_analytics(
             sessions: c,
         })
         .collect();
-    top.sort_by(|a, b| b.watch_seconds.cmp(&a.watch_seconds));
+    top.sort_by_key(|t| std::cmp::Reverse(t.watch_seconds));
     top.truncate(10);
     Ok(axum::Json(AdminAnalytics {
         viewers_now: titles.keys().filter_map(|id| counts.get(*id)).sum(),

@@ -201,7 +201,7 @@ async fn live_streams(
         .map(|e| view(&state, e, &counts))
         .filter(|v| v.live)
         .collect();
-    items.sort_by(|a, b| b.viewer_count.cmp(&a.viewer_count));
+    items.sort_by_key(|v| std::cmp::Reverse(v.viewer_count));
     items.truncate(limit(q.limit));
     Ok(axum::Json(StreamList { items }))
 }
