@@ -822,6 +822,18 @@ async fn viewing_counts_history_and_privacy(db: DbKind) {
     .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["parental"]["pin_set"], true);
+    // Above the limit, the stream leaves Ana's lists (anonymous viewers still find it).
+    let a = call(
+        &server,
+        "GET",
+        "/api/v1/streams/search?q=open",
+        Some(&ana),
+        None,
+    )
+    .await;
+    assert_eq!(a.body["items"], json!([]), "{a:?}");
+    let a = call(&server, "GET", "/api/v1/streams/search?q=open", None, None).await;
+    assert_eq!(a.body["items"][0]["id"], id.as_str(), "{a:?}");
     let play = format!("/api/v1/streams/{id}/playback");
     let a = call(&server, "POST", &play, Some(&ana), None).await;
     assert_eq!(

@@ -165,6 +165,20 @@ pub(crate) async fn public_entry(state: &AppState, id: &str) -> ApiResult<Catalo
     .ok_or_else(not_found)
 }
 
+/// Drops streams rated above a signed-in viewer's parental limit (they stay reachable by id,
+/// where the player asks for the PIN).
+pub(crate) async fn within_parental_limit(
+    state: &AppState,
+    who: Option<&Principal>,
+    mut entries: Vec<CatalogEntry>,
+) -> ApiResult<Vec<CatalogEntry>> {
+    if let Some(p) = who {
+        let limit = rating_rank(&state.db.viewer_profile(&p.user_id).await?.max_rating);
+        entries.retain(|e| rating_rank(&e.content_rating) <= limit);
+    }
+    Ok(entries)
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Only this category (its slug).
@@ -185,6 +199,7 @@ fn limit(l: Option<u32>) -> usize {
 )]
 async fn live_streams(
     State(state): State<AppState>,
+    MaybeViewer(who): MaybeViewer,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<StreamList>> {
     let entries = public_entries(
@@ -195,6 +210,7 @@ async fn live_streams(
         },
     )
     .await?;
+    let entries = within_parental_limit(&state, who.as_ref(), entries).await?;
     let counts = counts(&state).await?;
     let mut items: Vec<StreamView> = entries
         .iter()
@@ -214,6 +230,7 @@ async fn live_streams(
 )]
 async fn featured_streams(
     State(state): State<AppState>,
+    MaybeViewer(who): MaybeViewer,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<StreamList>> {
     let entries = public_entries(
@@ -225,6 +242,7 @@ async fn featured_streams(
         },
     )
     .await?;
+    let entries = within_parental_limit(&state, who.as_ref(), entries).await?;
     let counts = counts(&state).await?;
     let mut items: Vec<StreamView> = entries.iter().map(|e| view(&state, e, &counts)).collect();
     items.sort_by_key(|v| std::cmp::Reverse(v.live));
@@ -262,6 +280,7 @@ pub struct SearchResults {
 )]
 async fn search_streams(
     State(state): State<AppState>,
+    MaybeViewer(who): MaybeViewer,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<axum::Json<SearchResults>> {
     let words = words(&q.q);
@@ -272,6 +291,7 @@ async fn search_streams(
         ));
     }
     let entries = public_entries(&state, CatalogFilter::default()).await?;
+    let entries = within_parental_limit(&state, who.as_ref(), entries).await?;
     let counts = counts(&state).await?;
     let mut items: Vec<SearchHit> = entries
         .iter()
@@ -409,6 +429,7 @@ pub struct TrendingList {
 )]
 async fn trending_streams(
     State(state): State<AppState>,
+    MaybeViewer(who): MaybeViewer,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<TrendingList>> {
     let now = lunora_store::now_ms();
@@ -435,6 +456,7 @@ async fn trending_streams(
         },
     )
     .await?;
+    let entries = within_parental_limit(&state, who.as_ref(), entries).await?;
     let counts = counts(&state).await?;
     let mut items: Vec<TrendingItem> = entries
         .iter()
