@@ -33,7 +33,7 @@ export const APPS: readonly AppInfo[] = [
     path: '/watch',
     nav: 'Watch',
     name: 'Viewer portal',
-    summary: 'Watch live channels and recordings in the browser with adaptive HLS and WebRTC.',
+    summary: 'Watch live streams in the browser: search, recommendations, subscriptions and your library.',
   },
   {
     id: 'ads',

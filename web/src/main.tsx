@@ -57,6 +57,11 @@ const SecurityPage = page(() => import('./pages/Account'), 'SecurityPage');
 const AcceptInvitationPage = page(() => import('./pages/auth/AuthPages'), 'AcceptInvitationPage');
 const ResetPasswordPage = page(() => import('./pages/auth/AuthPages'), 'ResetPasswordPage');
 const VerifyEmailPage = page(() => import('./pages/auth/AuthPages'), 'VerifyEmailPage');
+const WatchPortal = page(() => import('./pages/watch/Portal'), 'WatchPortal');
+const WatchPlayerPage = page(() => import('./pages/watch/Player'), 'WatchPlayerPage');
+const WatchProfilePage = page(() => import('./pages/watch/Profile'), 'WatchProfilePage');
+const WatchUpgradePage = page(() => import('./pages/watch/Upgrade'), 'WatchUpgradePage');
+const WatchAdminPage = page(() => import('./pages/watch/Admin'), 'WatchAdminPage');
 
 function Root() {
   return (
@@ -163,7 +168,13 @@ const routes: RouteObject[] = [
         element: <Layout />,
         children: [
           { index: true, element: <Home /> },
-          ...APPS.filter((a) => a.id !== 'stream' && a.id !== 'admin' && a.id !== 'ads').map((app) => ({
+          // Viewer portal: open to everyone; signed-in pages ask for sign-in themselves.
+          { path: 'watch', element: <WatchPortal /> },
+          { path: 'watch/profile', element: <WatchProfilePage /> },
+          { path: 'watch/upgrade', element: <WatchUpgradePage /> },
+          { path: 'watch/admin', element: guard(<WatchAdminPage />, ['catalog_manage'], 'The viewer admin') },
+          { path: 'watch/:streamId', element: <WatchPlayerPage /> },
+          ...APPS.filter((a) => !['stream', 'admin', 'ads', 'watch'].includes(a.id)).map((app) => ({
             path: `${app.path}/*`,
             element: <ComingSoon app={app} />,
           })),

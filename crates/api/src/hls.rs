@@ -11,7 +11,10 @@
 //! channel's packager (media sequence numbers restart with a new run), so files can be cached
 //! forever; playlists are `no-cache`.
 //!
-//! **Access.** Public channels are open. Private ones need `?token=` with a playback token from
+//! **Access.** Public channels are open, unless the viewer catalog puts them at access level
+//! `premium` or `vip`: those need `?token=` from `POST /api/v1/streams/{id}/playback`, which
+//! is issued only to viewers whose subscription reaches that level (403
+//! `playback_token_required` without one). Private ones need `?token=` with a playback token from
 //! `POST /api/v1/channels/{id}/play-token`; every URI in the playlists carries the token on,
 //! so a player given the master URL keeps working until the token expires. An unknown channel
 //! and a private one without a valid token get the same 404 (nothing tells them apart). A
@@ -72,13 +75,25 @@ const M3U8: &str = "application/vnd.apple.mpegurl";
 /// The live HLS output and what the HTTP side keeps about it.
 pub struct HlsService {
     pub hls: Arc<Hls>,
-    /// Channel id → (public, read at).
-    visibility: Mutex<HashMap<Uuid, (bool, Instant)>>,
+    /// Channel id → (who may play it, read at).
+    visibility: Mutex<HashMap<Uuid, (Gate, Instant)>>,
     thumbnails: Mutex<HashMap<Uuid, Thumbnail>>,
     /// Channel id → when its thumbnail was last asked for.
     wanted: Mutex<HashMap<Uuid, Instant>>,
     wake_thumbnails: Notify,
     jobs: Arc<Semaphore>,
+}
+
+/// Who may play a channel's HLS without more than the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Public channel whose catalog access level is `public`: anyone.
+    Open,
+    /// Private channel: a playback token, and nothing tells it apart from an unknown channel.
+    Private,
+    /// Public channel in the viewer catalog at level `premium` or `vip`: a playback token
+    /// from `POST /api/v1/streams/{id}/playback`, which checks the viewer's subscription.
+    Subscribers,
 }
 
 #[derive(Clone)]
@@ -200,25 +215,31 @@ async fn admit(
         .lock()
         .get(&id)
         .filter(|(_, at)| at.elapsed() < ACCESS_CACHE)
-        .map(|(public, _)| *public);
-    let public = match cached {
-        Some(p) => p,
+        .map(|(gate, _)| *gate);
+    let gate = match cached {
+        Some(g) => g,
         None => {
             let c = state
                 .db
                 .channel_any_org(&id.to_string())
                 .await?
                 .ok_or_else(hidden)?;
-            let public = c.visibility == "public";
+            let gate = if c.visibility != "public" {
+                Gate::Private
+            } else if state.db.access_level(&c.id).await? == "public" {
+                Gate::Open
+            } else {
+                Gate::Subscribers
+            };
             state
                 .hls
                 .visibility
                 .lock()
-                .insert(id, (public, Instant::now()));
-            public
+                .insert(id, (gate, Instant::now()));
+            gate
         }
     };
-    if public {
+    if gate == Gate::Open {
         return Ok((id, None));
     }
     let token = token.unwrap_or("");
@@ -227,6 +248,12 @@ async fn admit(
         .check(&id.to_string(), token, lunora_store::now_ms() / 1000)
     {
         Ok((id, Some(token.to_string())))
+    } else if gate == Gate::Subscribers {
+        Err(ApiError::forbidden(format!(
+            "this stream is for subscribers: get a playback token from \
+             POST /api/v1/streams/{id}/playback and pass it as `?token=`"
+        ))
+        .with_code("playback_token_required"))
     } else {
         Err(hidden())
     }
@@ -463,8 +490,17 @@ async fn thumbnail(
         })
         .ok_or_else(|| ApiError::not_found("no such channel"))?;
     let uuid = Uuid::parse_str(&channel.id).map_err(|_| ApiError::not_found("no such channel"))?;
+    serve_thumbnail(&state, uuid, "private, max-age=2")
+}
+
+/// The newest thumbnail of a channel (asking keeps thumbnails of it coming).
+pub(crate) fn serve_thumbnail(
+    state: &AppState,
+    uuid: Uuid,
+    cache_control: &'static str,
+) -> ApiResult<Response> {
     // Thumbnails come from the HLS output's newest keyframe: asking keeps it running.
-    let _ = live(&state, uuid);
+    let _ = live(state, uuid);
     let first_ask = state
         .hls
         .wanted
@@ -488,7 +524,7 @@ async fn thumbnail(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=2"),
+        HeaderValue::from_static(cache_control),
     );
     if let Ok(v) = HeaderValue::from_str(&crate::util::rfc3339(at)) {
         h.insert("x-thumbnail-time", v);

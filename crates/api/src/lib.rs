@@ -42,6 +42,7 @@ pub mod tiers;
 mod ui;
 mod users;
 mod util;
+pub mod viewer;
 
 use std::sync::Arc;
 
@@ -95,6 +96,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "presets", description = "Encoding presets: built-in platform presets and the organization's own"),
         (name = "audit", description = "The audit log"),
         (name = "backups", description = "Encrypted backups of the whole database: manual and scheduled, download, upload, selective restore"),
+        (name = "viewer", description = "Viewer platform: stream catalog and search, playback tokens by access level, viewing sessions, audience accounts, subscriptions, recommendations, viewer admin"),
         (name = "ads", description = "Podcast advertising workspace: advertisers, shows, episodes, campaigns with account teams, availability, activity log"),
     )
 )]
@@ -146,7 +148,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(secrets::router())
         .merge(ads::router())
         .merge(backups::router())
-        .merge(ads_reports::router());
+        .merge(ads_reports::router())
+        .merge(viewer::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -102,6 +102,8 @@ pub struct AppStateInner {
     pub tiers: Arc<crate::tiers::Tiers>,
     /// TLS for `rtmps://` destinations.
     pub tls: Option<Arc<lunora_media::push::TlsConfig>>,
+    /// The payment provider behind subscriptions.
+    pub payments: Arc<dyn crate::viewer::payments::PaymentProvider>,
     pub started_at: Instant,
     /// The queue of ad notifications to store (its worker starts with the first one).
     pub ad_notify: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::ads::NotifyJob>>>,
@@ -151,6 +153,7 @@ impl AppState {
             auth: Arc::new(config.auth.clone()),
             config: Arc::new(config),
             metrics,
+            payments: Arc::new(crate::viewer::payments::TestProvider::default()),
             started_at: Instant::now(),
             ad_notify: Arc::default(),
         }))

@@ -27,6 +27,7 @@ mod presets;
 mod recordings;
 pub mod rekey;
 mod sources;
+mod viewer;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
 pub use ad_reports::Placement;
@@ -55,6 +56,10 @@ pub use notifications::{NewNotification, Notification, Recipient};
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
 pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
+pub use viewer::{
+    CatalogEntry, CatalogFilter, CatalogRow, Category, Payment, Subscription, SubscriptionWithUser,
+    ViewerProfile, ViewingSession,
+};
 
 /// Current time as unix milliseconds, the one time representation in the schema.
 pub fn now_ms() -> i64 {

@@ -105,6 +105,7 @@ export function homeFor(me: Me | null): string {
   if (me.next_step === 'mfa_enrolment') return '/account/security';
   if (me.permissions.includes('users_manage')) return '/admin';
   if (me.permissions.includes('channels_write')) return '/stream';
+  if (['free', 'premium', 'vip', 'consumer_admin'].includes(me.role)) return '/watch';
   if (me.permissions.includes('activities_read')) return '/ads';
   return '/account';
 }

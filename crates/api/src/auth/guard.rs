@@ -227,7 +227,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
 
     let note = slot.note();
     let changes_state = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state || note.force {
+    if (changes_state && rule.audited) || note.force {
         let status = res.status();
         let result = if status.is_success() || status.is_redirection() {
             "success"

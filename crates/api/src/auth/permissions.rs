@@ -129,10 +129,14 @@ pub enum Permission {
     ActivitiesRead,
     /// Take, download, upload, delete and restore backups; set the backup schedule.
     BackupsManage,
+    /// Viewer platform: edit the catalog metadata of channels (operators: their own).
+    CatalogManage,
+    /// Viewer admin: categories, audience accounts, subscriptions, viewing analytics.
+    ViewersManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 24] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
@@ -155,6 +159,8 @@ impl Permission {
         Permission::AvailabilityManage,
         Permission::ActivitiesRead,
         Permission::BackupsManage,
+        Permission::CatalogManage,
+        Permission::ViewersManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +187,8 @@ impl Permission {
             Permission::AvailabilityManage => "availability_manage",
             Permission::ActivitiesRead => "activities_read",
             Permission::BackupsManage => "backups_manage",
+            Permission::CatalogManage => "catalog_manage",
+            Permission::ViewersManage => "viewers_manage",
         }
     }
 
@@ -216,6 +224,8 @@ pub fn granted(role: Role) -> &'static [Permission] {
             AvailabilityManage,
             ActivitiesRead,
             BackupsManage,
+            CatalogManage,
+            ViewersManage,
         ],
         Role::Operator => &[
             ChannelsRead,
@@ -223,6 +233,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             SecretsReveal,
             SelfManage,
             ApiTokensManage,
+            CatalogManage,
         ],
         Role::Viewer => &[ChannelsRead, SelfManage],
         // Holds API tokens only: it cannot sign in with a password, so it has no own profile.
@@ -254,7 +265,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             ActivitiesRead,
         ],
         Role::Client => &[SelfManage, CampaignsRead, AdClientsRead, ActivitiesRead],
-        Role::ConsumerAdmin => &[SelfManage],
+        Role::ConsumerAdmin => &[SelfManage, CatalogManage, ViewersManage],
         Role::Free | Role::Premium | Role::Vip => &[SelfManage],
     }
 }
@@ -302,6 +313,9 @@ pub struct RouteRule {
     pub rate: RateClass,
     /// Allowed to a session that must enrol TOTP before anything else.
     pub during_mfa_enrolment: bool,
+    /// State-changing calls are written to the audit log (false only for player telemetry:
+    /// viewing-session start, heartbeats and end, a few per viewer and minute).
+    pub audited: bool,
 }
 
 const fn rule(
@@ -317,6 +331,7 @@ const fn rule(
         action,
         rate: RateClass::Default,
         during_mfa_enrolment: false,
+        audited: true,
     }
 }
 
@@ -328,11 +343,17 @@ const fn auth_rule(method: &'static str, path: &'static str, action: &'static st
         action,
         rate: RateClass::Auth,
         during_mfa_enrolment: false,
+        audited: true,
     }
 }
 
 const fn enrolment(mut r: RouteRule) -> RouteRule {
     r.during_mfa_enrolment = true;
+    r
+}
+
+const fn telemetry(mut r: RouteRule) -> RouteRule {
+    r.audited = false;
     r
 }
 
@@ -1261,6 +1282,239 @@ pub const ROUTES: &[RouteRule] = &[
         "/api/v1/backups/schedule",
         perm(P::BackupsManage),
         "backup.schedule_update",
+    // the viewer platform (issue 11): catalog, playback, viewing, accounts, subscriptions
+    rule("GET", "/api/v1/streams/live", Public, "stream.list_live"),
+    rule(
+        "GET",
+        "/api/v1/streams/featured",
+        Public,
+        "stream.list_featured",
+    ),
+    rule("GET", "/api/v1/streams/categories", Public, "category.list"),
+    rule(
+        "POST",
+        "/api/v1/streams/categories",
+        perm(P::ViewersManage),
+        "category.create",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/streams/categories/{id}",
+        perm(P::ViewersManage),
+        "category.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/streams/categories/{id}",
+        perm(P::ViewersManage),
+        "category.delete",
+    ),
+    rule("GET", "/api/v1/streams/search", Public, "stream.search"),
+    rule("GET", "/api/v1/streams/trending", Public, "stream.trending"),
+    rule("GET", "/api/v1/streams/{id}", Public, "stream.read"),
+    rule(
+        "PATCH",
+        "/api/v1/streams/{id}",
+        perm(P::CatalogManage),
+        "stream.update",
+    ),
+    rule(
+        "GET",
+        "/api/v1/streams/{id}/thumbnail.jpg",
+        Public,
+        "stream.thumbnail",
+    ),
+    rule(
+        "POST",
+        "/api/v1/streams/{id}/playback",
+        Public,
+        "stream.playback",
+    ),
+    telemetry(rule(
+        "POST",
+        "/api/v1/viewing/start",
+        Public,
+        "viewing.start",
+    )),
+    telemetry(rule(
+        "POST",
+        "/api/v1/viewing/{id}/progress",
+        Public,
+        "viewing.progress",
+    )),
+    telemetry(rule(
+        "POST",
+        "/api/v1/viewing/{id}/end",
+        Public,
+        "viewing.end",
+    )),
+    rule(
+        "GET",
+        "/api/v1/viewing/history",
+        Authenticated,
+        "viewing.history",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/viewing/history",
+        Authenticated,
+        "viewing.history_clear",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewing/continue",
+        Authenticated,
+        "viewing.continue",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewing/saved",
+        Authenticated,
+        "viewing.saved_list",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/viewing/saved/{stream_id}",
+        Authenticated,
+        "viewing.save",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/viewing/saved/{stream_id}",
+        Authenticated,
+        "viewing.unsave",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer/me",
+        perm(P::SelfManage),
+        "viewer.read",
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/viewer/me",
+        perm(P::SelfManage),
+        "viewer.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/viewer/me",
+        perm(P::SelfManage),
+        "viewer.delete",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/viewer/me/parental",
+        perm(P::SelfManage),
+        "viewer.parental_set",
+    ),
+    rule(
+        "POST",
+        "/api/v1/viewer/me/parental/verify",
+        perm(P::SelfManage),
+        "viewer.parental_verify",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer/me/blocked",
+        perm(P::SelfManage),
+        "viewer.blocked_list",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/viewer/me/blocked/{user_id}",
+        perm(P::SelfManage),
+        "viewer.block",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/viewer/me/blocked/{user_id}",
+        perm(P::SelfManage),
+        "viewer.unblock",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer/me/follows",
+        perm(P::SelfManage),
+        "viewer.follows_list",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/viewer/me/follows/{creator_id}",
+        perm(P::SelfManage),
+        "viewer.follow",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/viewer/me/follows/{creator_id}",
+        perm(P::SelfManage),
+        "viewer.unfollow",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer/me/export",
+        perm(P::SelfManage),
+        "viewer.export",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer/me/stats",
+        perm(P::SelfManage),
+        "viewer.stats",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer/me/recommendations",
+        perm(P::SelfManage),
+        "viewer.recommendations",
+    ),
+    rule(
+        "GET",
+        "/api/v1/subscriptions/plans",
+        Public,
+        "subscription.plans",
+    ),
+    rule(
+        "POST",
+        "/api/v1/subscriptions",
+        perm(P::SelfManage),
+        "subscription.checkout",
+    ),
+    rule(
+        "GET",
+        "/api/v1/subscriptions/me",
+        perm(P::SelfManage),
+        "subscription.read",
+    ),
+    rule(
+        "POST",
+        "/api/v1/subscriptions/me/cancel",
+        perm(P::SelfManage),
+        "subscription.cancel",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer-admin/catalog",
+        perm(P::CatalogManage),
+        "viewer_admin.catalog",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer-admin/accounts",
+        perm(P::ViewersManage),
+        "viewer_admin.accounts",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer-admin/subscriptions",
+        perm(P::ViewersManage),
+        "viewer_admin.subscriptions",
+    ),
+    rule(
+        "GET",
+        "/api/v1/viewer-admin/analytics",
+        perm(P::ViewersManage),
+        "viewer_admin.analytics",
     ),
 ];
 
