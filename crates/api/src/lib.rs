@@ -33,6 +33,7 @@ mod presets;
 pub mod pull;
 pub mod recordings;
 mod secrets;
+pub mod social;
 pub mod sources;
 mod state;
 pub mod streaming;
@@ -92,6 +93,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "organizations", description = "Tenants and their policies"),
         (name = "presets", description = "Encoding presets: built-in platform presets and the organization's own"),
         (name = "audit", description = "The audit log"),
+        (name = "social", description = "Viewer platform: live chat of a stream (WebSocket), likes, reports and the moderation queue"),
         (name = "ads", description = "Podcast advertising workspace: advertisers, shows, episodes, campaigns with account teams, availability, activity log"),
     )
 )]
@@ -141,7 +143,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(mail::router())
         .merge(secrets::router())
-        .merge(ads::router());
+        .merge(ads::router())
+        .merge(social::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -24,6 +24,7 @@ mod notifications;
 mod presets;
 mod recordings;
 pub mod rekey;
+mod social;
 mod sources;
 
 pub use access::{AcceptOutcome, ApiToken, ApiTokenAuth, Invitation, NewApiToken, NewInvitation};
@@ -50,6 +51,9 @@ pub use identity::{
 pub use notifications::{NewNotification, Notification, Recipient};
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
+pub use social::{
+    ChatMessage, ChatRestriction, ModerationAction, NewReport, Report, CHAT_HISTORY,
+};
 pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
 
 /// Current time as unix milliseconds, the one time representation in the schema.

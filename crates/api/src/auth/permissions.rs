@@ -127,10 +127,13 @@ pub enum Permission {
     AvailabilityManage,
     /// The ad activity log (admins: all; others: entities they see and their own actions).
     ActivitiesRead,
+    /// Viewer platform: moderate live chat (delete messages, time users out, slow mode) and work
+    /// the reports queue. A channel's owner moderates its own stream's chat without it.
+    ChatModerate,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
@@ -152,6 +155,7 @@ impl Permission {
         Permission::EpisodesWrite,
         Permission::AvailabilityManage,
         Permission::ActivitiesRead,
+        Permission::ChatModerate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -177,6 +181,7 @@ impl Permission {
             Permission::EpisodesWrite => "episodes_write",
             Permission::AvailabilityManage => "availability_manage",
             Permission::ActivitiesRead => "activities_read",
+            Permission::ChatModerate => "chat_moderate",
         }
     }
 
@@ -211,6 +216,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             EpisodesWrite,
             AvailabilityManage,
             ActivitiesRead,
+            ChatModerate,
         ],
         Role::Operator => &[
             ChannelsRead,
@@ -218,6 +224,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             SecretsReveal,
             SelfManage,
             ApiTokensManage,
+            ChatModerate,
         ],
         Role::Viewer => &[ChannelsRead, SelfManage],
         // Holds API tokens only: it cannot sign in with a password, so it has no own profile.
@@ -249,7 +256,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             ActivitiesRead,
         ],
         Role::Client => &[SelfManage, CampaignsRead, AdClientsRead, ActivitiesRead],
-        Role::ConsumerAdmin => &[SelfManage],
+        Role::ConsumerAdmin => &[SelfManage, ChatModerate],
         Role::Free | Role::Premium | Role::Vip => &[SelfManage],
     }
 }
@@ -760,6 +767,81 @@ pub const ROUTES: &[RouteRule] = &[
         "/api/v1/notifications/batch-read",
         Authenticated,
         "notification.batch_read",
+    ),
+    // viewer platform: live chat, likes, reports and the moderation queue
+    unlimited(rule(
+        "GET",
+        "/api/v1/streams/{id}/chat/ws",
+        Public,
+        "chat.connect",
+    )),
+    rule(
+        "GET",
+        "/api/v1/streams/{id}/chat/messages",
+        Public,
+        "chat.history",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/streams/{id}/chat/messages/{message_id}",
+        Authenticated,
+        "chat.message_delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/streams/{id}/chat/timeouts",
+        Authenticated,
+        "chat.timeout",
+    ),
+    rule(
+        "GET",
+        "/api/v1/streams/{id}/chat/settings",
+        Public,
+        "chat.settings_read",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/streams/{id}/chat/settings",
+        Authenticated,
+        "chat.settings_update",
+    ),
+    rule("GET", "/api/v1/streams/{id}/likes", Public, "like.read"),
+    rule("PUT", "/api/v1/streams/{id}/like", Authenticated, "like.set"),
+    rule(
+        "DELETE",
+        "/api/v1/streams/{id}/like",
+        Authenticated,
+        "like.unset",
+    ),
+    rule(
+        "POST",
+        "/api/v1/social/report",
+        Authenticated,
+        "report.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/moderation/reports",
+        perm(P::ChatModerate),
+        "report.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/moderation/reports/{id}/review",
+        perm(P::ChatModerate),
+        "report.review",
+    ),
+    rule(
+        "POST",
+        "/api/v1/moderation/reports/{id}/resolve",
+        perm(P::ChatModerate),
+        "report.resolve",
+    ),
+    rule(
+        "GET",
+        "/api/v1/moderation/actions",
+        perm(P::ChatModerate),
+        "moderation.list",
     ),
     // destinations and stream control
     rule(
