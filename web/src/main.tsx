@@ -48,6 +48,8 @@ const SecurityPage = page(() => import('./pages/Account'), 'SecurityPage');
 const AcceptInvitationPage = page(() => import('./pages/auth/AuthPages'), 'AcceptInvitationPage');
 const ResetPasswordPage = page(() => import('./pages/auth/AuthPages'), 'ResetPasswordPage');
 const VerifyEmailPage = page(() => import('./pages/auth/AuthPages'), 'VerifyEmailPage');
+const ChatPage = page(() => import('./pages/watch/ChatPage'), 'ChatPage');
+const ModerationPage = page(() => import('./pages/watch/Moderation'), 'ModerationPage');
 
 function Root() {
   return (
@@ -86,6 +88,13 @@ const routes: RouteObject[] = [
       { path: '/accept-invitation', element: <AcceptInvitationPage /> },
       { path: '/reset-password', element: <ResetPasswordPage /> },
       { path: '/verify-email', element: <VerifyEmailPage /> },
+      // Viewer platform, social part: a stream's chat on its own page (anyone may read) and
+      // the moderation queue.
+      { path: '/watch/:streamId/chat', element: <ChatPage /> },
+      {
+        path: '/watch/admin/moderation',
+        element: guard(<ModerationPage />, ['chat_moderate'], 'The moderation queue'),
+      },
       {
         // Operator app: channels, quick setup, destinations, live control, session history.
         path: '/stream',

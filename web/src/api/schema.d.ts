@@ -1337,6 +1337,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/moderation/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's moderation history, newest first. */
+        get: operations["list_actions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/moderation/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's reports, newest first (the moderation queue). */
+        get: operations["list_reports"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/moderation/reports/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resolve a report with an action, which is carried out and recorded. */
+        post: operations["resolve_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/moderation/reports/{id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a report reviewed (seen by a moderator, not yet resolved). */
+        post: operations["review_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notifications": {
         parameters: {
             query?: never;
@@ -1769,6 +1837,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/social/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Report a chat message, a user or a stream to the organization's moderators. */
+        post: operations["report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/streaming/sessions": {
         parameters: {
             query?: never;
@@ -1795,6 +1880,138 @@ export interface paths {
         };
         /** One session with its per-destination figures and error log. */
         get: operations["get_session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/chat/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent chat messages of a stream, oldest first (deleted ones left out). Anyone may read. */
+        get: operations["chat_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/chat/messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a chat message (moderators): every client of the stream removes it. */
+        delete: operations["delete_message"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/chat/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Chat settings of a stream and its participants right now. */
+        get: operations["chat_settings"];
+        /** Set slow mode of a stream's chat (moderators); every client is told. */
+        put: operations["set_chat_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/chat/timeouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Time a user out of a stream's chat for N minutes (moderators): their posts are refused with
+         *     the time left, and every client is told.
+         */
+        post: operations["timeout_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/chat/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live chat of a stream (WebSocket). Anyone may read; signed-in members of the stream's
+         *     organization send `{"type":"send","body":"…"}`. The server sends `hello` (who you are, whether
+         *     you may post or moderate, slow mode), `message` (`{message: ChatMessage}`), `deleted`
+         *     (`{id}`: remove that message), `timeout` (`{user_id, minutes, until}`), `slow_mode`
+         *     (`{seconds}`), `sent` (`{id}` of your accepted message) and `error` (`{code, detail,
+         *     retry_after_ms?}`; codes `rate_limited`, `slow_mode`, `timed_out`, `banned`, `too_long`,
+         *     `empty`, `sign_in_required`). Close codes: 4008 too slow to keep up, 1001 silent past a ping.
+         */
+        get: operations["chat_socket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/like": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Like a stream (idempotent). */
+        put: operations["like"];
+        post?: never;
+        /** Unlike a stream (idempotent). */
+        delete: operations["unlike"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/likes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Likes of a stream. Anyone may read; a signed-in caller also learns whether they like it. */
+        get: operations["likes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1991,6 +2208,9 @@ export interface components {
         } | {
             /** @enum {string} */
             kind: "superadmin";
+        };
+        ActionList: {
+            items: components["schemas"]["ModerationActionView"][];
         };
         ActivityList: {
             items: components["schemas"]["ActivityView"][];
@@ -2265,6 +2485,34 @@ export interface components {
             /** Format: int64 */
             version: number;
             visibility: string;
+        };
+        ChatHistory: {
+            /** @description Oldest first. */
+            items: components["schemas"]["ChatMessageView"][];
+            /** @description Pass as `before` for older messages; absent at the start of the kept history. */
+            next_before?: string | null;
+            /** Format: int64 */
+            slow_mode_seconds: number;
+        };
+        /** @description A chat message as clients receive it. `body` is plain text: render it as text, never as HTML. */
+        ChatMessageView: {
+            body: string;
+            created_at: string;
+            display_name: string;
+            id: string;
+            stream_id: string;
+            user_id: string;
+        };
+        ChatSettings: {
+            /** @description Participants connected right now (answers only). */
+            participants?: number;
+            /** @description Why (kept in the moderation history); ignored in answers. */
+            reason?: string | null;
+            /**
+             * Format: int64
+             * @description Seconds a user must wait between messages; 0 turns slow mode off (0–3600).
+             */
+            slow_mode_seconds: number;
         };
         ClientBody: {
             email?: string | null;
@@ -2609,6 +2857,13 @@ export interface components {
             /** @description The account created by accepting it. */
             user_id?: string | null;
         };
+        Likes: {
+            /** Format: int64 */
+            count: number;
+            /** @description Whether the caller likes it (false for anonymous callers). */
+            liked: boolean;
+            stream_id: string;
+        };
         LinkToken: {
             /** @description The token from the e-mailed link. */
             token: string;
@@ -2649,6 +2904,25 @@ export interface components {
             /** Format: int64 */
             recovery_codes_left: number;
             totp_enabled: boolean;
+        };
+        /** @description One moderation action: who did what to whom, when and why. */
+        ModerationActionView: {
+            /** @description `delete_message`, `timeout_user`, `ban_user`, `slow_mode`, `dismiss`, `review`. */
+            action: string;
+            created_at: string;
+            /**
+             * Format: int64
+             * @description Timeout length or slow-mode interval, in seconds.
+             */
+            duration_seconds?: number | null;
+            id: string;
+            moderator_id?: string | null;
+            reason: string;
+            report_id?: string | null;
+            stream_id?: string | null;
+            target_id: string;
+            target_type: string;
+            target_user_id?: string | null;
         };
         NoteBody: {
             entity_id: string;
@@ -2724,7 +2998,7 @@ export interface components {
          *     them a role reaches only the resources it owns (seed 000 "Resource Policies").
          * @enum {string}
          */
-        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read";
+        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read" | "chat_moderate";
         PermissionTable: {
             permissions: components["schemas"]["Permission"][];
             /** @description Permissions granted to each role. */
@@ -2919,6 +3193,40 @@ export interface components {
             /** @description The refresh token; browsers may omit it and rely on the HttpOnly cookie. */
             refresh_token?: string | null;
         };
+        ReportList: {
+            items: components["schemas"]["ReportView"][];
+        };
+        ReportRequest: {
+            details?: string | null;
+            /** @description `spam`, `harassment`, `inappropriate`, `copyright` or `other`. */
+            reason: string;
+            target_id: string;
+            /** @description `message`, `user` or `stream`. */
+            target_type: string;
+        };
+        ReportView: {
+            /** @description What resolved it: `dismiss`, `delete_message`, `timeout_user`, `ban_user`. */
+            action?: string | null;
+            created_at: string;
+            details: string;
+            /** @description The reported message's text at the time of the report. */
+            excerpt: string;
+            id: string;
+            moderator_id?: string | null;
+            note: string;
+            reason: string;
+            reporter_id?: string | null;
+            resolved_at?: string | null;
+            reviewed_at?: string | null;
+            /** @description `pending`, `reviewed` or `resolved`. */
+            status: string;
+            stream_id?: string | null;
+            target_id: string;
+            /** @description `message`, `user` or `stream`. */
+            target_type: string;
+            /** @description The user the report is about (a message's author, the reported user). */
+            target_user_id?: string | null;
+        };
         ResetConfirm: {
             /** @description The new password (the account's realm policy; staff may not reuse a recent one). */
             password: string;
@@ -2928,6 +3236,19 @@ export interface components {
         ResetRequest: {
             email: string;
         };
+        ResolveRequest: {
+            /**
+             * @description `dismiss`, `delete_message` (message reports), `timeout_user` or `ban_user` (reports
+             *     about a message's author or a user).
+             */
+            action: string;
+            /**
+             * Format: int64
+             * @description Timeout length for `timeout_user`, default 10.
+             */
+            minutes?: number | null;
+            note?: string | null;
+        };
         RevealedKey: {
             channel_id: string;
             input_id: string;
@@ -2935,6 +3256,9 @@ export interface components {
             publish_key: string;
             /** @description `primary` or `secondary`. */
             role: string;
+        };
+        ReviewRequest: {
+            note?: string | null;
         };
         /**
          * @description Roles of the three products: the camera platform (admin, operator, viewer, api_only), the
@@ -3333,6 +3657,15 @@ export interface components {
             files: number;
             /** @description `hot`, `warm` or `cold`. */
             tier: string;
+        };
+        TimeoutRequest: {
+            /**
+             * Format: int64
+             * @description 1–10080 minutes.
+             */
+            minutes: number;
+            reason?: string | null;
+            user_id: string;
         };
         TokenPair: {
             access_token: string;
@@ -6783,6 +7116,168 @@ export interface operations {
             };
         };
     };
+    list_actions: {
+        parameters: {
+            query?: {
+                /** @description Only actions on this stream. */
+                stream_id?: string | null;
+                /** @description 1–500, default 100. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionList"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_reports: {
+        parameters: {
+            query?: {
+                /** @description `pending`, `reviewed` or `resolved`; all when absent. */
+                status?: string | null;
+                /** @description 1–200, default 100. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resolve_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    review_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_notifications: {
         parameters: {
             query?: {
@@ -7906,6 +8401,45 @@ export interface operations {
             };
         };
     };
+    report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_sessions: {
         parameters: {
             query?: {
@@ -7946,6 +8480,317 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SessionView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_history: {
+        parameters: {
+            query?: {
+                /** @description Messages older than this message id. */
+                before?: string | null;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description Stream (channel) id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatHistory"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_message: {
+        parameters: {
+            query?: {
+                /** @description Why (kept in the moderation history). */
+                reason?: string | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerationActionView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatSettings"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_chat_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatSettings"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    timeout_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TimeoutRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerationActionView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_socket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Stream (channel) id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the WebSocket protocol */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    like: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Likes"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlike: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Likes"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    likes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Likes"];
                 };
             };
             404: {

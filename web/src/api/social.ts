@@ -67,7 +67,7 @@ export const RESOLUTIONS = ['dismiss', 'delete_message', 'timeout_user', 'ban_us
 export const chatHistory = (streamId: string, signal?: AbortSignal) =>
   request<ChatHistory>(v1(`/streams/${seg(streamId)}/chat/messages`), { signal, query: { limit: 100 } });
 
-export const deleteChatMessage = (streamId: string, messageId: string, reason?: string) =>
+export const deleteChatMessage = (streamId: string, messageId: string, reason?: string | undefined) =>
   request<ModerationAction>(v1(`/streams/${seg(streamId)}/chat/messages/${seg(messageId)}`), {
     method: 'DELETE',
     query: { reason },
@@ -91,7 +91,7 @@ export const getLikes = (streamId: string, signal?: AbortSignal) =>
 export const setLiked = (streamId: string, liked: boolean) =>
   request<Likes>(v1(`/streams/${seg(streamId)}/like`), { method: liked ? 'PUT' : 'DELETE' });
 
-export const reportContent = (body: { target_type: string; target_id: string; reason: string; details?: string }) =>
+export const reportContent = (body: { target_type: string; target_id: string; reason: string; details?: string | undefined }) =>
   request<Report>(v1('/social/report'), { method: 'POST', body });
 
 export const listReports = (status: string | undefined, signal?: AbortSignal) =>
@@ -100,7 +100,7 @@ export const listReports = (status: string | undefined, signal?: AbortSignal) =>
 export const reviewReport = (id: string, note?: string) =>
   request<Report>(v1(`/moderation/reports/${seg(id)}/review`), { method: 'POST', body: { note } });
 
-export const resolveReport = (id: string, body: { action: string; minutes?: number; note?: string }) =>
+export const resolveReport = (id: string, body: { action: string; minutes?: number | undefined; note?: string | undefined }) =>
   request<Report>(v1(`/moderation/reports/${seg(id)}/resolve`), { method: 'POST', body });
 
 export const listModerationActions = (signal?: AbortSignal) =>
