@@ -508,11 +508,7 @@ async fn post(
         .map_err(|e| refusal("internal_error", e.to_string(), None))?;
     if let Some(r) = restriction {
         return Err(match r.until {
-            None => refusal(
-                "banned",
-                "you are banned from this chat".into(),
-                None,
-            ),
+            None => refusal("banned", "you are banned from this chat".into(), None),
             Some(until) => {
                 let wait = Duration::from_millis((until - lunora_store::now_ms()).max(0) as u64);
                 refusal(
@@ -783,7 +779,10 @@ pub struct ReasonQuery {
 fn reason_of(r: Option<String>) -> ApiResult<String> {
     let r = r.unwrap_or_default().trim().to_string();
     if r.chars().count() > 500 {
-        return Err(ApiError::invalid("reason", "reason may have at most 500 characters"));
+        return Err(ApiError::invalid(
+            "reason",
+            "reason may have at most 500 characters",
+        ));
     }
     Ok(r)
 }
@@ -811,7 +810,9 @@ async fn delete_message(
         .ok_or_else(|| ApiError::not_found("no such message"))?;
     let reason = reason_of(q.reason)?;
     Ok(Json(
-        do_delete(&state, &who, &message, &reason, None).await?.into(),
+        do_delete(&state, &who, &message, &reason, None)
+            .await?
+            .into(),
     ))
 }
 
@@ -851,9 +852,17 @@ async fn timeout_user(
     }
     let reason = reason_of(req.reason)?;
     Ok(Json(
-        do_timeout(&state, &who, &stream.id, &req.user_id, req.minutes, &reason, None)
-            .await?
-            .into(),
+        do_timeout(
+            &state,
+            &who,
+            &stream.id,
+            &req.user_id,
+            req.minutes,
+            &reason,
+            None,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -1205,7 +1214,14 @@ async fn review_report(
     let note = reason_of(body.and_then(|b| b.0.note))?;
     let r = state
         .db
-        .update_report(&who.organization_id, &r.id, "reviewed", &who.user_id, None, &note)
+        .update_report(
+            &who.organization_id,
+            &r.id,
+            "reviewed",
+            &who.user_id,
+            None,
+            &note,
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("no such report"))?;
     record(
@@ -1274,9 +1290,16 @@ async fn resolve_report(
     match req.action.as_str() {
         "delete_message" => {
             if r.target_type != "message" {
-                return Err(ApiError::invalid("action", "this report is not about a message"));
+                return Err(ApiError::invalid(
+                    "action",
+                    "this report is not about a message",
+                ));
             }
-            match state.db.chat_message(&who.organization_id, &r.target_id).await? {
+            match state
+                .db
+                .chat_message(&who.organization_id, &r.target_id)
+                .await?
+            {
                 Some(m) if m.deleted_at.is_none() => {
                     do_delete(&state, &who, &m, &reason, Some(&r.id)).await?;
                 }

@@ -64,11 +64,15 @@ async fn api(rb: reqwest::RequestBuilder) -> anyhow::Result<Value> {
     Ok(body)
 }
 
-async fn login(http: &reqwest::Client, url: &str, email: &str, password: &str) -> anyhow::Result<String> {
-    let v = api(
-        http.post(format!("{url}/api/v1/auth/login"))
-            .json(&json!({"email": email, "password": password})),
-    )
+async fn login(
+    http: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let v = api(http
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password})))
     .await
     .with_context(|| format!("sign-in of {email}"))?;
     v["access_token"]
@@ -78,7 +82,13 @@ async fn login(http: &reqwest::Client, url: &str, email: &str, password: &str) -
 }
 
 /// Invites a viewer, accepts from the outbox and signs in: the poster's token.
-async fn poster_account(http: &reqwest::Client, url: &str, admin: &str, i: usize, run: u64) -> anyhow::Result<String> {
+async fn poster_account(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    i: usize,
+    run: u64,
+) -> anyhow::Result<String> {
     let email = format!("chat-bench-{run}-{i}@bench.invalid");
     let password = "Chat-Bench-Passw0rd";
     api(http
@@ -103,9 +113,9 @@ async fn poster_account(http: &reqwest::Client, url: &str, admin: &str, i: usize
     if token.is_empty() {
         bail!("no invitation link for {email} in the outbox");
     }
-    api(http
-        .post(format!("{url}/api/v1/invitations/accept"))
-        .json(&json!({"token": token, "password": password, "display_name": format!("poster {i}")})))
+    api(http.post(format!("{url}/api/v1/invitations/accept")).json(
+        &json!({"token": token, "password": password, "display_name": format!("poster {i}")}),
+    ))
     .await
     .context("accepting the invitation")?;
     login(http, url, &email, password).await

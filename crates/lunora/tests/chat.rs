@@ -294,7 +294,11 @@ async fn chat_is_moderated_and_reports_go_through_the_queue(db: DbKind) {
     let (mut mq, _) = chat(&server, &quiet, Some(&admin)).await;
     for body in ["mod one", "mod two"] {
         say(&mut mq, body).await;
-        assert_eq!(outcome(&mut mq).await["type"], "sent", "moderators are exempt");
+        assert_eq!(
+            outcome(&mut mq).await["type"],
+            "sent",
+            "moderators are exempt"
+        );
     }
 
     // A report goes through the queue: pending → reviewed → resolved with an action.
@@ -497,7 +501,10 @@ async fn chat_is_moderated_and_reports_go_through_the_queue(db: DbKind) {
         None,
     )
     .await;
-    assert_eq!((l.body["count"].as_i64(), l.body["liked"].as_bool()), (Some(1), Some(false)));
+    assert_eq!(
+        (l.body["count"].as_i64(), l.body["liked"].as_bool()),
+        (Some(1), Some(false))
+    );
     let anon_like = call(
         &server,
         "PUT",

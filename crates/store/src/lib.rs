@@ -51,9 +51,7 @@ pub use identity::{
 pub use notifications::{NewNotification, Notification, Recipient};
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
-pub use social::{
-    ChatMessage, ChatRestriction, ModerationAction, NewReport, Report, CHAT_HISTORY,
-};
+pub use social::{ChatMessage, ChatRestriction, ModerationAction, NewReport, Report, CHAT_HISTORY};
 pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
 
 /// Current time as unix milliseconds, the one time representation in the schema.

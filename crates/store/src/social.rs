@@ -399,11 +399,8 @@ impl Db {
             .await?
         } else {
             let q = self.sql("DELETE FROM stream_likes WHERE channel_id = ? AND user_id = ?");
-            self.execute(
-                "like_unset",
-                sqlx::query(&q).bind(channel_id).bind(user_id),
-            )
-            .await?
+            self.execute("like_unset", sqlx::query(&q).bind(channel_id).bind(user_id))
+                .await?
         };
         Ok(done.rows_affected() > 0)
     }

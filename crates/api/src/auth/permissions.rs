@@ -806,7 +806,12 @@ pub const ROUTES: &[RouteRule] = &[
         "chat.settings_update",
     ),
     rule("GET", "/api/v1/streams/{id}/likes", Public, "like.read"),
-    rule("PUT", "/api/v1/streams/{id}/like", Authenticated, "like.set"),
+    rule(
+        "PUT",
+        "/api/v1/streams/{id}/like",
+        Authenticated,
+        "like.set",
+    ),
     rule(
         "DELETE",
         "/api/v1/streams/{id}/like",
