@@ -62,6 +62,8 @@ const WatchPlayerPage = page(() => import('./pages/watch/Player'), 'WatchPlayerP
 const WatchProfilePage = page(() => import('./pages/watch/Profile'), 'WatchProfilePage');
 const WatchUpgradePage = page(() => import('./pages/watch/Upgrade'), 'WatchUpgradePage');
 const WatchAdminPage = page(() => import('./pages/watch/Admin'), 'WatchAdminPage');
+const ChatPage = page(() => import('./pages/watch/ChatPage'), 'ChatPage');
+const ModerationPage = page(() => import('./pages/watch/Moderation'), 'ModerationPage');
 
 function Root() {
   return (
@@ -100,6 +102,13 @@ const routes: RouteObject[] = [
       { path: '/accept-invitation', element: <AcceptInvitationPage /> },
       { path: '/reset-password', element: <ResetPasswordPage /> },
       { path: '/verify-email', element: <VerifyEmailPage /> },
+      // Viewer platform, social part: a stream's chat on its own page (anyone may read) and
+      // the moderation queue.
+      { path: '/watch/:streamId/chat', element: <ChatPage /> },
+      {
+        path: '/watch/admin/moderation',
+        element: guard(<ModerationPage />, ['chat_moderate'], 'The moderation queue'),
+      },
       {
         // Operator app: channels, quick setup, destinations, live control, session history.
         path: '/stream',

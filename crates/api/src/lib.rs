@@ -35,6 +35,7 @@ mod presets;
 pub mod pull;
 pub mod recordings;
 mod secrets;
+pub mod social;
 pub mod sources;
 mod state;
 pub mod streaming;
@@ -97,6 +98,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
         (name = "audit", description = "The audit log"),
         (name = "backups", description = "Encrypted backups of the whole database: manual and scheduled, download, upload, selective restore"),
         (name = "viewer", description = "Viewer platform: stream catalog and search, playback tokens by access level, viewing sessions, audience accounts, subscriptions, recommendations, viewer admin"),
+        (name = "social", description = "Viewer platform: live chat of a stream (WebSocket), likes, reports and the moderation queue"),
         (name = "ads", description = "Podcast advertising workspace: advertisers, shows, episodes, campaigns with account teams, availability, activity log"),
     )
 )]
@@ -149,7 +151,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ads::router())
         .merge(backups::router())
         .merge(ads_reports::router())
-        .merge(viewer::router());
+        .merge(viewer::router())
+        .merge(social::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -88,6 +88,8 @@ pub struct AppStateInner {
     pub presence: Arc<crate::cameras::Presence>,
     /// Real-time events for the WebSocket.
     pub events: Arc<crate::events::EventHub>,
+    /// Live chat rooms, rate limits and slow mode.
+    pub chat: Arc<crate::social::ChatHub>,
     /// FFmpeg pulls of cameras that only serve RTSP/SRT.
     pub pulls: Arc<crate::pull::Pulls>,
     /// Running streaming sessions.
@@ -142,6 +144,7 @@ impl AppState {
                 config.storage.clone(),
             )),
             events: Arc::new(crate::events::EventHub::default()),
+            chat: Arc::default(),
             pulls: Arc::default(),
             presence: Arc::new(crate::cameras::Presence::default()),
             http_client: reqwest::Client::builder()

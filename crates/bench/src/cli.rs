@@ -43,6 +43,46 @@ enum Command {
     /// Cameras at scale: N cameras from a CSV import publishing, C WebSocket listeners; camera
     /// list latency and dashboard staleness (JSON on stdout).
     Cameras(CamerasArgs),
+    /// Live chat at scale: P WebSocket participants in one stream's chat, S signed-in posters
+    /// at a steady rate; fan-out delay from send to receipt (JSON on stdout).
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Args)]
+struct ChatArgs {
+    /// Lunora: `http://host:port` (started with staff MFA optional and the sign-in rate limit
+    /// off: the posters are invited and signed in first).
+    #[arg(long)]
+    lunora_url: String,
+    #[arg(long, env = "LUNORA_ADMIN_EMAIL", default_value = "")]
+    admin_email: String,
+    #[arg(
+        long,
+        env = "LUNORA_ADMIN_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
+    admin_password: String,
+    /// Participants connected to the stream's chat (posters included).
+    #[arg(short = 'p', long, default_value_t = 500)]
+    participants: usize,
+    /// Signed-in participants that post.
+    #[arg(long, default_value_t = 50)]
+    posters: usize,
+    /// Messages per minute of each poster.
+    #[arg(long, default_value_t = 6.0)]
+    per_minute: f64,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// New connections per second while ramping up.
+    #[arg(long, default_value_t = 200.0)]
+    ramp_rate: f64,
+    /// The server's pid (default: the process listening on the URL's port).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +279,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Run(args) => run(args),
         Command::Cameras(args) => cameras(args),
+        Command::Chat(args) => chat(args),
     }
 }
 
@@ -370,6 +411,37 @@ fn cameras(args: CamerasArgs) -> anyhow::Result<()> {
     }
     let rt = rt.enable_all().build()?;
     let result = rt.block_on(crate::cameras::run(config))?;
+    println!("{}", serde_json::to_string(&result)?);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn chat(args: ChatArgs) -> anyhow::Result<()> {
+    if args.admin_email.is_empty() || args.admin_password.is_empty() {
+        bail!("give --admin-email/--admin-password (or LUNORA_ADMIN_EMAIL/LUNORA_ADMIN_PASSWORD)");
+    }
+    let port: Option<u16> = args
+        .lunora_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok());
+    let config = crate::chat::ChatConfig {
+        url: args.lunora_url.clone(),
+        email: args.admin_email.clone(),
+        password: args.admin_password.clone(),
+        participants: args.participants.max(1),
+        posters: args.posters,
+        per_minute: args.per_minute,
+        duration: Duration::from_secs_f64(args.duration.max(1.0)),
+        ramp_rate: args.ramp_rate,
+        server_pid: args.server_pid.or_else(|| port.and_then(pid_listening_on)),
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = args.threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.enable_all().build()?;
+    let result = rt.block_on(crate::chat::run(config))?;
     println!("{}", serde_json::to_string(&result)?);
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())

@@ -15,9 +15,11 @@
 //!
 //! `scripts/bench-relay.sh` runs the same scenarios against Lunora and nginx-rtmp, each pinned
 //! to its own core, and prints them side by side; `scripts/bench-hls.sh` runs the HLS
-//! scenarios against Lunora. Not part of the test suite.
+//! scenarios against Lunora; `chat` ([`chat`]) measures live-chat fan-out
+//! (`scripts/bench-viewers.sh`). Not part of the test suite.
 
 pub mod cameras;
+pub mod chat;
 pub mod cli;
 pub mod conn;
 pub mod hls;

@@ -26,6 +26,7 @@ mod notifications;
 mod presets;
 mod recordings;
 pub mod rekey;
+mod social;
 mod sources;
 mod viewer;
 
@@ -55,6 +56,7 @@ pub use identity::{
 pub use notifications::{NewNotification, Notification, Recipient};
 pub use presets::{PresetSettings, StoredPreset, MAX_PRESETS_PER_ORGANIZATION};
 pub use recordings::{NewRecording, Recording, RecordingEnd, RecordingFilter, RecordingSettings};
+pub use social::{ChatMessage, ChatRestriction, ModerationAction, NewReport, Report, CHAT_HISTORY};
 pub use sources::{PassphraseChange, SourceConfig, SourceInput, SourceInputUpdate, SourcesUpdate};
 pub use viewer::{
     CatalogEntry, CatalogFilter, CatalogRow, Category, Payment, Subscription, SubscriptionWithUser,

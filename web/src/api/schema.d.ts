@@ -1337,6 +1337,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/moderation/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's moderation history, newest first. */
+        get: operations["list_actions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/moderation/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's reports, newest first (the moderation queue). */
+        get: operations["list_reports"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/moderation/reports/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resolve a report with an action, which is carried out and recorded. */
+        post: operations["resolve_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/moderation/reports/{id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a report reviewed (seen by a moderator, not yet resolved). */
+        post: operations["review_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notifications": {
         parameters: {
             query?: never;
@@ -1769,6 +1837,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/social/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Report a chat message, a user or a stream to the organization's moderators. */
+        post: operations["report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/streaming/sessions": {
         parameters: {
             query?: never;
@@ -1803,25 +1888,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/streams/categories": {
+    "/api/v1/streams/{id}/chat/messages": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Categories with their public streams (every organization's). */
-        get: operations["list_categories"];
+        /** Recent chat messages of a stream, oldest first (deleted ones left out). Anyone may read. */
+        get: operations["chat_history"];
         put?: never;
-        /** Create a category in the caller's organization. */
-        post: operations["create_category"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/v1/streams/categories/{id}": {
+    "/api/v1/streams/{id}/chat/messages/{message_id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -1831,24 +1915,24 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a category (its streams keep no category). */
-        delete: operations["delete_category"];
+        /** Delete a chat message (moderators): every client of the stream removes it. */
+        delete: operations["delete_message"];
         options?: never;
         head?: never;
-        /** Rename a category. */
-        patch: operations["update_category"];
+        patch?: never;
         trace?: never;
     };
-    "/api/v1/streams/featured": {
+    "/api/v1/streams/{id}/chat/settings": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Featured streams, live ones first. */
-        get: operations["featured_streams"];
-        put?: never;
+        /** Chat settings of a stream and its participants right now. */
+        get: operations["chat_settings"];
+        /** Set slow mode of a stream's chat (moderators); every client is told. */
+        put: operations["set_chat_settings"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1856,79 +1940,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/streams/live": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Live streams, most watched first. */
-        get: operations["live_streams"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/streams/search": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Search the catalog: live streams first, then by match quality. */
-        get: operations["search_streams"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/streams/trending": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Trending streams: recent watch time, boosted by its growth over the hour before. */
-        get: operations["trending_streams"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/streams/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** One stream of the catalog. */
-        get: operations["get_stream"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        /**
-         * Change a stream's catalog metadata (title, category, tags, access level, rating, schedule,
-         *     featured).
-         */
-        patch: operations["update_stream"];
-        trace?: never;
-    };
-    "/api/v1/streams/{id}/playback": {
+    "/api/v1/streams/{id}/chat/timeouts": {
         parameters: {
             query?: never;
             header?: never;
@@ -1938,62 +1950,33 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A playback token for a stream: issued only when the caller's level reaches the stream's
-         *     access level (anonymous viewers reach `public`). 403 `upgrade_required` otherwise.
+         * Time a user out of a stream's chat for N minutes (moderators): their posts are refused with
+         *     the time left, and every client is told.
          */
-        post: operations["playback"];
+        post: operations["timeout_user"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/v1/streams/{id}/thumbnail.jpg": {
+    "/api/v1/streams/{id}/chat/ws": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The stream's thumbnail (JPEG of the newest keyframe while it is live). */
-        get: operations["stream_thumbnail"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/subscriptions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
         /**
-         * Subscribe (or change plan): charges the first period with the payment provider. A declined
-         *     card answers 402 `card_declined`; nothing changes.
+         * Live chat of a stream (WebSocket). Anyone may read; signed-in members of the stream's
+         *     organization send `{"type":"send","body":"…"}`. The server sends `hello` (who you are, whether
+         *     you may post or moderate, slow mode), `message` (`{message: ChatMessage}`), `deleted`
+         *     (`{id}`: remove that message), `timeout` (`{user_id, minutes, until}`), `slow_mode`
+         *     (`{seconds}`), `sent` (`{id}` of your accepted message) and `error` (`{code, detail,
+         *     retry_after_ms?}`; codes `rate_limited`, `slow_mode`, `timed_out`, `banned`, `too_long`,
+         *     `empty`, `sign_in_required`). Close codes: 4008 too slow to keep up, 1001 silent past a ping.
          */
-        post: operations["checkout"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/subscriptions/me": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The caller's subscriptions and the group they put the account in. */
-        get: operations["my_subscription"];
+        get: operations["chat_socket"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2002,7 +1985,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/subscriptions/me/cancel": {
+    "/api/v1/streams/{id}/like": {
         parameters: {
             query?: never;
             header?: never;
@@ -2010,24 +1993,25 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        put?: never;
-        /** Cancel: no more renewals; the paid period is still honoured, then the account is free. */
-        post: operations["cancel"];
-        delete?: never;
+        /** Like a stream (idempotent). */
+        put: operations["like"];
+        post?: never;
+        /** Unlike a stream (idempotent). */
+        delete: operations["unlike"];
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/v1/subscriptions/plans": {
+    "/api/v1/streams/{id}/likes": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The plans. */
-        get: operations["plans"];
+        /** Likes of a stream. Anyone may read; a signed-in caller also learns whether they like it. */
+        get: operations["likes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2160,378 +2144,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/viewer-admin/accounts": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The organization's audience accounts (viewer admin). */
-        get: operations["admin_accounts"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer-admin/analytics": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Viewing figures of the organization's streams (viewer admin). */
-        get: operations["admin_analytics"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer-admin/catalog": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The organization's channels as catalog entries, for catalog editing (private ones too). */
-        get: operations["admin_catalog"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer-admin/subscriptions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Subscriptions of the organization's viewers (viewer admin). */
-        get: operations["admin_subscriptions"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The caller's viewer profile. */
-        get: operations["get_me"];
-        put?: never;
-        post?: never;
-        /**
-         * Delete the caller's audience account and everything that is theirs (ARCHITECTURE.md,
-         *     "Deleting a viewer account"). Running subscriptions end without refund.
-         */
-        delete: operations["delete_me"];
-        options?: never;
-        head?: never;
-        /** Change the profile, preferences and privacy settings. */
-        patch: operations["update_me"];
-        trace?: never;
-    };
-    "/api/v1/viewer/me/blocked": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Users the caller blocked (their chat messages are hidden from the caller). */
-        get: operations["list_blocked"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/blocked/{user_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /** Block a user. */
-        put: operations["block"];
-        post?: never;
-        /** Unblock a user. */
-        delete: operations["unblock"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/export": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Everything Lunora keeps about the caller as a viewer, as one JSON document. */
-        get: operations["export"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/follows": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Creators the caller follows. */
-        get: operations["list_follows"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/follows/{creator_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /** Follow a creator: the owner of a stream in the public catalog. */
-        put: operations["follow"];
-        post?: never;
-        /** Stop following a creator. */
-        delete: operations["unfollow"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/parental": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /**
-         * Set parental controls: the highest content rating shown and the PIN that unlocks more.
-         *     The PIN is stored as an Argon2 hash, like passwords.
-         */
-        put: operations["set_parental"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/parental/verify": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Check the parental PIN (403 `parental_pin_wrong` when it does not match). */
-        post: operations["verify_pin"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/recommendations": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Recommendations from the caller's follows and watch history, each with its reason; live
-         *     streams first.
-         */
-        get: operations["recommendations"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewer/me/stats": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The caller's viewing statistics (from the history the account keeps). */
-        get: operations["stats"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewing/continue": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Streams the caller watched recently and did not finish, live ones first. */
-        get: operations["continue_watching"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewing/history": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The caller's viewing history, newest first (empty while history is off). */
-        get: operations["history"];
-        put?: never;
-        post?: never;
-        /** Forget the caller's viewing history. */
-        delete: operations["clear_history"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewing/saved": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The caller's saved streams (the library), newest first. */
-        get: operations["saved"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewing/saved/{stream_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /** Save a stream to the library. */
-        put: operations["save"];
-        post?: never;
-        /** Remove a stream from the library. */
-        delete: operations["unsave"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewing/start": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Start a viewing session (anonymous viewers too, for streams they may watch). */
-        post: operations["start"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewing/{id}/end": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** End a session. */
-        post: operations["end"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/viewing/{id}/progress": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Heartbeat of a playing session, with the position. */
-        post: operations["progress"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/webhooks": {
         parameters: {
             query?: never;
@@ -2597,18 +2209,8 @@ export interface components {
             /** @enum {string} */
             kind: "superadmin";
         };
-        AccountList: {
-            items: components["schemas"]["AccountView"][];
-        };
-        AccountView: {
-            created_at: string;
-            disabled: boolean;
-            display_name: string;
-            email: string;
-            email_verified: boolean;
-            group: string;
-            id: string;
-            last_login_at?: string | null;
+        ActionList: {
+            items: components["schemas"]["ModerationActionView"][];
         };
         ActivityList: {
             items: components["schemas"]["ActivityView"][];
@@ -2625,31 +2227,6 @@ export interface components {
             /** @description `campaign`, `client`, `show`, `episode`, `availability`. */
             entity_type: string;
             id: string;
-        };
-        AdminAnalytics: {
-            /** Format: int64 */
-            anonymous_sessions_24h: number;
-            /** Format: int64 */
-            sessions_24h: number;
-            /** @description Streams by watch time over the last 24 hours. */
-            top_streams: components["schemas"]["TopStream"][];
-            /**
-             * Format: int64
-             * @description Open sessions with a recent heartbeat, all of the organization's streams.
-             */
-            viewers_now: number;
-            /**
-             * Format: int64
-             * @description Watch seconds of the organization's streams over the last 24 hours.
-             */
-            watch_seconds_24h: number;
-        };
-        AdminSubscription: components["schemas"]["SubscriptionView"] & {
-            email: string;
-            user_id: string;
-        };
-        AdminSubscriptionList: {
-            items: components["schemas"]["AdminSubscription"][];
         };
         AlertList: {
             items: components["schemas"]["AlertView"][];
@@ -2883,34 +2460,6 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
-        CategoryInput: {
-            description?: string | null;
-            /** @description 1–60 characters. */
-            name: string;
-            /** @description Lower-case letters, digits and `-`; derived from the name when absent. */
-            slug?: string | null;
-        };
-        CategoryList: {
-            items: components["schemas"]["CategoryView"][];
-        };
-        CategoryRef: {
-            id: string;
-            name: string;
-            slug: string;
-        };
-        CategoryView: {
-            description: string;
-            id: string;
-            /** Format: int64 */
-            live_count: number;
-            name: string;
-            slug: string;
-            /**
-             * Format: int64
-             * @description Public streams in it, and how many are live.
-             */
-            stream_count: number;
-        };
         ChangePassword: {
             current_password: string;
             /** @description The realm's policy; staff may not reuse one of their recent passwords. */
@@ -2937,16 +2486,33 @@ export interface components {
             version: number;
             visibility: string;
         };
-        Checkout: {
-            /** @description Renew at the end of each period (default true). */
-            auto_renew?: boolean | null;
+        ChatHistory: {
+            /** @description Oldest first. */
+            items: components["schemas"]["ChatMessageView"][];
+            /** @description Pass as `before` for older messages; absent at the start of the kept history. */
+            next_before?: string | null;
+            /** Format: int64 */
+            slow_mode_seconds: number;
+        };
+        /** @description A chat message as clients receive it. `body` is plain text: render it as text, never as HTML. */
+        ChatMessageView: {
+            body: string;
+            created_at: string;
+            display_name: string;
+            id: string;
+            stream_id: string;
+            user_id: string;
+        };
+        ChatSettings: {
+            /** @description Participants connected right now (answers only). */
+            participants?: number;
+            /** @description Why (kept in the moderation history); ignored in answers. */
+            reason?: string | null;
             /**
-             * @description Card number (the `test` provider's test cards; with a real provider the page sends the
-             *     provider's payment-method token instead).
+             * Format: int64
+             * @description Seconds a user must wait between messages; 0 turns slow mode off (0–3600).
              */
-            card_number: string;
-            /** @description `premium` or `vip`. */
-            plan: string;
+            slow_mode_seconds: number;
         };
         ClientBody: {
             email?: string | null;
@@ -2982,15 +2548,6 @@ export interface components {
             /** @description Why the component is not healthy, in words. */
             detail?: string | null;
             status: components["schemas"]["HealthStatus"];
-        };
-        ContinueItem: {
-            last_watched_at: string;
-            /** Format: double */
-            position_seconds: number;
-            stream: components["schemas"]["StreamView"];
-        };
-        ContinueList: {
-            items: components["schemas"]["ContinueItem"][];
         };
         CreateApiToken: {
             /**
@@ -3067,10 +2624,6 @@ export interface components {
             /** @description The invitation of the first administrator, when `admin_email` was given. */
             admin_invitation_id?: string | null;
         };
-        CreatorView: {
-            id?: string | null;
-            name: string;
-        };
         Dashboard: {
             /** Format: int64 */
             destination_reconnects: number;
@@ -3109,10 +2662,6 @@ export interface components {
              */
             streaming_hours: number;
             to: string;
-        };
-        DeleteMe: {
-            /** @description The account's password, to confirm. */
-            password: string;
         };
         DestinationHealth: {
             channel_id: string;
@@ -3233,13 +2782,6 @@ export interface components {
         };
         /** @enum {string} */
         HealthStatus: "healthy" | "degraded" | "unhealthy";
-        HistoryItem: components["schemas"]["ViewingSessionView"] & {
-            stream?: null | components["schemas"]["StreamView"];
-        };
-        HistoryList: {
-            history_enabled: boolean;
-            items: components["schemas"]["HistoryItem"][];
-        };
         /** @description The new setting. */
         HlsSettingsRequest: {
             /**
@@ -3315,6 +2857,13 @@ export interface components {
             /** @description The account created by accepting it. */
             user_id?: string | null;
         };
+        Likes: {
+            /** Format: int64 */
+            count: number;
+            /** @description Whether the caller likes it (false for anonymous callers). */
+            liked: boolean;
+            stream_id: string;
+        };
         LinkToken: {
             /** @description The token from the e-mailed link. */
             token: string;
@@ -3356,11 +2905,24 @@ export interface components {
             recovery_codes_left: number;
             totp_enabled: boolean;
         };
-        MySubscription: {
-            current?: null | components["schemas"]["SubscriptionView"];
-            /** @description The account's group now: `free`, `premium` or `vip`. */
-            group: string;
-            history: components["schemas"]["SubscriptionView"][];
+        /** @description One moderation action: who did what to whom, when and why. */
+        ModerationActionView: {
+            /** @description `delete_message`, `timeout_user`, `ban_user`, `slow_mode`, `dismiss`, `review`. */
+            action: string;
+            created_at: string;
+            /**
+             * Format: int64
+             * @description Timeout length or slow-mode interval, in seconds.
+             */
+            duration_seconds?: number | null;
+            id: string;
+            moderator_id?: string | null;
+            reason: string;
+            report_id?: string | null;
+            stream_id?: string | null;
+            target_id: string;
+            target_type: string;
+            target_user_id?: string | null;
         };
         NoteBody: {
             entity_id: string;
@@ -3431,16 +2993,12 @@ export interface components {
             uptime_seconds: number;
             version: string;
         };
-        Parental: {
-            max_rating: string;
-            pin_set: boolean;
-        };
         /**
          * @description What a caller may do. `*_all` variants reach every resource of the organization; without
          *     them a role reaches only the resources it owns (seed 000 "Resource Policies").
          * @enum {string}
          */
-        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read" | "catalog_manage" | "viewers_manage";
+        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read" | "chat_moderate";
         PermissionTable: {
             permissions: components["schemas"]["Permission"][];
             /** @description Permissions granted to each role. */
@@ -3449,34 +3007,6 @@ export interface components {
             };
             /** @description Every API operation with the access it needs. */
             routes: components["schemas"]["RouteRule"][];
-        };
-        PersonList: {
-            items: components["schemas"]["PersonView"][];
-        };
-        PersonView: {
-            display_name: string;
-            since: string;
-            user_id: string;
-        };
-        PinCheck: {
-            pin: string;
-        };
-        PinResult: {
-            ok: boolean;
-        };
-        PlanList: {
-            items: components["schemas"]["PlanView"][];
-            /** @description The payment provider checkout goes through (`test` takes the test cards). */
-            provider: string;
-        };
-        PlanView: {
-            currency: string;
-            id: string;
-            /** Format: int64 */
-            period_days: number;
-            /** Format: int64 */
-            price_cents: number;
-            unlocks: string;
         };
         PlatformFigures: {
             /** Format: int64 */
@@ -3500,28 +3030,6 @@ export interface components {
             /** @description `rtmp://HOST:PORT/live/{channel_id}?token=…` for monitoring with any RTMP player. */
             rtmp_url: string;
             token: string;
-        };
-        PlaybackGrant: {
-            access_level: string;
-            expires_at: string;
-            /** @description The master playlist with the token. */
-            hls_url: string;
-            token: string;
-            /** @description The level the caller reaches. */
-            viewer_level: string;
-        };
-        PlaybackRequest: {
-            /** @description The parental PIN, needed when the stream's rating is above the profile's limit. */
-            pin?: string | null;
-        };
-        Preferences: {
-            autoplay?: boolean | null;
-            /** @description BCP 47 language tag. */
-            language?: string | null;
-            /** @description E-mail or in-app notices when followed creators go live. */
-            notifications?: boolean | null;
-            /** @description `auto` or a rendition name (`source`, `720p`, …). */
-            quality?: string | null;
         };
         /** @description The JSON document of an export. */
         PresetExport: {
@@ -3608,16 +3116,6 @@ export interface components {
             /** @description When a staff password must be changed at the latest. */
             password_expires_at?: string | null;
         };
-        Progress: {
-            /**
-             * Format: double
-             * @description Playback position in seconds.
-             */
-            position_seconds?: number | null;
-            quality?: string | null;
-            /** @description On end: `completed`, `user_exit` or `error`. */
-            reason?: string | null;
-        };
         /** @description The pull of one camera, as its status shows it. */
         PullStatus: {
             /** @description The last error, in words. */
@@ -3645,14 +3143,6 @@ export interface components {
          * @enum {string}
          */
         RateClass: "none" | "auth" | "default";
-        Recommendation: {
-            /** @description Why: "because you follow Ana", "because you watched Cup final". */
-            reason: string;
-            stream: components["schemas"]["StreamView"];
-        };
-        RecommendationList: {
-            items: components["schemas"]["Recommendation"][];
-        };
         RecordingList: {
             items: components["schemas"]["RecordingView"][];
             /** @description Pass as `cursor` for the next page; absent on the last page. */
@@ -3703,6 +3193,40 @@ export interface components {
             /** @description The refresh token; browsers may omit it and rely on the HttpOnly cookie. */
             refresh_token?: string | null;
         };
+        ReportList: {
+            items: components["schemas"]["ReportView"][];
+        };
+        ReportRequest: {
+            details?: string | null;
+            /** @description `spam`, `harassment`, `inappropriate`, `copyright` or `other`. */
+            reason: string;
+            target_id: string;
+            /** @description `message`, `user` or `stream`. */
+            target_type: string;
+        };
+        ReportView: {
+            /** @description What resolved it: `dismiss`, `delete_message`, `timeout_user`, `ban_user`. */
+            action?: string | null;
+            created_at: string;
+            details: string;
+            /** @description The reported message's text at the time of the report. */
+            excerpt: string;
+            id: string;
+            moderator_id?: string | null;
+            note: string;
+            reason: string;
+            reporter_id?: string | null;
+            resolved_at?: string | null;
+            reviewed_at?: string | null;
+            /** @description `pending`, `reviewed` or `resolved`. */
+            status: string;
+            stream_id?: string | null;
+            target_id: string;
+            /** @description `message`, `user` or `stream`. */
+            target_type: string;
+            /** @description The user the report is about (a message's author, the reported user). */
+            target_user_id?: string | null;
+        };
         ResetConfirm: {
             /** @description The new password (the account's realm policy; staff may not reuse a recent one). */
             password: string;
@@ -3712,6 +3236,19 @@ export interface components {
         ResetRequest: {
             email: string;
         };
+        ResolveRequest: {
+            /**
+             * @description `dismiss`, `delete_message` (message reports), `timeout_user` or `ban_user` (reports
+             *     about a message's author or a user).
+             */
+            action: string;
+            /**
+             * Format: int64
+             * @description Timeout length for `timeout_user`, default 10.
+             */
+            minutes?: number | null;
+            note?: string | null;
+        };
         RevealedKey: {
             channel_id: string;
             input_id: string;
@@ -3719,6 +3256,9 @@ export interface components {
             publish_key: string;
             /** @description `primary` or `secondary`. */
             role: string;
+        };
+        ReviewRequest: {
+            note?: string | null;
         };
         /**
          * @description Roles of the three products: the camera platform (admin, operator, viewer, api_only), the
@@ -3732,11 +3272,6 @@ export interface components {
             access: components["schemas"]["Access"];
             /** @description Name recorded in the audit log, e.g. `channel.create`. */
             action: string;
-            /**
-             * @description State-changing calls are written to the audit log (false only for player telemetry:
-             *     viewing-session start, heartbeats and end, a few per viewer and minute).
-             */
-            audited: boolean;
             /** @description Allowed to a session that must enrol TOTP before anything else. */
             during_mfa_enrolment: boolean;
             /** @description HTTP method in upper case. */
@@ -3762,23 +3297,6 @@ export interface components {
             video_bitrate_kbps: number;
             /** Format: int32 */
             width: number;
-        };
-        SavedItem: {
-            saved_at: string;
-            stream: components["schemas"]["StreamView"];
-        };
-        SavedList: {
-            items: components["schemas"]["SavedItem"][];
-        };
-        SearchHit: components["schemas"]["StreamView"] & {
-            /**
-             * Format: double
-             * @description 0–1: how well the words matched.
-             */
-            score: number;
-        };
-        SearchResults: {
-            items: components["schemas"]["SearchHit"][];
         };
         SessionDestinationView: {
             /** Format: int64 */
@@ -3816,14 +3334,6 @@ export interface components {
             /** Format: int64 */
             last_seen_at: number;
             user_agent: string;
-        };
-        SetParental: {
-            /** @description The PIN in force, needed to change anything once one is set. */
-            current_pin?: string | null;
-            /** @description `general`, `teen`, `mature` or `adult` (no limit). */
-            max_rating: string;
-            /** @description New PIN, 4–8 digits; needed to set a limit the first time. */
-            pin?: string | null;
         };
         SetupRequest: {
             display_name?: string | null;
@@ -4056,47 +3566,8 @@ export interface components {
             /** @description Destinations to push to; omitted: every enabled destination marked `auto_start`. */
             destination_ids?: string[] | null;
         };
-        StartViewing: {
-            /** @description `web`, `tv`, `mobile`, … */
-            device?: string | null;
-            /** @description Parental PIN when the stream's rating needs it. */
-            pin?: string | null;
-            /** @description The rendition playing (`source`, `720p`, …). */
-            quality?: string | null;
-            stream_id: string;
-        };
         StorageUsage: {
             tiers: components["schemas"]["TierUsage"][];
-        };
-        StreamList: {
-            items: components["schemas"]["StreamView"][];
-        };
-        StreamView: {
-            /** @description `public`, `premium` or `vip`. */
-            access_level: string;
-            category?: null | components["schemas"]["CategoryRef"];
-            /** @description `general`, `teen`, `mature` or `adult`. */
-            content_rating: string;
-            creator: components["schemas"]["CreatorView"];
-            description: string;
-            featured: boolean;
-            /** @description Master playlist; `premium` and `vip` streams need `?token=` from the playback endpoint. */
-            hls_url: string;
-            /** @description The channel id. */
-            id: string;
-            live: boolean;
-            scheduled_start?: string | null;
-            tags: string[];
-            /** @description JPEG of the newest keyframe while live. */
-            thumbnail_url: string;
-            title: string;
-            /**
-             * Format: int64
-             * @description Player sessions with a heartbeat in the last minute.
-             */
-            viewer_count: number;
-            /** @description Catalog editing only: the channel's visibility (`private` channels are not listed). */
-            visibility?: string | null;
         };
         StreamingStatus: {
             channel_id: string;
@@ -4117,20 +3588,6 @@ export interface components {
              * @description Sum of the destinations' bitrates.
              */
             total_bitrate_bps: number;
-        };
-        SubscriptionView: {
-            auto_renew: boolean;
-            canceled_at?: string | null;
-            /** @description End of the paid period (renewal date while `auto_renew`). */
-            current_period_end: string;
-            id: string;
-            payment_method: string;
-            /** @description `premium` or `vip`. */
-            plan: string;
-            provider: string;
-            started_at: string;
-            /** @description `active`, `past_due`, `canceled` or `expired`. */
-            status: string;
         };
         SwitchRequest: {
             /** @description `primary` or `secondary`. */
@@ -4201,6 +3658,15 @@ export interface components {
             /** @description `hot`, `warm` or `cold`. */
             tier: string;
         };
+        TimeoutRequest: {
+            /**
+             * Format: int64
+             * @description 1–10080 minutes.
+             */
+            minutes: number;
+            reason?: string | null;
+            user_id: string;
+        };
         TokenPair: {
             access_token: string;
             /**
@@ -4217,14 +3683,6 @@ export interface components {
             /** @description Always `Bearer`. */
             token_type: string;
         };
-        TopStream: {
-            /** Format: int64 */
-            sessions: number;
-            stream_id: string;
-            title: string;
-            /** Format: int64 */
-            watch_seconds: number;
-        };
         TotpCode: {
             /** @description Six-digit code from the authenticator app. */
             code: string;
@@ -4234,28 +3692,6 @@ export interface components {
             otpauth_uri: string;
             /** @description The shared secret in base32, for typing into an authenticator app. Shown once. */
             secret: string;
-        };
-        TrendingItem: components["schemas"]["StreamView"] & {
-            /**
-             * Format: double
-             * @description last hour / previous hour − 1 (1 when new).
-             */
-            growth: number;
-            /** Format: double */
-            score: number;
-            /**
-             * Format: int64
-             * @description Seconds watched over the last hour, every viewer included.
-             */
-            watch_seconds_last_hour: number;
-            /**
-             * Format: int64
-             * @description The hour before.
-             */
-            watch_seconds_previous_hour: number;
-        };
-        TrendingList: {
-            items: components["schemas"]["TrendingItem"][];
         };
         UpdateCamera: {
             brand?: string | null;
@@ -4299,37 +3735,12 @@ export interface components {
             /** @description `required`, `optional`, or `default` to follow the server default. */
             staff_mfa?: string | null;
         };
-        UpdateStream: {
-            /** @description `public`, `premium` or `vip`. */
-            access_level?: string | null;
-            /** @description Category id; `""` removes the category. */
-            category_id?: string | null;
-            /** @description `general`, `teen`, `mature` or `adult`. */
-            content_rating?: string | null;
-            description?: string | null;
-            featured?: boolean | null;
-            /** @description RFC 3339; `""` clears it. */
-            scheduled_start?: string | null;
-            tags?: string[] | null;
-            title?: string | null;
-        };
         UpdateUser: {
             /** @description `true` disables the account (its sessions end at once), `false` enables it. */
             disabled?: boolean | null;
             display_name?: string | null;
             /** @description A role of the same realm that the caller may grant. */
             role?: string | null;
-        };
-        UpdateViewerMe: {
-            display_name?: string | null;
-            /**
-             * @description Off: new viewing sessions are stored without the account (no history, no
-             *     recommendations from them).
-             */
-            history_enabled?: boolean | null;
-            preferences?: null | components["schemas"]["Preferences"];
-            /** @description `public` or `private`. */
-            profile_visibility?: string | null;
         };
         UserList: {
             items: components["schemas"]["UserView"][];
@@ -4399,64 +3810,6 @@ export interface components {
              * @description 16:9 width for the height: 1280, 1920, 2560 or 3840 (854 with `allow_480p`).
              */
             width: number;
-        };
-        ViewerMe: {
-            created_at: string;
-            display_name: string;
-            email: string;
-            /** @description The account's group: `free`, `premium`, `vip` (staff: their role). */
-            group: string;
-            history_enabled: boolean;
-            id: string;
-            /** @description The stream access level reached (`public`, `premium`, `vip`). */
-            level: string;
-            parental: components["schemas"]["Parental"];
-            preferences: components["schemas"]["Preferences"];
-            /** @description `public` or `private`. */
-            profile_visibility: string;
-        };
-        ViewerStats: {
-            /** @description Watch seconds per device. */
-            device_usage: Record<string, never>;
-            /** @description Category names, most watched first. */
-            favorite_categories: string[];
-            /** Format: int64 */
-            last_30_days_watch_seconds: number;
-            /**
-             * Format: int32
-             * @description UTC hour (0–23) with the most watch time; absent without history.
-             */
-            peak_viewing_hour?: number | null;
-            /** Format: int64 */
-            sessions: number;
-            /** Format: int64 */
-            streams_watched: number;
-            /** Format: int64 */
-            total_watch_seconds: number;
-        };
-        ViewingSessionView: {
-            device: string;
-            ended_at?: string | null;
-            exit_reason: string;
-            id: string;
-            last_heartbeat_at: string;
-            /** Format: double */
-            position_seconds: number;
-            quality: string;
-            started_at: string;
-            stream_id: string;
-            /** Format: double */
-            watched_seconds: number;
-        };
-        ViewingStarted: {
-            /**
-             * Format: int64
-             * @description Send `POST /api/v1/viewing/{id}/progress` this often.
-             */
-            heartbeat_seconds: number;
-            /** @description Whether this session goes into the caller's history. */
-            in_history: boolean;
-            session_id: string;
         };
         WebhookCreated: {
             id: string;
@@ -7763,6 +7116,168 @@ export interface operations {
             };
         };
     };
+    list_actions: {
+        parameters: {
+            query?: {
+                /** @description Only actions on this stream. */
+                stream_id?: string | null;
+                /** @description 1–500, default 100. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionList"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_reports: {
+        parameters: {
+            query?: {
+                /** @description `pending`, `reviewed` or `resolved`; all when absent. */
+                status?: string | null;
+                /** @description 1–200, default 100. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resolve_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    review_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_notifications: {
         parameters: {
             query?: {
@@ -8886,6 +8401,45 @@ export interface operations {
             };
         };
     };
+    report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_sessions: {
         parameters: {
             query?: {
@@ -8938,11 +8492,19 @@ export interface operations {
             };
         };
     };
-    list_categories: {
+    chat_history: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Messages older than this message id. */
+                before?: string | null;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+            };
             header?: never;
-            path?: never;
+            path: {
+                /** @description Stream (channel) id */
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -8952,33 +8514,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CategoryList"];
+                    "application/json": components["schemas"]["ChatHistory"];
                 };
             };
-        };
-    };
-    create_category: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CategoryInput"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CategoryView"];
-                };
-            };
-            409: {
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8988,7 +8527,48 @@ export interface operations {
             };
         };
     };
-    delete_category: {
+    delete_message: {
+        parameters: {
+            query?: {
+                /** @description Why (kept in the moderation history). */
+                reason?: string | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerationActionView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_settings: {
         parameters: {
             query?: never;
             header?: never;
@@ -8999,7 +8579,128 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            204: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatSettings"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_chat_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatSettings"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    timeout_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TimeoutRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerationActionView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_socket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Stream (channel) id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the WebSocket protocol */
+            101: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9015,259 +8716,7 @@ export interface operations {
             };
         };
     };
-    update_category: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CategoryInput"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CategoryView"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    featured_streams: {
-        parameters: {
-            query?: {
-                /** @description Only this category (its slug). */
-                category?: string | null;
-                /** @description 1–200, default 50. */
-                limit?: number | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["StreamList"];
-                };
-            };
-        };
-    };
-    live_streams: {
-        parameters: {
-            query?: {
-                /** @description Only this category (its slug). */
-                category?: string | null;
-                /** @description 1–200, default 50. */
-                limit?: number | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["StreamList"];
-                };
-            };
-        };
-    };
-    search_streams: {
-        parameters: {
-            query: {
-                /**
-                 * @description Words to look for in titles, descriptions, tags, categories and creators; small typos
-                 *     are forgiven.
-                 */
-                q: string;
-                /** @description 1–200, default 50. */
-                limit?: number | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SearchResults"];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    trending_streams: {
-        parameters: {
-            query?: {
-                /** @description Only this category (its slug). */
-                category?: string | null;
-                /** @description 1–200, default 50. */
-                limit?: number | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TrendingList"];
-                };
-            };
-        };
-    };
-    get_stream: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The channel id */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["StreamView"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    update_stream: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["UpdateStream"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["StreamView"];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    playback: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["PlaybackRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PlaybackGrant"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    stream_thumbnail: {
+    like: {
         parameters: {
             query?: never;
             header?: never;
@@ -9283,7 +8732,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/jpeg": unknown;
+                    "application/json": components["schemas"]["Likes"];
                 };
             };
             404: {
@@ -9296,58 +8745,13 @@ export interface operations {
             };
         };
     };
-    checkout: {
+    unlike: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["Checkout"];
+            path: {
+                id: string;
             };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MySubscription"];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            402: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    my_subscription: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -9357,26 +8761,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MySubscription"];
-                };
-            };
-        };
-    };
-    cancel: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MySubscription"];
+                    "application/json": components["schemas"]["Likes"];
                 };
             };
             404: {
@@ -9389,11 +8774,13 @@ export interface operations {
             };
         };
     };
-    plans: {
+    likes: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -9403,7 +8790,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PlanList"];
+                    "application/json": components["schemas"]["Likes"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -9688,675 +9083,6 @@ export interface operations {
                 content?: never;
             };
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    admin_accounts: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AccountList"];
-                };
-            };
-        };
-    };
-    admin_analytics: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminAnalytics"];
-                };
-            };
-        };
-    };
-    admin_catalog: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["StreamList"];
-                };
-            };
-        };
-    };
-    admin_subscriptions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminSubscriptionList"];
-                };
-            };
-        };
-    };
-    get_me: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ViewerMe"];
-                };
-            };
-        };
-    };
-    delete_me: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["DeleteMe"];
-            };
-        };
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    update_me: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["UpdateViewerMe"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ViewerMe"];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    list_blocked: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PersonList"];
-                };
-            };
-        };
-    };
-    block: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                user_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    unblock: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                user_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    export: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-        };
-    };
-    list_follows: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PersonList"];
-                };
-            };
-        };
-    };
-    follow: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                creator_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    unfollow: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                creator_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    set_parental: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["SetParental"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ViewerMe"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    verify_pin: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["PinCheck"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PinResult"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    recommendations: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RecommendationList"];
-                };
-            };
-        };
-    };
-    stats: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ViewerStats"];
-                };
-            };
-        };
-    };
-    continue_watching: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ContinueList"];
-                };
-            };
-        };
-    };
-    history: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HistoryList"];
-                };
-            };
-        };
-    };
-    clear_history: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    saved: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SavedList"];
-                };
-            };
-        };
-    };
-    save: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                stream_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    unsave: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                stream_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    start: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["StartViewing"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ViewingStarted"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    end: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["Progress"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ViewingSessionView"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    progress: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["Progress"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ViewingSessionView"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -133,10 +133,13 @@ pub enum Permission {
     CatalogManage,
     /// Viewer admin: categories, audience accounts, subscriptions, viewing analytics.
     ViewersManage,
+    /// Viewer platform: moderate live chat (delete messages, time users out, slow mode) and work
+    /// the reports queue. A channel's owner moderates its own stream's chat without it.
+    ChatModerate,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = [
+    pub const ALL: [Permission; 25] = [
         Permission::ChannelsRead,
         Permission::ChannelsWrite,
         Permission::ChannelsManageAll,
@@ -161,6 +164,7 @@ impl Permission {
         Permission::BackupsManage,
         Permission::CatalogManage,
         Permission::ViewersManage,
+        Permission::ChatModerate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -189,6 +193,7 @@ impl Permission {
             Permission::BackupsManage => "backups_manage",
             Permission::CatalogManage => "catalog_manage",
             Permission::ViewersManage => "viewers_manage",
+            Permission::ChatModerate => "chat_moderate",
         }
     }
 
@@ -226,6 +231,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             BackupsManage,
             CatalogManage,
             ViewersManage,
+            ChatModerate,
         ],
         Role::Operator => &[
             ChannelsRead,
@@ -234,6 +240,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             SelfManage,
             ApiTokensManage,
             CatalogManage,
+            ChatModerate,
         ],
         Role::Viewer => &[ChannelsRead, SelfManage],
         // Holds API tokens only: it cannot sign in with a password, so it has no own profile.
@@ -265,7 +272,7 @@ pub fn granted(role: Role) -> &'static [Permission] {
             ActivitiesRead,
         ],
         Role::Client => &[SelfManage, CampaignsRead, AdClientsRead, ActivitiesRead],
-        Role::ConsumerAdmin => &[SelfManage, CatalogManage, ViewersManage],
+        Role::ConsumerAdmin => &[SelfManage, CatalogManage, ViewersManage, ChatModerate],
         Role::Free | Role::Premium | Role::Vip => &[SelfManage],
     }
 }
@@ -786,6 +793,86 @@ pub const ROUTES: &[RouteRule] = &[
         "/api/v1/notifications/batch-read",
         Authenticated,
         "notification.batch_read",
+    ),
+    // viewer platform: live chat, likes, reports and the moderation queue
+    unlimited(rule(
+        "GET",
+        "/api/v1/streams/{id}/chat/ws",
+        Public,
+        "chat.connect",
+    )),
+    rule(
+        "GET",
+        "/api/v1/streams/{id}/chat/messages",
+        Public,
+        "chat.history",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/streams/{id}/chat/messages/{message_id}",
+        Authenticated,
+        "chat.message_delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/streams/{id}/chat/timeouts",
+        Authenticated,
+        "chat.timeout",
+    ),
+    rule(
+        "GET",
+        "/api/v1/streams/{id}/chat/settings",
+        Public,
+        "chat.settings_read",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/streams/{id}/chat/settings",
+        Authenticated,
+        "chat.settings_update",
+    ),
+    rule("GET", "/api/v1/streams/{id}/likes", Public, "like.read"),
+    rule(
+        "PUT",
+        "/api/v1/streams/{id}/like",
+        Authenticated,
+        "like.set",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/streams/{id}/like",
+        Authenticated,
+        "like.unset",
+    ),
+    rule(
+        "POST",
+        "/api/v1/social/report",
+        Authenticated,
+        "report.create",
+    ),
+    rule(
+        "GET",
+        "/api/v1/moderation/reports",
+        perm(P::ChatModerate),
+        "report.list",
+    ),
+    rule(
+        "POST",
+        "/api/v1/moderation/reports/{id}/review",
+        perm(P::ChatModerate),
+        "report.review",
+    ),
+    rule(
+        "POST",
+        "/api/v1/moderation/reports/{id}/resolve",
+        perm(P::ChatModerate),
+        "report.resolve",
+    ),
+    rule(
+        "GET",
+        "/api/v1/moderation/actions",
+        perm(P::ChatModerate),
+        "moderation.list",
     ),
     // destinations and stream control
     rule(
