@@ -185,9 +185,9 @@ impl Db {
     }
 
     /// Every camera of every organization (the status monitor's view), from memory while no
-    /// camera changed (see `Snapshots`).
+    /// camera changed (see `TableCache`).
     pub async fn all_cameras(&self) -> Result<Arc<Vec<Camera>>, StoreError> {
-        self.snapshot(|s| &s.cameras, async {
+        self.cached_rows(|s| &s.cameras, async {
             let q = self.sql(format!("SELECT {COLUMNS} FROM cameras ORDER BY id"));
             let rows = self
                 .timed("camera_all", sqlx::query(&q).fetch_all(self.pool()))
@@ -360,7 +360,7 @@ mod tests {
     use super::*;
     use crate::DbConfig;
 
-    /// The monitors' snapshot of every camera is served from memory, yet shows a change made
+    /// The monitors' list of every camera is served from memory, yet shows a change made
     /// through the store at once.
     #[tokio::test]
     async fn the_camera_snapshot_follows_every_write() {

@@ -61,10 +61,10 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     target: String,
-    snapshots: Arc<Snapshots>,
+    table_cache: Arc<TableCache>,
 }
 
-/// How long a whole-table snapshot may serve without a write through this `Db` to invalidate
+/// How long cached table rows may serve without a write through this `Db` to invalidate
 /// it: the bound on staleness for writes made some other way.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
 
@@ -74,16 +74,16 @@ const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
 /// 1000 cameras through the pool every second cost up to a second of latency per scan on a
 /// busy core, and held a connection the API's requests were waiting for.
 #[derive(Debug, Default)]
-pub(crate) struct Snapshots {
+pub(crate) struct TableCache {
     /// Bumped after every committed write to `cameras` or `channels`.
     generation: AtomicU64,
-    pub(crate) cameras: Mutex<Option<Snapshot<Vec<crate::Camera>>>>,
-    pub(crate) channel_orgs: Mutex<Option<Snapshot<Vec<(String, String)>>>>,
+    pub(crate) cameras: Mutex<Option<CachedRows<Vec<crate::Camera>>>>,
+    pub(crate) channel_orgs: Mutex<Option<CachedRows<Vec<(String, String)>>>>,
 }
 
 /// A table read at a generation, when.
 #[derive(Debug)]
-pub(crate) struct Snapshot<T> {
+pub(crate) struct CachedRows<T> {
     generation: u64,
     at: Instant,
     rows: Arc<T>,
@@ -141,27 +141,27 @@ impl Db {
             pool,
             backend,
             target,
-            snapshots: Arc::default(),
+            table_cache: Arc::default(),
         })
     }
 
-    /// Marks the snapshots of cameras and channels stale: call after a committed write to
+    /// Marks the table_cache of cameras and channels stale: call after a committed write to
     /// either table.
     pub(crate) fn cameras_or_channels_changed(&self) {
-        self.snapshots.generation.fetch_add(1, Ordering::AcqRel);
+        self.table_cache.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The snapshot in `slot` (of `self.snapshots`) while no write made it stale, else
+    /// The rows in `slot` (of `self.table_cache`) while no write made it stale, else
     /// `load`'s rows, kept for next time.
-    pub(crate) async fn snapshot<T>(
+    pub(crate) async fn cached_rows<T>(
         &self,
-        slot: impl Fn(&Snapshots) -> &Mutex<Option<Snapshot<T>>>,
+        slot: impl Fn(&TableCache) -> &Mutex<Option<CachedRows<T>>>,
         load: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<Arc<T>, StoreError> {
         // Read before loading: a write committed during the load leaves the kept rows stale.
-        let generation = self.snapshots.generation.load(Ordering::Acquire);
+        let generation = self.table_cache.generation.load(Ordering::Acquire);
         {
-            let kept = slot(&self.snapshots)
+            let kept = slot(&self.table_cache)
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             if let Some(s) = kept.as_ref() {
@@ -171,9 +171,9 @@ impl Db {
             }
         }
         let rows = Arc::new(load.await?);
-        *slot(&self.snapshots)
+        *slot(&self.table_cache)
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Snapshot {
+            .unwrap_or_else(|e| e.into_inner()) = Some(CachedRows {
             generation,
             at: Instant::now(),
             rows: rows.clone(),

@@ -245,11 +245,11 @@ impl Db {
     }
 
     /// Every channel id with its organization (the live dashboard's view), from memory while
-    /// no channel changed (see `Snapshots`).
+    /// no channel changed (see `TableCache`).
     pub async fn channel_organizations(
         &self,
     ) -> Result<std::sync::Arc<Vec<(String, String)>>, StoreError> {
-        self.snapshot(|s| &s.channel_orgs, async {
+        self.cached_rows(|s| &s.channel_orgs, async {
             let q = self.sql("SELECT id, organization_id FROM channels");
             let rows = self
                 .timed("channel_orgs", sqlx::query(&q).fetch_all(self.pool()))

@@ -42,6 +42,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ads/inventory": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a seller can book spots on: the organization's episodes with their show, by air date
+         *     (at most 500). Sellers do not otherwise see episodes; this shows only what a booking needs.
+         */
+        get: operations["list_inventory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ads/people": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The people of the advertising workspace, to name them on pages (presence, teams, talent) and
+         *     pick them in forms: the enabled users of role admin, seller, producer and talent. A client
+         *     user sees only itself.
+         */
+        get: operations["list_people"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts": {
         parameters: {
             query?: never;
@@ -525,6 +566,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's backups, newest first. */
+        get: operations["list_backups"];
+        put?: never;
+        /** Take a backup now: a consistent snapshot of the whole database, taken while the server runs. */
+        post: operations["create_backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore entity types of the caller's organization to their state in a backup: rows missing
+         *     now are inserted, changed rows put back, rows made since deleted, all in one transaction;
+         *     other types (and users) are not touched. `dry_run` (the default) only reports. Restoring a
+         *     type whose rows would point at rows of another type that are not there (campaigns of an
+         *     advertiser deleted since, or advertisers still used by newer campaigns) answers 409
+         *     `restore_missing_references`, changing nothing: include that type too. Links to users
+         *     deleted since are skipped and reported.
+         */
+        post: operations["restore_backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The scheduled backup of the organization. */
+        get: operations["get_schedule"];
+        /** Change the scheduled backup. */
+        put: operations["put_schedule"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a downloaded backup file (`application/octet-stream`, at most 512 MiB). It is checked
+         *     whole (format, checksum, this server's key, authenticated decryption) before it is listed,
+         *     as kind `uploaded` with the time of its snapshot. A file of another server answers 422
+         *     `backup_foreign_key`; a changed or damaged one 422 `backup_corrupt`.
+         */
+        post: operations["upload_backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One backup. */
+        get: operations["get_backup"];
+        put?: never;
+        post?: never;
+        /** Delete a backup and its file. */
+        delete: operations["delete_backup"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the encrypted backup file (readable only by this server). Its checksum is verified
+         *     first: a file changed on disk answers 422 `backup_corrupt`.
+         */
+        get: operations["download_backup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cameras": {
         parameters: {
             query?: never;
@@ -673,6 +835,64 @@ export interface paths {
         post?: never;
         /** Delete a campaign (admin or owner). */
         delete: operations["delete_campaign"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}/placements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The spots a campaign booked, by air date. */
+        get: operations["list_placements"];
+        put?: never;
+        /**
+         * Book a spot on an episode (owner, admin, or a team member with `edit`). The same episode
+         *     and position twice answers 409.
+         */
+        post: operations["create_placement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}/placements/{placement_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Cancel a booked spot (owner, admin, or a team member with `edit`). */
+        delete: operations["delete_placement"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The report of a campaign: budget, booked, delivered, spend and remaining, per show and
+         *     episode. Whoever sees the campaign sees its report.
+         */
+        get: operations["campaign_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1035,6 +1255,26 @@ export interface paths {
         post?: never;
         /** Delete an advertiser without campaigns (admins, or the seller who owns it). */
         delete: operations["delete_client"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Billing of an advertiser: per month the delivered spots of its campaigns and their amount,
+         *     with invoice lines. A client user sees only its own advertiser's.
+         */
+        get: operations["client_billing"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1888,6 +2128,131 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/streams/categories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Categories with their public streams (every organization's). */
+        get: operations["list_categories"];
+        put?: never;
+        /** Create a category in the caller's organization. */
+        post: operations["create_category"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/categories/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a category (its streams keep no category). */
+        delete: operations["delete_category"];
+        options?: never;
+        head?: never;
+        /** Rename a category. */
+        patch: operations["update_category"];
+        trace?: never;
+    };
+    "/api/v1/streams/featured": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Featured streams, live ones first. */
+        get: operations["featured_streams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live streams, most watched first. */
+        get: operations["live_streams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search the catalog: live streams first, then by match quality. */
+        get: operations["search_streams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/trending": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Trending streams: recent watch time, boosted by its growth over the hour before. */
+        get: operations["trending_streams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One stream of the catalog. */
+        get: operations["get_stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a stream's catalog metadata (title, category, tags, access level, rating, schedule,
+         *     featured).
+         */
+        patch: operations["update_stream"];
+        trace?: never;
+    };
     "/api/v1/streams/{id}/chat/messages": {
         parameters: {
             query?: never;
@@ -2020,6 +2385,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/streams/{id}/playback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A playback token for a stream: issued only when the caller's level reaches the stream's
+         *     access level (anonymous viewers reach `public`). 403 `upgrade_required` otherwise.
+         */
+        post: operations["playback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/streams/{id}/thumbnail.jpg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The stream's thumbnail (JPEG of the newest keyframe while it is live). */
+        get: operations["stream_thumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Subscribe (or change plan): charges the first period with the payment provider. A declined
+         *     card answers 402 `card_declined`; nothing changes.
+         */
+        post: operations["checkout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/subscriptions/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's subscriptions and the group they put the account in. */
+        get: operations["my_subscription"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/subscriptions/me/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel: no more renewals; the paid period is still honoured, then the account is free. */
+        post: operations["cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/subscriptions/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The plans. */
+        get: operations["plans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -2144,6 +2617,378 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/viewer-admin/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's audience accounts (viewer admin). */
+        get: operations["admin_accounts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer-admin/analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Viewing figures of the organization's streams (viewer admin). */
+        get: operations["admin_analytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer-admin/catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's channels as catalog entries, for catalog editing (private ones too). */
+        get: operations["admin_catalog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer-admin/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Subscriptions of the organization's viewers (viewer admin). */
+        get: operations["admin_subscriptions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's viewer profile. */
+        get: operations["get_me"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete the caller's audience account and everything that is theirs (ARCHITECTURE.md,
+         *     "Deleting a viewer account"). Running subscriptions end without refund.
+         */
+        delete: operations["delete_me"];
+        options?: never;
+        head?: never;
+        /** Change the profile, preferences and privacy settings. */
+        patch: operations["update_me"];
+        trace?: never;
+    };
+    "/api/v1/viewer/me/blocked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Users the caller blocked (their chat messages are hidden from the caller). */
+        get: operations["list_blocked"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/blocked/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Block a user. */
+        put: operations["block"];
+        post?: never;
+        /** Unblock a user. */
+        delete: operations["unblock"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Everything Lunora keeps about the caller as a viewer, as one JSON document. */
+        get: operations["export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/follows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Creators the caller follows. */
+        get: operations["list_follows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/follows/{creator_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Follow a creator: the owner of a stream in the public catalog. */
+        put: operations["follow"];
+        post?: never;
+        /** Stop following a creator. */
+        delete: operations["unfollow"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/parental": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set parental controls: the highest content rating shown and the PIN that unlocks more.
+         *     The PIN is stored as an Argon2 hash, like passwords.
+         */
+        put: operations["set_parental"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/parental/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check the parental PIN (403 `parental_pin_wrong` when it does not match). */
+        post: operations["verify_pin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/recommendations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recommendations from the caller's follows and watch history, each with its reason; live
+         *     streams first.
+         */
+        get: operations["recommendations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewer/me/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's viewing statistics (from the history the account keeps). */
+        get: operations["stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewing/continue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Streams the caller watched recently and did not finish, live ones first. */
+        get: operations["continue_watching"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewing/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's viewing history, newest first (empty while history is off). */
+        get: operations["history"];
+        put?: never;
+        post?: never;
+        /** Forget the caller's viewing history. */
+        delete: operations["clear_history"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewing/saved": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's saved streams (the library), newest first. */
+        get: operations["saved"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewing/saved/{stream_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Save a stream to the library. */
+        put: operations["save"];
+        post?: never;
+        /** Remove a stream from the library. */
+        delete: operations["unsave"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewing/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a viewing session (anonymous viewers too, for streams they may watch). */
+        post: operations["start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewing/{id}/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End a session. */
+        post: operations["end"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/viewing/{id}/progress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Heartbeat of a playing session, with the position. */
+        post: operations["progress"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks": {
         parameters: {
             query?: never;
@@ -2209,6 +3054,19 @@ export interface components {
             /** @enum {string} */
             kind: "superadmin";
         };
+        AccountList: {
+            items: components["schemas"]["AccountView"][];
+        };
+        AccountView: {
+            created_at: string;
+            disabled: boolean;
+            display_name: string;
+            email: string;
+            email_verified: boolean;
+            group: string;
+            id: string;
+            last_login_at?: string | null;
+        };
         ActionList: {
             items: components["schemas"]["ModerationActionView"][];
         };
@@ -2227,6 +3085,31 @@ export interface components {
             /** @description `campaign`, `client`, `show`, `episode`, `availability`. */
             entity_type: string;
             id: string;
+        };
+        AdminAnalytics: {
+            /** Format: int64 */
+            anonymous_sessions_24h: number;
+            /** Format: int64 */
+            sessions_24h: number;
+            /** @description Streams by watch time over the last 24 hours. */
+            top_streams: components["schemas"]["TopStream"][];
+            /**
+             * Format: int64
+             * @description Open sessions with a recent heartbeat, all of the organization's streams.
+             */
+            viewers_now: number;
+            /**
+             * Format: int64
+             * @description Watch seconds of the organization's streams over the last 24 hours.
+             */
+            watch_seconds_24h: number;
+        };
+        AdminSubscription: components["schemas"]["SubscriptionView"] & {
+            email: string;
+            user_id: string;
+        };
+        AdminSubscriptionList: {
+            items: components["schemas"]["AdminSubscription"][];
         };
         AlertList: {
             items: components["schemas"]["AlertView"][];
@@ -2335,6 +3218,33 @@ export interface components {
             start_date: string;
             user_id: string;
         };
+        BackupList: {
+            items: components["schemas"]["BackupView"][];
+        };
+        /** @description A backup file and what it holds. */
+        BackupView: {
+            /** @description When the snapshot was taken. */
+            created_at: string;
+            /** @description The user who made it; null for scheduled backups. */
+            created_by?: string | null;
+            /** Format: int64 */
+            format_version: number;
+            id: string;
+            /** @description Id of the server key that sealed the file. */
+            key_id: string;
+            /** @description `manual`, `daily`, `weekly`, `monthly` (scheduled) or `uploaded`. */
+            kind: string;
+            /** @description Rows of this organization per entity type (and its users) in the snapshot. */
+            row_counts: {
+                [key: string]: number;
+            };
+            /** @description Hex SHA-256 of the whole file, checked on download and restore. */
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            /** @description `ready`. */
+            status: string;
+        };
         BatchRead: {
             /** @description Mark every unread notification of the caller read instead. */
             all?: boolean;
@@ -2347,6 +3257,15 @@ export interface components {
              * @description How many notifications went from unread to read.
              */
             marked: number;
+        };
+        BillingMonth: {
+            /** Format: int64 */
+            amount_cents: number;
+            /** Format: int64 */
+            delivered_spots: number;
+            lines: components["schemas"]["InvoiceLine"][];
+            /** @description `YYYY-MM` of the air date; `undated` for published episodes without one. */
+            month: string;
         };
         BulkRequest: {
             /** @description `enable`, `disable`, `delete` or `rotate_keys`. */
@@ -2439,6 +3358,47 @@ export interface components {
             items: components["schemas"]["CampaignView"][];
             next_cursor?: string | null;
         };
+        CampaignReport: {
+            /** Format: int64 */
+            booked_cents: number;
+            /**
+             * Format: int64
+             * @description Spots booked (aired or not) and their value.
+             */
+            booked_spots: number;
+            /** Format: int64 */
+            budget_cents: number;
+            campaign_id: string;
+            client_id: string;
+            /**
+             * Format: int64
+             * @description Spots aired (episode published).
+             */
+            delivered_spots: number;
+            end_date?: string | null;
+            /** @description Per episode, by air date. */
+            episodes: components["schemas"]["EpisodeReportRow"][];
+            name: string;
+            /**
+             * Format: int64
+             * @description Budget minus spend (negative when overspent).
+             */
+            remaining_cents: number;
+            /** @description Per show, by name. */
+            shows: components["schemas"]["ShowReportRow"][];
+            /**
+             * Format: int64
+             * @description What the aired spots cost: the spend so far.
+             */
+            spend_cents: number;
+            start_date?: string | null;
+            status: string;
+            /**
+             * Format: int64
+             * @description Budget minus everything booked: what is left to book.
+             */
+            unbooked_cents: number;
+        };
         CampaignView: {
             /**
              * Format: int64
@@ -2460,10 +3420,43 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        CategoryInput: {
+            description?: string | null;
+            /** @description 1–60 characters. */
+            name: string;
+            /** @description Lower-case letters, digits and `-`; derived from the name when absent. */
+            slug?: string | null;
+        };
+        CategoryList: {
+            items: components["schemas"]["CategoryView"][];
+        };
+        CategoryRef: {
+            id: string;
+            name: string;
+            slug: string;
+        };
+        CategoryView: {
+            description: string;
+            id: string;
+            /** Format: int64 */
+            live_count: number;
+            name: string;
+            slug: string;
+            /**
+             * Format: int64
+             * @description Public streams in it, and how many are live.
+             */
+            stream_count: number;
+        };
         ChangePassword: {
             current_password: string;
             /** @description The realm's policy; staff may not reuse one of their recent passwords. */
             new_password: string;
+        };
+        ChangedRow: {
+            /** @description Columns that differ; child sets by name (`team`, `talent`, `user_ids`). */
+            fields: string[];
+            id: string;
         };
         ChannelList: {
             items: components["schemas"]["ChannelView"][];
@@ -2514,6 +3507,32 @@ export interface components {
              */
             slow_mode_seconds: number;
         };
+        Checkout: {
+            /** @description Renew at the end of each period (default true). */
+            auto_renew?: boolean | null;
+            /**
+             * @description Card number (the `test` provider's test cards; with a real provider the page sends the
+             *     provider's payment-method token instead).
+             */
+            card_number: string;
+            /** @description `premium` or `vip`. */
+            plan: string;
+        };
+        ClientBilling: {
+            /** @description The campaigns counted (those of this advertiser the caller sees). */
+            campaign_ids: string[];
+            client_id: string;
+            client_name: string;
+            /** @description Months with delivered spots, oldest first. */
+            months: components["schemas"]["BillingMonth"][];
+            /**
+             * Format: int64
+             * @description Booked spots not yet aired, not billed.
+             */
+            open_booked_cents: number;
+            /** Format: int64 */
+            total_cents: number;
+        };
         ClientBody: {
             email?: string | null;
             name?: string | null;
@@ -2548,6 +3567,15 @@ export interface components {
             /** @description Why the component is not healthy, in words. */
             detail?: string | null;
             status: components["schemas"]["HealthStatus"];
+        };
+        ContinueItem: {
+            last_watched_at: string;
+            /** Format: double */
+            position_seconds: number;
+            stream: components["schemas"]["StreamView"];
+        };
+        ContinueList: {
+            items: components["schemas"]["ContinueItem"][];
         };
         CreateApiToken: {
             /**
@@ -2624,6 +3652,10 @@ export interface components {
             /** @description The invitation of the first administrator, when `admin_email` was given. */
             admin_invitation_id?: string | null;
         };
+        CreatorView: {
+            id?: string | null;
+            name: string;
+        };
         Dashboard: {
             /** Format: int64 */
             destination_reconnects: number;
@@ -2662,6 +3694,10 @@ export interface components {
              */
             streaming_hours: number;
             to: string;
+        };
+        DeleteMe: {
+            /** @description The account's password, to confirm. */
+            password: string;
         };
         DestinationHealth: {
             channel_id: string;
@@ -2743,6 +3779,20 @@ export interface components {
             /** Format: int64 */
             uptime_seconds: number;
         };
+        /** @description What a restore did, or would do, to one entity type. */
+        EntityReport: {
+            /** @description Rows in the backup missing now: inserted. */
+            added: string[];
+            /** @description Rows that differ from the backup: put back. */
+            changed: components["schemas"]["ChangedRow"][];
+            entity_type: string;
+            /** @description Rows made since the backup: deleted. */
+            removed: string[];
+            /** @description Parts that cannot be restored (links to users deleted since). */
+            skipped: components["schemas"]["SkippedRow"][];
+            /** Format: int64 */
+            unchanged: number;
+        };
         EpisodeBody: {
             /** @description `YYYY-MM-DD`; null clears it. */
             air_date?: string | null;
@@ -2761,6 +3811,14 @@ export interface components {
         EpisodeList: {
             items: components["schemas"]["EpisodeView"][];
             next_cursor?: string | null;
+        };
+        EpisodeReportRow: components["schemas"]["Totals"] & {
+            air_date?: string | null;
+            episode_id: string;
+            episode_status: string;
+            episode_title: string;
+            show_id: string;
+            show_name: string;
         };
         EpisodeView: {
             air_date?: string | null;
@@ -2782,6 +3840,13 @@ export interface components {
         };
         /** @enum {string} */
         HealthStatus: "healthy" | "degraded" | "unhealthy";
+        HistoryItem: components["schemas"]["ViewingSessionView"] & {
+            stream?: null | components["schemas"]["StreamView"];
+        };
+        HistoryList: {
+            history_enabled: boolean;
+            items: components["schemas"]["HistoryItem"][];
+        };
         /** @description The new setting. */
         HlsSettingsRequest: {
             /**
@@ -2840,6 +3905,18 @@ export interface components {
             /** @description `primary` or `secondary`. */
             role: string;
         };
+        Inventory: {
+            items: components["schemas"]["InventoryEpisode"][];
+        };
+        InventoryEpisode: {
+            air_date?: string | null;
+            id: string;
+            show_id: string;
+            show_name: string;
+            /** @description `draft`, `scheduled`, `recorded`, `published`. */
+            status: string;
+            title: string;
+        };
         InvitationList: {
             items: components["schemas"]["InvitationView"][];
             next_cursor?: string | null;
@@ -2856,6 +3933,18 @@ export interface components {
             status: string;
             /** @description The account created by accepting it. */
             user_id?: string | null;
+        };
+        InvoiceLine: {
+            air_date?: string | null;
+            /** Format: int64 */
+            amount_cents: number;
+            campaign_id: string;
+            campaign_name: string;
+            episode_id: string;
+            episode_title: string;
+            placement_id: string;
+            position: string;
+            show_name: string;
         };
         Likes: {
             /** Format: int64 */
@@ -2923,6 +4012,12 @@ export interface components {
             target_id: string;
             target_type: string;
             target_user_id?: string | null;
+        };
+        MySubscription: {
+            current?: null | components["schemas"]["SubscriptionView"];
+            /** @description The account's group now: `free`, `premium` or `vip`. */
+            group: string;
+            history: components["schemas"]["SubscriptionView"][];
         };
         NoteBody: {
             entity_id: string;
@@ -2993,12 +4088,19 @@ export interface components {
             uptime_seconds: number;
             version: string;
         };
+        Parental: {
+            max_rating: string;
+            pin_set: boolean;
+        };
+        PeopleList: {
+            items: components["schemas"]["Person"][];
+        };
         /**
          * @description What a caller may do. `*_all` variants reach every resource of the organization; without
          *     them a role reaches only the resources it owns (seed 000 "Resource Policies").
          * @enum {string}
          */
-        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read" | "chat_moderate";
+        Permission: "channels_read" | "channels_write" | "channels_manage_all" | "secrets_reveal" | "self_manage" | "users_manage" | "api_tokens_manage" | "audit_read" | "outbox_read" | "organization_manage" | "presets_manage" | "campaigns_read" | "campaigns_write" | "ad_clients_read" | "ad_clients_write" | "shows_read" | "shows_write" | "episodes_read" | "episodes_write" | "availability_manage" | "activities_read" | "backups_manage" | "catalog_manage" | "viewers_manage" | "chat_moderate";
         PermissionTable: {
             permissions: components["schemas"]["Permission"][];
             /** @description Permissions granted to each role. */
@@ -3007,6 +4109,74 @@ export interface components {
             };
             /** @description Every API operation with the access it needs. */
             routes: components["schemas"]["RouteRule"][];
+        };
+        Person: {
+            display_name: string;
+            email: string;
+            id: string;
+            /** @description `admin`, `seller`, `producer`, `talent` or `client`. */
+            role: string;
+        };
+        PersonList: {
+            items: components["schemas"]["PersonView"][];
+        };
+        PersonView: {
+            display_name: string;
+            since: string;
+            user_id: string;
+        };
+        PinCheck: {
+            pin: string;
+        };
+        PinResult: {
+            ok: boolean;
+        };
+        PlacementBody: {
+            /** @description An episode of the organization. */
+            episode_id: string;
+            /** @description `pre`, `mid` or `post`. */
+            position: string;
+            /**
+             * Format: int64
+             * @description The price of the spot in cents.
+             */
+            rate_cents: number;
+        };
+        PlacementList: {
+            items: components["schemas"]["PlacementView"][];
+        };
+        PlacementView: {
+            air_date?: string | null;
+            campaign_id: string;
+            created_at: string;
+            created_by?: string | null;
+            /** @description The episode is published: the spot has aired and is billed. */
+            delivered: boolean;
+            episode_id: string;
+            /** @description `draft`, `scheduled`, `recorded`, `published`. */
+            episode_status: string;
+            episode_title: string;
+            id: string;
+            /** @description `pre`, `mid` or `post`. */
+            position: string;
+            /** Format: int64 */
+            rate_cents: number;
+            show_id: string;
+            show_name: string;
+        };
+        PlanList: {
+            items: components["schemas"]["PlanView"][];
+            /** @description The payment provider checkout goes through (`test` takes the test cards). */
+            provider: string;
+        };
+        PlanView: {
+            currency: string;
+            id: string;
+            /** Format: int64 */
+            period_days: number;
+            /** Format: int64 */
+            price_cents: number;
+            unlocks: string;
         };
         PlatformFigures: {
             /** Format: int64 */
@@ -3030,6 +4200,28 @@ export interface components {
             /** @description `rtmp://HOST:PORT/live/{channel_id}?token=…` for monitoring with any RTMP player. */
             rtmp_url: string;
             token: string;
+        };
+        PlaybackGrant: {
+            access_level: string;
+            expires_at: string;
+            /** @description The master playlist with the token. */
+            hls_url: string;
+            token: string;
+            /** @description The level the caller reaches. */
+            viewer_level: string;
+        };
+        PlaybackRequest: {
+            /** @description The parental PIN, needed when the stream's rating is above the profile's limit. */
+            pin?: string | null;
+        };
+        Preferences: {
+            autoplay?: boolean | null;
+            /** @description BCP 47 language tag. */
+            language?: string | null;
+            /** @description E-mail or in-app notices when followed creators go live. */
+            notifications?: boolean | null;
+            /** @description `auto` or a rendition name (`source`, `720p`, …). */
+            quality?: string | null;
         };
         /** @description The JSON document of an export. */
         PresetExport: {
@@ -3116,6 +4308,16 @@ export interface components {
             /** @description When a staff password must be changed at the latest. */
             password_expires_at?: string | null;
         };
+        Progress: {
+            /**
+             * Format: double
+             * @description Playback position in seconds.
+             */
+            position_seconds?: number | null;
+            quality?: string | null;
+            /** @description On end: `completed`, `user_exit` or `error`. */
+            reason?: string | null;
+        };
         /** @description The pull of one camera, as its status shows it. */
         PullStatus: {
             /** @description The last error, in words. */
@@ -3143,6 +4345,14 @@ export interface components {
          * @enum {string}
          */
         RateClass: "none" | "auth" | "default";
+        Recommendation: {
+            /** @description Why: "because you follow Ana", "because you watched Cup final". */
+            reason: string;
+            stream: components["schemas"]["StreamView"];
+        };
+        RecommendationList: {
+            items: components["schemas"]["Recommendation"][];
+        };
         RecordingList: {
             items: components["schemas"]["RecordingView"][];
             /** @description Pass as `cursor` for the next page; absent on the last page. */
@@ -3249,6 +4459,22 @@ export interface components {
             minutes?: number | null;
             note?: string | null;
         };
+        /** @description Restore entity types of the caller's organization from a backup. */
+        RestoreBody: {
+            backup_id: string;
+            /** @description Only report what would change (the default). */
+            dry_run?: boolean;
+            /**
+             * @description Any of `clients` (with their linked client users), `shows`, `episodes` (with talent),
+             *     `campaigns` (with their account teams), `availability`.
+             */
+            entity_types: string[];
+        };
+        RestoreReport: {
+            backup_id: string;
+            dry_run: boolean;
+            entity_types: components["schemas"]["EntityReport"][];
+        };
         RevealedKey: {
             channel_id: string;
             input_id: string;
@@ -3272,6 +4498,11 @@ export interface components {
             access: components["schemas"]["Access"];
             /** @description Name recorded in the audit log, e.g. `channel.create`. */
             action: string;
+            /**
+             * @description State-changing calls are written to the audit log (false only for player telemetry:
+             *     viewing-session start, heartbeats and end, a few per viewer and minute).
+             */
+            audited: boolean;
             /** @description Allowed to a session that must enrol TOTP before anything else. */
             during_mfa_enrolment: boolean;
             /** @description HTTP method in upper case. */
@@ -3297,6 +4528,51 @@ export interface components {
             video_bitrate_kbps: number;
             /** Format: int32 */
             width: number;
+        };
+        SavedItem: {
+            saved_at: string;
+            stream: components["schemas"]["StreamView"];
+        };
+        SavedList: {
+            items: components["schemas"]["SavedItem"][];
+        };
+        /**
+         * @description The scheduled backup: taken daily at `hour_utc`; the first of a calendar month is kept as
+         *     `monthly`, the first of an ISO week as `weekly`, the others as `daily`, each for its number
+         *     of days (seed defaults 7 / 30 / 365).
+         */
+        ScheduleView: {
+            /**
+             * Format: int64
+             * @description 1–3650.
+             */
+            daily_retention_days: number;
+            enabled: boolean;
+            /**
+             * Format: int64
+             * @description 0–23.
+             */
+            hour_utc: number;
+            /**
+             * Format: int64
+             * @description 1–3650.
+             */
+            monthly_retention_days: number;
+            /**
+             * Format: int64
+             * @description 1–3650.
+             */
+            weekly_retention_days: number;
+        };
+        SearchHit: components["schemas"]["StreamView"] & {
+            /**
+             * Format: double
+             * @description 0–1: how well the words matched.
+             */
+            score: number;
+        };
+        SearchResults: {
+            items: components["schemas"]["SearchHit"][];
         };
         SessionDestinationView: {
             /** Format: int64 */
@@ -3335,6 +4611,14 @@ export interface components {
             last_seen_at: number;
             user_agent: string;
         };
+        SetParental: {
+            /** @description The PIN in force, needed to change anything once one is set. */
+            current_pin?: string | null;
+            /** @description `general`, `teen`, `mature` or `adult` (no limit). */
+            max_rating: string;
+            /** @description New PIN, 4–8 digits; needed to set a limit the first time. */
+            pin?: string | null;
+        };
         SetupRequest: {
             display_name?: string | null;
             email: string;
@@ -3351,6 +4635,10 @@ export interface components {
         ShowList: {
             items: components["schemas"]["ShowView"][];
             next_cursor?: string | null;
+        };
+        ShowReportRow: components["schemas"]["Totals"] & {
+            show_id: string;
+            show_name: string;
         };
         ShowView: {
             category: string;
@@ -3369,6 +4657,10 @@ export interface components {
             organization?: string | null;
             /** @description Audience policy: 8+ characters with upper and lower case and a digit. */
             password: string;
+        };
+        SkippedRow: {
+            id: string;
+            reason: string;
         };
         SourceHealth: {
             channel_id: string;
@@ -3566,8 +4858,47 @@ export interface components {
             /** @description Destinations to push to; omitted: every enabled destination marked `auto_start`. */
             destination_ids?: string[] | null;
         };
+        StartViewing: {
+            /** @description `web`, `tv`, `mobile`, … */
+            device?: string | null;
+            /** @description Parental PIN when the stream's rating needs it. */
+            pin?: string | null;
+            /** @description The rendition playing (`source`, `720p`, …). */
+            quality?: string | null;
+            stream_id: string;
+        };
         StorageUsage: {
             tiers: components["schemas"]["TierUsage"][];
+        };
+        StreamList: {
+            items: components["schemas"]["StreamView"][];
+        };
+        StreamView: {
+            /** @description `public`, `premium` or `vip`. */
+            access_level: string;
+            category?: null | components["schemas"]["CategoryRef"];
+            /** @description `general`, `teen`, `mature` or `adult`. */
+            content_rating: string;
+            creator: components["schemas"]["CreatorView"];
+            description: string;
+            featured: boolean;
+            /** @description Master playlist; `premium` and `vip` streams need `?token=` from the playback endpoint. */
+            hls_url: string;
+            /** @description The channel id. */
+            id: string;
+            live: boolean;
+            scheduled_start?: string | null;
+            tags: string[];
+            /** @description JPEG of the newest keyframe while live. */
+            thumbnail_url: string;
+            title: string;
+            /**
+             * Format: int64
+             * @description Player sessions with a heartbeat in the last minute.
+             */
+            viewer_count: number;
+            /** @description Catalog editing only: the channel's visibility (`private` channels are not listed). */
+            visibility?: string | null;
         };
         StreamingStatus: {
             channel_id: string;
@@ -3588,6 +4919,20 @@ export interface components {
              * @description Sum of the destinations' bitrates.
              */
             total_bitrate_bps: number;
+        };
+        SubscriptionView: {
+            auto_renew: boolean;
+            canceled_at?: string | null;
+            /** @description End of the paid period (renewal date while `auto_renew`). */
+            current_period_end: string;
+            id: string;
+            payment_method: string;
+            /** @description `premium` or `vip`. */
+            plan: string;
+            provider: string;
+            started_at: string;
+            /** @description `active`, `past_due`, `canceled` or `expired`. */
+            status: string;
         };
         SwitchRequest: {
             /** @description `primary` or `secondary`. */
@@ -3683,6 +5028,24 @@ export interface components {
             /** @description Always `Bearer`. */
             token_type: string;
         };
+        TopStream: {
+            /** Format: int64 */
+            sessions: number;
+            stream_id: string;
+            title: string;
+            /** Format: int64 */
+            watch_seconds: number;
+        };
+        Totals: {
+            /** Format: int64 */
+            booked_cents: number;
+            /** Format: int64 */
+            booked_spots: number;
+            /** Format: int64 */
+            delivered_cents: number;
+            /** Format: int64 */
+            delivered_spots: number;
+        };
         TotpCode: {
             /** @description Six-digit code from the authenticator app. */
             code: string;
@@ -3692,6 +5055,28 @@ export interface components {
             otpauth_uri: string;
             /** @description The shared secret in base32, for typing into an authenticator app. Shown once. */
             secret: string;
+        };
+        TrendingItem: components["schemas"]["StreamView"] & {
+            /**
+             * Format: double
+             * @description last hour / previous hour − 1 (1 when new).
+             */
+            growth: number;
+            /** Format: double */
+            score: number;
+            /**
+             * Format: int64
+             * @description Seconds watched over the last hour, every viewer included.
+             */
+            watch_seconds_last_hour: number;
+            /**
+             * Format: int64
+             * @description The hour before.
+             */
+            watch_seconds_previous_hour: number;
+        };
+        TrendingList: {
+            items: components["schemas"]["TrendingItem"][];
         };
         UpdateCamera: {
             brand?: string | null;
@@ -3735,12 +5120,37 @@ export interface components {
             /** @description `required`, `optional`, or `default` to follow the server default. */
             staff_mfa?: string | null;
         };
+        UpdateStream: {
+            /** @description `public`, `premium` or `vip`. */
+            access_level?: string | null;
+            /** @description Category id; `""` removes the category. */
+            category_id?: string | null;
+            /** @description `general`, `teen`, `mature` or `adult`. */
+            content_rating?: string | null;
+            description?: string | null;
+            featured?: boolean | null;
+            /** @description RFC 3339; `""` clears it. */
+            scheduled_start?: string | null;
+            tags?: string[] | null;
+            title?: string | null;
+        };
         UpdateUser: {
             /** @description `true` disables the account (its sessions end at once), `false` enables it. */
             disabled?: boolean | null;
             display_name?: string | null;
             /** @description A role of the same realm that the caller may grant. */
             role?: string | null;
+        };
+        UpdateViewerMe: {
+            display_name?: string | null;
+            /**
+             * @description Off: new viewing sessions are stored without the account (no history, no
+             *     recommendations from them).
+             */
+            history_enabled?: boolean | null;
+            preferences?: null | components["schemas"]["Preferences"];
+            /** @description `public` or `private`. */
+            profile_visibility?: string | null;
         };
         UserList: {
             items: components["schemas"]["UserView"][];
@@ -3810,6 +5220,64 @@ export interface components {
              * @description 16:9 width for the height: 1280, 1920, 2560 or 3840 (854 with `allow_480p`).
              */
             width: number;
+        };
+        ViewerMe: {
+            created_at: string;
+            display_name: string;
+            email: string;
+            /** @description The account's group: `free`, `premium`, `vip` (staff: their role). */
+            group: string;
+            history_enabled: boolean;
+            id: string;
+            /** @description The stream access level reached (`public`, `premium`, `vip`). */
+            level: string;
+            parental: components["schemas"]["Parental"];
+            preferences: components["schemas"]["Preferences"];
+            /** @description `public` or `private`. */
+            profile_visibility: string;
+        };
+        ViewerStats: {
+            /** @description Watch seconds per device. */
+            device_usage: Record<string, never>;
+            /** @description Category names, most watched first. */
+            favorite_categories: string[];
+            /** Format: int64 */
+            last_30_days_watch_seconds: number;
+            /**
+             * Format: int32
+             * @description UTC hour (0–23) with the most watch time; absent without history.
+             */
+            peak_viewing_hour?: number | null;
+            /** Format: int64 */
+            sessions: number;
+            /** Format: int64 */
+            streams_watched: number;
+            /** Format: int64 */
+            total_watch_seconds: number;
+        };
+        ViewingSessionView: {
+            device: string;
+            ended_at?: string | null;
+            exit_reason: string;
+            id: string;
+            last_heartbeat_at: string;
+            /** Format: double */
+            position_seconds: number;
+            quality: string;
+            started_at: string;
+            stream_id: string;
+            /** Format: double */
+            watched_seconds: number;
+        };
+        ViewingStarted: {
+            /**
+             * Format: int64
+             * @description Send `POST /api/v1/viewing/{id}/progress` this often.
+             */
+            heartbeat_seconds: number;
+            /** @description Whether this session goes into the caller's history. */
+            in_history: boolean;
+            session_id: string;
         };
         WebhookCreated: {
             id: string;
@@ -3932,6 +5400,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_inventory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Inventory"];
+                };
+            };
+        };
+    };
+    list_people: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PeopleList"];
                 };
             };
         };
@@ -4878,6 +6384,305 @@ export interface operations {
             };
         };
     };
+    list_backups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupList"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restore_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestoreBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleView"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    upload_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupView"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    download_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_cameras: {
         parameters: {
             query?: {
@@ -5350,6 +7155,157 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_placements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlacementList"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_placement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlacementBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlacementView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_placement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                placement_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    campaign_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignReport"];
                 };
             };
             404: {
@@ -6355,6 +8311,35 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    client_billing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientBilling"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8492,6 +10477,294 @@ export interface operations {
             };
         };
     };
+    list_categories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryList"];
+                };
+            };
+        };
+    };
+    create_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CategoryInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryView"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CategoryInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    featured_streams: {
+        parameters: {
+            query?: {
+                /** @description Only this category (its slug). */
+                category?: string | null;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamList"];
+                };
+            };
+        };
+    };
+    live_streams: {
+        parameters: {
+            query?: {
+                /** @description Only this category (its slug). */
+                category?: string | null;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamList"];
+                };
+            };
+        };
+    };
+    search_streams: {
+        parameters: {
+            query: {
+                /**
+                 * @description Words to look for in titles, descriptions, tags, categories and creators; small typos
+                 *     are forgiven.
+                 */
+                q: string;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResults"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    trending_streams: {
+        parameters: {
+            query?: {
+                /** @description Only this category (its slug). */
+                category?: string | null;
+                /** @description 1–200, default 50. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrendingList"];
+                };
+            };
+        };
+    };
+    get_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateStream"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     chat_history: {
         parameters: {
             query?: {
@@ -8803,6 +11076,188 @@ export interface operations {
             };
         };
     };
+    playback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlaybackRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlaybackGrant"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    stream_thumbnail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    checkout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Checkout"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MySubscription"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    my_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MySubscription"];
+                };
+            };
+        };
+    };
+    cancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MySubscription"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    plans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanList"];
+                };
+            };
+        };
+    };
     list_users: {
         parameters: {
             query?: {
@@ -9083,6 +11538,675 @@ export interface operations {
                 content?: never;
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    admin_accounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountList"];
+                };
+            };
+        };
+    };
+    admin_analytics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAnalytics"];
+                };
+            };
+        };
+    };
+    admin_catalog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamList"];
+                };
+            };
+        };
+    };
+    admin_subscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminSubscriptionList"];
+                };
+            };
+        };
+    };
+    get_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewerMe"];
+                };
+            };
+        };
+    };
+    delete_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteMe"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateViewerMe"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewerMe"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_blocked: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonList"];
+                };
+            };
+        };
+    };
+    block: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unblock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    list_follows: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonList"];
+                };
+            };
+        };
+    };
+    follow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                creator_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unfollow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                creator_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_parental: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetParental"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewerMe"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verify_pin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PinCheck"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PinResult"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    recommendations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecommendationList"];
+                };
+            };
+        };
+    };
+    stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewerStats"];
+                };
+            };
+        };
+    };
+    continue_watching: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContinueList"];
+                };
+            };
+        };
+    };
+    history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryList"];
+                };
+            };
+        };
+    };
+    clear_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    saved: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedList"];
+                };
+            };
+        };
+    };
+    save: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unsave: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartViewing"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewingStarted"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    end: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Progress"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewingSessionView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    progress: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Progress"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewingSessionView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1369,6 +1369,7 @@ pub const ROUTES: &[RouteRule] = &[
         "/api/v1/backups/schedule",
         perm(P::BackupsManage),
         "backup.schedule_update",
+    ),
     // the viewer platform (issue 11): catalog, playback, viewing, accounts, subscriptions
     rule("GET", "/api/v1/streams/live", Public, "stream.list_live"),
     rule(
