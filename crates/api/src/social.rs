@@ -197,7 +197,7 @@ async fn stream_for(state: &AppState, who: &Principal, id: &str) -> ApiResult<Ch
         .ok_or_else(|| ApiError::not_found("no such stream"))
 }
 
-/// A stream anyone may read: any channel by id.
+/// A channel by id, of any organization: who may read it is [`check_readable`]'s call.
 async fn public_stream(state: &AppState, id: &str) -> ApiResult<Channel> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(ApiError::not_found("no such stream"));
@@ -207,6 +207,30 @@ async fn public_stream(state: &AppState, id: &str) -> ApiResult<Channel> {
         .channel_any_org(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such stream"))
+}
+
+/// Whether `who` may read this stream's chat (and its likes): the staff of the stream's own
+/// organization always; everyone else only on a public catalog stream whose access level they
+/// reach, like its playback token (`viewer::catalog::admit_viewer`). A private channel answers
+/// 404 as it does on `/hls`; a premium or vip one 403 `upgrade_required`.
+async fn check_readable(
+    state: &AppState,
+    who: Option<&Principal>,
+    stream: &Channel,
+) -> ApiResult<()> {
+    if who.is_some_and(|p| p.organization_id == stream.organization_id && !p.role.is_audience()) {
+        return Ok(());
+    }
+    let entry = crate::viewer::catalog::public_entry(state, &stream.id).await?;
+    let level = crate::viewer::viewer_level(state, who, &entry.organization_id).await?;
+    if crate::viewer::level_rank(level) < crate::viewer::level_rank(&entry.access_level) {
+        return Err(ApiError::forbidden(format!(
+            "this stream's chat is for {} subscribers, like the stream itself",
+            entry.access_level
+        ))
+        .with_code("upgrade_required"));
+    }
+    Ok(())
 }
 
 fn can_moderate(who: &Principal, stream: &Channel) -> bool {
@@ -602,6 +626,7 @@ async fn chat_socket(
     } else {
         (None, None)
     };
+    check_readable(&state, who.as_ref(), &stream).await?;
     // Members of another organization read like anonymous viewers.
     let who = who.filter(|p| p.organization_id == stream.organization_id);
     Ok(ws
@@ -747,6 +772,7 @@ pub struct ChatHistory {
 )]
 async fn chat_history(
     State(state): State<AppState>,
+    who: MaybePrincipal,
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<ChatHistory>> {
@@ -755,6 +781,7 @@ async fn chat_history(
         return Err(ApiError::invalid("limit", "limit must be 1–200"));
     }
     let stream = public_stream(&state, &id).await?;
+    check_readable(&state, who.0.as_ref(), &stream).await?;
     let mut items = state
         .db
         .chat_messages(&stream.id, q.before.as_deref(), limit)
@@ -886,9 +913,11 @@ pub struct ChatSettings {
 )]
 async fn chat_settings(
     State(state): State<AppState>,
+    who: MaybePrincipal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ChatSettings>> {
     let stream = public_stream(&state, &id).await?;
+    check_readable(&state, who.0.as_ref(), &stream).await?;
     Ok(Json(ChatSettings {
         slow_mode_seconds: state.db.chat_slow_mode(&stream.id).await?,
         reason: None,
@@ -973,6 +1002,7 @@ async fn likes(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Likes>> {
     let stream = public_stream(&state, &id).await?;
+    check_readable(&state, who.0.as_ref(), &stream).await?;
     let (count, liked) = state
         .db
         .likes(&stream.id, who.0.as_ref().map(|p| p.user_id.as_str()))

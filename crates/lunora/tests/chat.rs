@@ -20,7 +20,10 @@ type Ws =
 
 const AUDIENCE_PASSWORD: &str = "Viewer2024x";
 
-db_tests!(chat_is_moderated_and_reports_go_through_the_queue);
+db_tests!(
+    chat_is_moderated_and_reports_go_through_the_queue,
+    chat_is_as_private_as_its_stream
+);
 
 /// Connects to a stream's chat, signed in with `token` or anonymously, and answers the `hello`.
 async fn chat(server: &Server, stream: &str, token: Option<&str>) -> (Ws, Value) {
@@ -97,12 +100,7 @@ async fn expect_message(ws: &mut Ws, body: &str) -> Value {
 async fn chat_is_moderated_and_reports_go_through_the_queue(db: DbKind) {
     let server = start(db).await;
     let admin = admin_token(&server).await;
-    let stream: Value = create_channel(&server, &admin, "Live talk")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let stream = stream["id"].as_str().unwrap().to_string();
+    let stream = public_channel(&server, &admin, "Live talk").await;
     let alice_id = signup_user(&server, &admin, "alice@example.com", AUDIENCE_PASSWORD).await;
     let bob_id = signup_user(&server, &admin, "bob@example.com", AUDIENCE_PASSWORD).await;
     let alice = token_for(&server, "alice@example.com", AUDIENCE_PASSWORD).await;
@@ -256,12 +254,7 @@ async fn chat_is_moderated_and_reports_go_through_the_queue(db: DbKind) {
     assert!(left > 240_000 && left <= 300_000, "{refused}");
 
     // Slow mode on a second stream: one message per N s for viewers; moderators are exempt.
-    let quiet: Value = create_channel(&server, &admin, "Quiet room")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let quiet = quiet["id"].as_str().unwrap().to_string();
+    let quiet = public_channel(&server, &admin, "Quiet room").await;
     let (mut bq, _) = chat(&server, &quiet, Some(&bob)).await;
     let s = call(
         &server,
@@ -532,4 +525,80 @@ async fn chat_is_moderated_and_reports_go_through_the_queue(db: DbKind) {
         counts.iter().any(|(k, n)| k == "chat_message" && *n >= 3),
         "{counts:?}"
     );
+}
+
+/// A stream's chat and likes are readable exactly where the stream is watchable: a private
+/// channel's are hidden (404) from everyone but its organization's staff, a premium stream's
+/// refused (403) to viewers whose plan does not reach it.
+async fn chat_is_as_private_as_its_stream(db: DbKind) {
+    let server = start(db).await;
+    let admin = admin_token(&server).await;
+    let private: Value = create_channel(&server, &admin, "Back office")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let private = private["id"].as_str().unwrap().to_string();
+    let premium = public_channel(&server, &admin, "Members only").await;
+    let a = call(
+        &server,
+        "PATCH",
+        &format!("/api/v1/streams/{premium}"),
+        Some(&admin),
+        Some(&json!({"access_level": "premium"})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    signup_user(&server, &admin, "carol@example.com", AUDIENCE_PASSWORD).await;
+    let carol = token_for(&server, "carol@example.com", AUDIENCE_PASSWORD).await;
+
+    for path in ["chat/messages", "chat/settings", "likes"] {
+        for token in [None, Some(carol.as_str())] {
+            let a = call(
+                &server,
+                "GET",
+                &format!("/api/v1/streams/{private}/{path}"),
+                token,
+                None,
+            )
+            .await;
+            assert_eq!(a.status, 404, "private {path} as {token:?}: {a:?}");
+            let a = call(
+                &server,
+                "GET",
+                &format!("/api/v1/streams/{premium}/{path}"),
+                token,
+                None,
+            )
+            .await;
+            assert_eq!(
+                (a.status, a.body["code"].as_str()),
+                (403, Some("upgrade_required")),
+                "premium {path} as {token:?}: {a:?}"
+            );
+        }
+        for stream in [&private, &premium] {
+            let a = call(
+                &server,
+                "GET",
+                &format!("/api/v1/streams/{stream}/{path}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+            assert_eq!(a.status, 200, "staff {path}: {a:?}");
+        }
+    }
+    // The socket is refused the same way before it opens.
+    for (stream, status) in [(&private, 404), (&premium, 403)] {
+        let req = format!("ws://{}/api/v1/streams/{stream}/chat/ws", server.http)
+            .into_client_request()
+            .unwrap();
+        match tokio_tungstenite::connect_async(req).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                assert_eq!(res.status().as_u16(), status)
+            }
+            other => panic!("chat socket of a {status} stream: {:?}", other.map(|_| ())),
+        }
+    }
 }

@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use lunora_testkit::{require, DbKind};
-use serde_json::Value;
 
 const VIEWER_PASSWORD: &str = "Viewer2024x";
 
@@ -29,12 +28,7 @@ async fn viewers_chat_and_a_moderator_deletes_times_out_and_resolves_a_report_in
     );
     let server = start(DbKind::Sqlite).await;
     let admin = admin_token(&server).await;
-    let stream: Value = create_channel(&server, &admin, "Tech Talk Live")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let stream = stream["id"].as_str().unwrap().to_string();
+    let stream = public_channel(&server, &admin, "Tech Talk Live").await;
     signup_user(&server, &admin, "alice@example.com", VIEWER_PASSWORD).await;
     let bob = signup_user(&server, &admin, "bob@example.com", VIEWER_PASSWORD).await;
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat-screens");

@@ -68,6 +68,20 @@ pub async fn create_channel(server: &Server, token: &str, name: &str) -> reqwest
         .expect("create channel request")
 }
 
+/// A channel listed in the catalog (public visibility, public access level): its id.
+pub async fn public_channel(server: &Server, token: &str, name: &str) -> String {
+    let a = call(
+        server,
+        "POST",
+        "/api/v1/channels",
+        Some(token),
+        Some(&json!({"name": name, "visibility": "public"})),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
 /// An answer: status, JSON body (Null when empty or not JSON) and headers.
 pub struct Answer {
     pub status: u16,
