@@ -1,6 +1,5 @@
 // Typed calls of the advertising workspace (crates/api/src/ads.rs, ads_reports.rs). Shapes come
-// from schema.d.ts (npm run gen:api), except the backups API, which is written out by hand below
-// until the server documents it.
+// from schema.d.ts (npm run gen:api).
 
 import { ApiError, request } from '../../api/client';
 import type { components } from '../../api/schema';
@@ -105,40 +104,22 @@ export function conflictCurrent<T>(err: unknown): T | null {
   return current && typeof current === 'object' ? (current as T) : null;
 }
 
-// ---- backups (GET/POST /api/v1/backups, restore, schedule) ----------------------------------
-// Written by hand against the agreed contract while the server side is being built; a server
-// without it answers 404, which the page shows as "not available".
+// ---- backups (crates/api/src/backups.rs) -----------------------------------------------------
 
-export interface Backup {
-  id: string;
-  created_at?: string;
-  status?: string;
-  size_bytes?: number | null;
-  entity_types?: string[];
-  kind?: string;
-  [k: string]: unknown;
-}
+export type Backup = S['BackupView'];
+export type BackupSchedule = S['ScheduleView'];
+export type RestoreReport = S['RestoreReport'];
+export type EntityReport = S['EntityReport'];
 
-export interface BackupSchedule {
-  enabled?: boolean;
-  cron?: string | null;
-  interval_hours?: number | null;
-  retention_days?: number | null;
-  [k: string]: unknown;
-}
-
-export interface RestoreResult {
-  [k: string]: unknown;
-}
-
-export const listBackups = async () => {
-  const body = await request<{ items?: Backup[] } | Backup[]>('/api/v1/backups');
-  return Array.isArray(body) ? body : (body.items ?? []);
-};
+export const listBackups = async () => (await request<S['BackupList']>('/api/v1/backups')).items;
 export const createBackup = () => request<Backup>('/api/v1/backups', { method: 'POST', body: {} });
+export const deleteBackup = (id: string) =>
+  request<void>(`/api/v1/backups/${encodeURIComponent(id)}`, { method: 'DELETE' });
+export const uploadBackup = (file: Blob) =>
+  request<Backup>('/api/v1/backups/upload', { method: 'POST', raw: { data: file, type: 'application/octet-stream' } });
 export const backupDownloadUrl = (id: string) => `/api/v1/backups/${encodeURIComponent(id)}/download`;
 export const restoreBackup = (body: { backup_id: string; entity_types: string[]; dry_run: boolean }) =>
-  request<RestoreResult>('/api/v1/backups/restore', { method: 'POST', body });
+  request<RestoreReport>('/api/v1/backups/restore', { method: 'POST', body });
 export const getBackupSchedule = () => request<BackupSchedule>('/api/v1/backups/schedule');
 export const putBackupSchedule = (body: BackupSchedule) =>
   request<BackupSchedule>('/api/v1/backups/schedule', { method: 'PUT', body });
