@@ -426,26 +426,15 @@ async fn reports_billing_and_their_role_rules(db: DbKind) {
 async fn another_organizations_ids_are_404(db: DbKind) {
     let server = start(db).await;
     let root = admin_token(&server).await;
-    let a = call(
+    let beta = second_organization(
         &server,
-        "POST",
-        "/api/v1/organizations",
-        Some(&root),
-        Some(&json!({ "name": "Beta", "slug": "beta", "admin_email": "boss@beta.example" })),
+        &root,
+        "Beta",
+        "beta",
+        "boss@beta.example",
+        PASSWORD,
     )
     .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let token = outbox_token(&server, &root, "boss@beta.example", "invitation").await;
-    let a = call(
-        &server,
-        "POST",
-        "/api/v1/invitations/accept",
-        None,
-        Some(&json!({ "token": token, "password": PASSWORD })),
-    )
-    .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let beta = token_for(&server, "boss@beta.example", PASSWORD).await;
 
     let client = create(&server, &root, "/api/v1/clients", json!({"name": "Alpha"})).await;
     let campaign = create(

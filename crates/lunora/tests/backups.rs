@@ -520,26 +520,15 @@ async fn access_tenants_schedule_and_references(db: DbKind) {
     }
 
     // Another organization's backup is 404 to its administrator.
-    let a = call(
+    let beta = second_organization(
         &server,
-        "POST",
-        "/api/v1/organizations",
-        Some(&root),
-        Some(&json!({ "name": "Beta", "slug": "beta", "admin_email": "boss@beta.example" })),
+        &root,
+        "Beta",
+        "beta",
+        "boss@beta.example",
+        PASSWORD,
     )
     .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let token = outbox_token(&server, &root, "boss@beta.example", "invitation").await;
-    let a = call(
-        &server,
-        "POST",
-        "/api/v1/invitations/accept",
-        None,
-        Some(&json!({ "token": token, "password": PASSWORD })),
-    )
-    .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let beta = token_for(&server, "boss@beta.example", PASSWORD).await;
     for (method, path, body) in [
         ("GET", format!("/api/v1/backups/{id}"), None),
         ("GET", format!("/api/v1/backups/{id}/download"), None),

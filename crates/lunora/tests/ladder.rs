@@ -132,26 +132,15 @@ async fn ladder_setting_is_validated_stored_and_scoped_to_the_organization(db: D
     assert_eq!(a.body["ladder"], json!(["1080p", "720p", "480p"]));
 
     // Another organization's administrator: not found, like a channel that does not exist.
-    let a = call(
+    let beta = second_organization(
         &server,
-        "POST",
-        "/api/v1/organizations",
-        Some(&root),
-        Some(&json!({ "name": "Beta", "slug": "beta", "admin_email": "boss@beta.example" })),
+        &root,
+        "Beta",
+        "beta",
+        "boss@beta.example",
+        PASSWORD,
     )
     .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let token = outbox_token(&server, &root, "boss@beta.example", "invitation").await;
-    let a = call(
-        &server,
-        "POST",
-        "/api/v1/invitations/accept",
-        None,
-        Some(&json!({ "token": token, "password": PASSWORD })),
-    )
-    .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let beta = token_for(&server, "boss@beta.example", PASSWORD).await;
     let a = call(&server, "GET", &path, Some(&beta), None).await;
     assert_eq!(a.status, 404, "{a:?}");
     let a = put_ladder(&server, &beta, id, json!({ "ladder": [] })).await;

@@ -1241,26 +1241,15 @@ async fn roles_and_other_organizations(db: DbKind) {
     assert_eq!(a.body["items"].as_array().unwrap().len(), 2, "{a:?}");
 
     // Another organization's administrator reaches none of it.
-    let a = call(
+    let beta = second_organization(
         &server,
-        "POST",
-        "/api/v1/organizations",
-        Some(&admin),
-        Some(&json!({ "name": "Beta", "slug": "beta", "admin_email": "boss@beta.example" })),
+        &admin,
+        "Beta",
+        "beta",
+        "boss@beta.example",
+        PASSWORD,
     )
     .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let token = outbox_token(&server, &admin, "boss@beta.example", "invitation").await;
-    let a = call(
-        &server,
-        "POST",
-        "/api/v1/invitations/accept",
-        None,
-        Some(&json!({ "token": token, "password": PASSWORD })),
-    )
-    .await;
-    assert_eq!(a.status, 201, "{a:?}");
-    let beta = token_for(&server, "boss@beta.example", PASSWORD).await;
     let a = call(
         &server,
         "PATCH",

@@ -82,6 +82,38 @@ pub async fn public_channel(server: &Server, token: &str, name: &str) -> String 
     a.body["id"].as_str().unwrap().to_string()
 }
 
+/// Creates another organization through `root` (the server's first administrator) and signs
+/// its administrator in, invited at `email` with `password`: their access token.
+pub async fn second_organization(
+    server: &Server,
+    root: &str,
+    name: &str,
+    slug: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let a = call(
+        server,
+        "POST",
+        "/api/v1/organizations",
+        Some(root),
+        Some(&json!({ "name": name, "slug": slug, "admin_email": email })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let invitation = outbox_token(server, root, email, "invitation").await;
+    let a = call(
+        server,
+        "POST",
+        "/api/v1/invitations/accept",
+        None,
+        Some(&json!({ "token": invitation, "password": password })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    token_for(server, email, password).await
+}
+
 /// An answer: status, JSON body (Null when empty or not JSON) and headers.
 pub struct Answer {
     pub status: u16,
