@@ -99,6 +99,7 @@ pub fn notify(state: &AppState, organization_id: &str, user_id: &str, kind: &str
         organization_id: organization_id.to_string(),
         user_id: user_id.to_string(),
         kind: kind.to_string(),
+        severity: priority(kind, data),
         title,
         body: data.to_string(),
         subject,
@@ -117,17 +118,35 @@ pub fn notify(state: &AppState, organization_id: &str, user_id: &str, kind: &str
 /// How many ad notifications may wait to be stored.
 pub const NOTIFY_QUEUE: usize = 1024;
 
-/// One in-app notification waiting to be stored.
+/// The priority of an ad notification, in the notifications' severity levels: `warning` (high)
+/// when it asks the person to act or stops their work (assigned to an episode, a campaign of
+/// theirs paused or cancelled), `info` otherwise.
+fn priority(kind: &str, data: &Value) -> &'static str {
+    match kind {
+        "episode.assigned" => "warning",
+        "campaign.status_changed"
+            if matches!(data["to"].as_str(), Some("paused" | "cancelled")) =>
+        {
+            "warning"
+        }
+        _ => "info",
+    }
+}
+
+/// One notification waiting to be stored and mailed.
 #[derive(Debug)]
 pub struct NotifyJob {
     organization_id: String,
     user_id: String,
     kind: String,
+    severity: &'static str,
     title: String,
     body: String,
     subject: String,
 }
 
+/// Stores each notification in-app (and pushes it live), then e-mails it to the person (by
+/// SMTP, or into the outbox without SMTP), one at a time.
 async fn notify_worker(state: AppState, mut rx: tokio::sync::mpsc::Receiver<NotifyJob>) {
     while let Some(j) = rx.recv().await {
         crate::notifications::notify_user(
@@ -136,13 +155,44 @@ async fn notify_worker(state: AppState, mut rx: tokio::sync::mpsc::Receiver<Noti
                 organization_id: &j.organization_id,
                 user_id: &j.user_id,
                 kind: &j.kind,
-                severity: "info",
+                severity: j.severity,
                 title: &j.title,
                 body: &j.body,
                 subject: &j.subject,
             },
         )
         .await;
+        let to = match state.db.user(&j.user_id).await {
+            Ok(Some(u)) => u.email,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "ad notification: cannot read the recipient");
+                continue;
+            }
+        };
+        let priority = if j.severity == "warning" {
+            "high"
+        } else {
+            "normal"
+        };
+        let body = format!(
+            "{}\n\nPriority: {priority}\nOpen the advertising workspace: /ads\n",
+            j.title
+        );
+        state
+            .identity
+            .mailer
+            .send(
+                &state,
+                crate::mail::Mail {
+                    organization_id: Some(&j.organization_id),
+                    to: &to,
+                    kind: &j.kind,
+                    subject: &format!("[Lunora] {}", j.title),
+                    body: &body,
+                },
+            )
+            .await;
     }
 }
 

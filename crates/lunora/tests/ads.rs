@@ -1241,6 +1241,40 @@ async fn ad_changes_notify_and_batch_read_marks_them(db: DbKind) {
         assigned[0]["title"].as_str().unwrap().contains("Pilot"),
         "{assigned:?}"
     );
+    // Priorities: an assignment asks for action (warning = high), the others inform.
+    assert_eq!(assigned[0]["severity"], "warning", "{assigned:?}");
+    assert_eq!(added[0]["severity"], "info", "{added:?}");
+    // Each was e-mailed too (into the outbox: the test server has no SMTP).
+    for (email, kind, what) in [
+        ("s1@ads.example", "campaign.team_added", "Acme summer"),
+        ("s1@ads.example", "campaign.status_changed", "is now active"),
+        ("t1@ads.example", "episode.assigned", "Pilot"),
+    ] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let a = call(
+                &server,
+                "GET",
+                &format!("/api/v1/outbox?recipient={email}"),
+                Some(admin),
+                None,
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            let mailed =
+                a.body["items"].as_array().unwrap().iter().any(|m| {
+                    m["kind"] == kind && m["subject"].as_str().unwrap_or("").contains(what)
+                });
+            if mailed {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {kind} mail to {email}: {a:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     // The talent was told nothing about the campaign, the seller nothing about the episode.
     assert!(notifications_of(&server, t1, "campaign.team_added", 0)
         .await
