@@ -66,6 +66,9 @@ pub struct HlsOutcome {
     /// Time to first frame of the player's first join, µs (when the run starts the players,
     /// which on Lunora also starts the channel's packager: HLS is packaged on demand).
     pub first_frame_first_join: Histogram<u64>,
+    /// A listed part or segment: request → whole body received, µs, while measuring (served
+    /// from memory: what a player waits for once it knows what to fetch).
+    pub fetch: Histogram<u64>,
     /// Times the player lost its place (a part or segment gone, a refused reload) and went
     /// back to the live edge.
     pub resyncs: u64,
@@ -78,6 +81,7 @@ impl HlsOutcome {
             latency: latency_histogram()?,
             first_frame: latency_histogram()?,
             first_frame_first_join: latency_histogram()?,
+            fetch: latency_histogram()?,
             resyncs: 0,
             error: None,
         })
@@ -343,7 +347,11 @@ impl Session<'_> {
                 }
             }
             Step::Fetch(uri) => {
+                let asked = Instant::now();
                 let (status, body) = self.get(self.media.join(&uri)?).await?;
+                if status.is_success() && self.shared.measuring.load(Ordering::Relaxed) {
+                    let _ = out.fetch.record(asked.elapsed().as_micros().max(1) as u64);
+                }
                 if status == StatusCode::NOT_FOUND {
                     // Expired from the window, or the stream restarted.
                     let text = self.get_text(self.media.clone()).await?;

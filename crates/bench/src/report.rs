@@ -59,6 +59,8 @@ pub struct RunResult {
     pub first_frame: Percentiles,
     /// HLS: the same for each player's first join (at the start of the run).
     pub first_frame_first_join: Percentiles,
+    /// HLS: a listed part or segment, request → whole body received.
+    pub fetch: Percentiles,
     /// HLS: times players went back to the live edge (part gone, reload refused, errors).
     pub resyncs: u64,
     /// `lunora_hls_channels` and `lunora_recordings_active` at the end of the window.
@@ -205,6 +207,15 @@ impl RunResult {
                 self.first_frame_first_join.max_ms,
                 self.first_frame_first_join.samples,
                 self.resyncs
+            );
+            let _ = writeln!(
+                s,
+                "  {}: part/segment fetch p50 {:.1} ms, p99 {:.1}, max {:.1} ({} fetches)",
+                self.mode,
+                self.fetch.p50_ms,
+                self.fetch.p99_ms,
+                self.fetch.max_ms,
+                self.fetch.samples
             );
         }
         if self.hls_channels.is_some() || self.disk_growth_mbps.is_some() {

@@ -295,6 +295,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
                 let _ = all.latency.add(&o.latency);
                 let _ = all.first_frame.add(&o.first_frame);
                 let _ = all.first_frame_first_join.add(&o.first_frame_first_join);
+                let _ = all.fetch.add(&o.fetch);
                 all.resyncs += o.resyncs;
                 if let Some(e) = o.error {
                     disconnected += 1;
@@ -355,6 +356,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
         recording: cfg.recording,
         first_frame: Percentiles::of(&all.first_frame),
         first_frame_first_join: Percentiles::of(&all.first_frame_first_join),
+        fetch: Percentiles::of(&all.fetch),
         resyncs: all.resyncs,
         hls_channels: gauge("lunora_hls_channels"),
         recordings_active: gauge("lunora_recordings_active"),
