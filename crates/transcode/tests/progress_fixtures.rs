@@ -5,7 +5,11 @@
 use lunora_transcode::{classify_error, Event, Fatal, Progress, ProgressParser};
 
 fn events(fixture: &str) -> Vec<Event> {
-    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    // The crate's directory as `cargo test` gives it when the test runs, so a test binary built
+    // in another checkout of the same tree still finds its fixtures.
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let path = format!("{dir}/tests/fixtures/{fixture}");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut parser = ProgressParser::new();
     text.lines().flat_map(|l| parser.push_line(l)).collect()
