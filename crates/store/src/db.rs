@@ -77,9 +77,12 @@ const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
 pub(crate) struct TableCache {
     /// Bumped after every committed write to `cameras` or `channels`.
     generation: AtomicU64,
-    pub(crate) cameras: Mutex<Option<CachedRows<Vec<crate::Camera>>>>,
-    pub(crate) channel_orgs: Mutex<Option<CachedRows<Vec<(String, String)>>>>,
+    pub(crate) cameras: Slot<Vec<crate::Camera>>,
+    pub(crate) channel_orgs: Slot<Vec<(String, String)>>,
 }
+
+/// Where one table's cached rows live.
+pub(crate) type Slot<T> = Mutex<Option<CachedRows<T>>>;
 
 /// A table read at a generation, when.
 #[derive(Debug)]
@@ -155,7 +158,7 @@ impl Db {
     /// `load`'s rows, kept for next time.
     pub(crate) async fn cached_rows<T>(
         &self,
-        slot: impl Fn(&TableCache) -> &Mutex<Option<CachedRows<T>>>,
+        slot: impl Fn(&TableCache) -> &Slot<T>,
         load: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<Arc<T>, StoreError> {
         // Read before loading: a write committed during the load leaves the kept rows stale.
