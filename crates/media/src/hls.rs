@@ -418,7 +418,7 @@ pub struct HlsRendition {
     version: AtomicU64,
     /// The media playlist rendered at `version`: blocking reloads of every player of the
     /// rendition answer the same text until the next part, rendered once.
-    playlist: parking_lot::Mutex<Option<(u64, String)>>,
+    playlist: parking_lot::Mutex<Option<(u64, Arc<str>)>>,
 }
 
 impl HlsRendition {
@@ -439,8 +439,9 @@ impl HlsRendition {
     }
 
     /// The media playlist with the packager's relative URIs, or `None` before the first
-    /// part.
-    pub fn media_playlist(&self) -> Option<String> {
+    /// part. Shared: every player of the rendition gets the same text until the next part,
+    /// without a copy per request.
+    pub fn media_playlist(&self) -> Option<Arc<str>> {
         let feed = self.feed.read();
         let version = self.version.load(Ordering::Acquire);
         if let Some((v, text)) = &*self.playlist.lock() {
@@ -448,7 +449,7 @@ impl HlsRendition {
                 return Some(text.clone());
             }
         }
-        let text = feed.packager.as_ref()?.media_playlist()?;
+        let text: Arc<str> = feed.packager.as_ref()?.media_playlist()?.into();
         *self.playlist.lock() = Some((version, text.clone()));
         Some(text)
     }
