@@ -371,6 +371,31 @@ fn expected<T: Serialize>(
     }
 }
 
+/// The write every ad update shares: `If-Match` checked against the row as loaded, then the
+/// store's update, where a conflict (someone saved between this read and this write) is
+/// answered like a stale `If-Match`: 412 with the row as it is now in `current`. `Ok(Err(_))`
+/// is that 412, ready to return.
+async fn guarded_update<R, V: Serialize>(
+    headers: &HeaderMap,
+    what: &str,
+    version: i64,
+    before_view: &V,
+    update: impl AsyncFnOnce(Option<i64>) -> Result<R, lunora_store::StoreError>,
+    current: impl AsyncFnOnce() -> ApiResult<(i64, V)>,
+) -> ApiResult<Result<R, Response>> {
+    let expected = match expected(headers, what, version, before_view) {
+        Ok(v) => v,
+        Err(stale) => return Ok(Err(stale)),
+    };
+    match update(expected).await {
+        Err(lunora_store::StoreError::Conflict(_)) => {
+            let (version, now) = current().await?;
+            Ok(Err(conflict_response(what, version, &now)))
+        }
+        other => Ok(Ok(other?)),
+    }
+}
+
 fn conflict_response<T: Serialize>(what: &str, version: i64, current: &T) -> Response {
     let problem = crate::util::precondition_failed(what).problem();
     let mut body = serde_json::to_value(problem).unwrap_or_else(|_| json!({}));
@@ -965,20 +990,27 @@ async fn update_client(
     let before = load_client(&state, &who, &id).await?;
     let f = client_fields(&b, false)?;
     let before_view = client_view(before.clone());
-    let expected = match expected(&headers, "client", before.version, &before_view) {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
-    };
-    let after = match state
-        .db
-        .update_ad_client(&who.organization_id, &id, &f, expected)
-        .await
+    let after = match guarded_update(
+        &headers,
+        "client",
+        before.version,
+        &before_view,
+        async |v| {
+            state
+                .db
+                .update_ad_client(&who.organization_id, &id, &f, v)
+                .await
+        },
+        async || {
+            load_client(&state, &who, &id)
+                .await
+                .map(|now| (now.version, client_view(now)))
+        },
+    )
+    .await?
     {
-        Err(lunora_store::StoreError::Conflict(_)) => {
-            let now = load_client(&state, &who, &id).await?;
-            return Ok(conflict_response("client", now.version, &client_view(now)));
-        }
-        other => other?,
+        Ok(after) => after,
+        Err(stale) => return Ok(stale),
     };
     changed(
         &state,
@@ -1184,20 +1216,22 @@ async fn update_show(
     let before = load_show(&state, &who, &id).await?;
     let f = show_fields(&b, false)?;
     let before_view = show_view(before.clone());
-    let expected = match expected(&headers, "show", before.version, &before_view) {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
-    };
-    let after = match state
-        .db
-        .update_show(&who.organization_id, &id, &f, expected)
-        .await
+    let after = match guarded_update(
+        &headers,
+        "show",
+        before.version,
+        &before_view,
+        async |v| state.db.update_show(&who.organization_id, &id, &f, v).await,
+        async || {
+            load_show(&state, &who, &id)
+                .await
+                .map(|now| (now.version, show_view(now)))
+        },
+    )
+    .await?
     {
-        Err(lunora_store::StoreError::Conflict(_)) => {
-            let now = load_show(&state, &who, &id).await?;
-            return Ok(conflict_response("show", now.version, &show_view(now)));
-        }
-        other => other?,
+        Ok(after) => after,
+        Err(stale) => return Ok(stale),
     };
     changed(
         &state,
@@ -1447,24 +1481,27 @@ async fn update_episode(
     let before = load_episode(&state, &who, &id).await?;
     let f = episode_fields(&state, &who, &b, false).await?;
     let before_view = episode_view(before.clone());
-    let expected = match expected(&headers, "episode", before.version, &before_view) {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
-    };
-    let after = match state
-        .db
-        .update_episode(&who.organization_id, &id, &f, expected)
-        .await
+    let after = match guarded_update(
+        &headers,
+        "episode",
+        before.version,
+        &before_view,
+        async |v| {
+            state
+                .db
+                .update_episode(&who.organization_id, &id, &f, v)
+                .await
+        },
+        async || {
+            load_episode(&state, &who, &id)
+                .await
+                .map(|now| (now.version, episode_view(now)))
+        },
+    )
+    .await?
     {
-        Err(lunora_store::StoreError::Conflict(_)) => {
-            let now = load_episode(&state, &who, &id).await?;
-            return Ok(conflict_response(
-                "episode",
-                now.version,
-                &episode_view(now),
-            ));
-        }
-        other => other?,
+        Ok(after) => after,
+        Err(stale) => return Ok(stale),
     };
     changed(
         &state,
@@ -1710,24 +1747,27 @@ async fn update_campaign(
     }
     let f = campaign_fields(&state, &who, &b, Some(&before)).await?;
     let before_view = campaign_view(before.clone());
-    let expected = match expected(&headers, "campaign", before.version, &before_view) {
-        Ok(v) => v,
-        Err(res) => return Ok(res),
-    };
-    let after = match state
-        .db
-        .update_campaign(&who.organization_id, &id, &f, expected)
-        .await
+    let after = match guarded_update(
+        &headers,
+        "campaign",
+        before.version,
+        &before_view,
+        async |v| {
+            state
+                .db
+                .update_campaign(&who.organization_id, &id, &f, v)
+                .await
+        },
+        async || {
+            load_campaign(&state, &who, &id)
+                .await
+                .map(|now| (now.version, campaign_view(now)))
+        },
+    )
+    .await?
     {
-        Err(lunora_store::StoreError::Conflict(_)) => {
-            let now = load_campaign(&state, &who, &id).await?;
-            return Ok(conflict_response(
-                "campaign",
-                now.version,
-                &campaign_view(now),
-            ));
-        }
-        other => other?,
+        Ok(after) => after,
+        Err(stale) => return Ok(stale),
     };
     changed(
         &state,
