@@ -23,7 +23,8 @@
 #   BENCH_NO_BUILD=1  use the release binaries already built
 #   BENCH_LUNORA_BIN  another lunora binary to measure (e.g. a build from before a change)
 #   BENCH_PERF=1      also sample the server with `perf record -e cpu-clock` during each run
-#                     (perf.<scenario>.<server>.data in BENCH_OUT; `perf report -i` it)
+#                     (perf.<scenario>.<server>.data in BENCH_OUT; `perf report -i` it);
+#                     BENCH_PERF_ARGS adds options to `perf record`, e.g. -g for call graphs
 # Test files are encoded once with FFmpeg into ~/.cache/lunora-bench (LUNORA_BENCH_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -163,7 +164,7 @@ run_one() { # scenario server publishers players profile
   echo "== $scenario on $server: $n publisher(s) of $profile × $m player(s); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   local perf_pid=""
   if [ "${BENCH_PERF:-0}" = 1 ]; then
-    perf record -q -e cpu-clock -F 999 -p "$server_pid" -o "$out/perf.$scenario.$server.data" \
+    perf record -q ${BENCH_PERF_ARGS:-} -e cpu-clock -F 999 -p "$server_pid" -o "$out/perf.$scenario.$server.data" \
       >/dev/null 2>&1 &
     perf_pid=$!
   fi

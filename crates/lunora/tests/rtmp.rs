@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::media::{packet_times, probe_streams, record, stream, Publisher};
+use common::media::{
+    decode_errors, packet_hashes, packet_times, probe_streams, record, stream, Publisher,
+};
 use common::*;
 use lunora_testkit::{DbKind, Server};
 use serde_json::Value;
@@ -118,6 +120,57 @@ async fn ffmpeg_publishes_and_a_player_receives_the_same_stream() {
     }
     let span = video.last().unwrap() - video.first().unwrap();
     assert!((3.5..=4.5).contains(&span), "video span {span}");
+}
+
+/// With more than a few players, each frame is sent from shared memory (`sendfile`) rather than
+/// copied for each (`media::wire_file`): every player, whichever way its frames went, gets the
+/// same frames, byte for byte, and they decode clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_players_get_the_same_bytes_whichever_way_they_are_sent() {
+    const PLAYERS: usize = 6;
+    let server = start(DbKind::Sqlite).await;
+    let token = admin_token(&server).await;
+    let ch = channel(&server, &token, "crowd").await;
+    let id = ch["id"].as_str().unwrap().to_string();
+    let _publisher = Publisher::start(&publish_url(&server, &ch));
+    wait_live(&server, &token, &id, Duration::from_secs(15)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut players = Vec::new();
+    for i in 0..PLAYERS {
+        let url = play_url(&server, &token, &id).await;
+        let out = dir.path().join(format!("player{i}.flv"));
+        players.push(tokio::task::spawn_blocking(move || {
+            let rec = record(&url, 4, &out);
+            (rec, out)
+        }));
+    }
+    let mut videos = Vec::new();
+    for player in players {
+        let (rec, out) = player.await.unwrap();
+        assert!(
+            rec.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rec.stderr)
+        );
+        assert_eq!(decode_errors(&out), "", "{}", out.display());
+        assert!(packet_hashes(&out, "a").len() >= 150);
+        let video = packet_hashes(&out, "v");
+        assert!(video.len() >= 100, "only {} video packets", video.len());
+        videos.push(video);
+    }
+    // Each player's frames, lined up with the first player's where they start, are the same.
+    let reference = &videos[0];
+    for (i, video) in videos.iter().enumerate().skip(1) {
+        let aligned = (0..reference.len()).any(|k| {
+            let overlap = reference[k..].iter().zip(video.iter());
+            overlap.clone().count() >= 60 && overlap.clone().all(|(a, b)| a == b)
+        }) || (0..video.len()).any(|k| {
+            let overlap = video[k..].iter().zip(reference.iter());
+            overlap.clone().count() >= 60 && overlap.clone().all(|(a, b)| a == b)
+        });
+        assert!(aligned, "player {i} received other bytes than player 0");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

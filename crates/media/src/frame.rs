@@ -1,10 +1,13 @@
 //! The media unit shared by every input and output.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use serde::Serialize;
+
+use crate::wire_file::WireRegion;
 
 /// Timestamps in a [`Frame`] are in ticks of this clock (90 kHz, as in MPEG-TS).
 pub const TIMESCALE: i64 = 90_000;
@@ -186,9 +189,23 @@ impl WireKey {
 /// The first output to ask with a given [`WireKey`] encodes and stores the bytes; later asks
 /// with the same key get a cheap clone of them. An ask with another key encodes without
 /// caching, so a peer with unusual parameters is still served correctly.
+///
+/// Once [`PLACE_AFTER`] peers have asked for the same form, it is also placed in shared memory
+/// ([`wire_file`](crate::wire_file)), from where each further peer's socket gets it without a
+/// copy. A frame sent to one or two peers is never placed: placing is itself a copy.
 #[derive(Default)]
 pub struct WireCache {
-    slot: OnceLock<(WireKey, Bytes)>,
+    slot: OnceLock<Encoded>,
+}
+
+/// Peers that ask for an encoded form before it is placed in shared memory.
+pub const PLACE_AFTER: u32 = 3;
+
+struct Encoded {
+    key: WireKey,
+    bytes: Bytes,
+    asks: AtomicU32,
+    placed: OnceLock<Option<WireRegion>>,
 }
 
 impl WireCache {
@@ -196,12 +213,14 @@ impl WireCache {
     /// another key.
     pub fn get_or_encode(&self, key: WireKey, encode: impl FnOnce() -> Bytes) -> Bytes {
         let mut encode = Some(encode);
-        let (cached_key, bytes) = self.slot.get_or_init(|| {
-            let bytes = encode.take().map(|f| f()).unwrap_or_default();
-            (key, bytes)
+        let cached = self.slot.get_or_init(|| Encoded {
+            key,
+            bytes: encode.take().map(|f| f()).unwrap_or_default(),
+            asks: AtomicU32::new(0),
+            placed: OnceLock::new(),
         });
-        if *cached_key == key {
-            return bytes.clone();
+        if cached.key == key {
+            return cached.bytes.clone();
         }
         match encode.take() {
             Some(f) => f(),
@@ -213,16 +232,29 @@ impl WireCache {
     /// The cached bytes if they were encoded for `key`.
     pub fn get(&self, key: WireKey) -> Option<Bytes> {
         match self.slot.get() {
-            Some((k, bytes)) if *k == key => Some(bytes.clone()),
+            Some(e) if e.key == key => Some(e.bytes.clone()),
             _ => None,
         }
+    }
+
+    /// Counts one more peer sending the form encoded for `key` and, from the
+    /// [`PLACE_AFTER`]th on, answers it in shared memory (placing it the first time). `None`:
+    /// send the bytes from [`get_or_encode`](Self::get_or_encode).
+    pub fn placed(&self, key: WireKey) -> Option<WireRegion> {
+        let e = self.slot.get().filter(|e| e.key == key)?;
+        if e.asks.fetch_add(1, Ordering::Relaxed) < PLACE_AFTER {
+            return None;
+        }
+        e.placed
+            .get_or_init(|| crate::wire_file::place(&e.bytes))
+            .clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 
     #[test]
@@ -263,5 +295,37 @@ mod tests {
         assert_eq!(copy.data.as_ptr(), frame.data.as_ptr());
         assert_eq!(copy.wire_cache().get(key), None);
         assert_eq!(frame.clone().wire_cache().get(key), None);
+    }
+
+    #[test]
+    fn a_form_many_peers_send_is_placed_once_in_shared_memory() {
+        let frame = Frame::video(Codec::H264, true, 0, 0, Bytes::from(vec![9; 5000]));
+        let key = WireKey::rtmp(6, 1);
+        assert!(
+            frame.wire_cache().placed(key).is_none(),
+            "nothing encoded yet"
+        );
+        let bytes = frame
+            .wire_cache()
+            .get_or_encode(key, || Bytes::from(vec![5; 4000]));
+        for _ in 0..PLACE_AFTER {
+            assert!(frame.wire_cache().placed(key).is_none(), "a few peers copy");
+        }
+        let a = frame
+            .wire_cache()
+            .placed(key)
+            .expect("placed for the next peer");
+        let b = frame.wire_cache().placed(key).expect("and the one after");
+        assert_eq!(a.to_vec().unwrap(), bytes.to_vec());
+        let mut merged = a.clone();
+        assert!(
+            !merged.try_extend(&b),
+            "the same placement, not a second copy"
+        );
+        let other = WireKey::rtmp(4, 1);
+        assert!(
+            frame.wire_cache().placed(other).is_none(),
+            "only the cached key"
+        );
     }
 }

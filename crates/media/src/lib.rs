@@ -27,6 +27,7 @@ pub mod srt_server;
 mod switch;
 pub mod transcode;
 pub mod ts_ingest;
+pub mod wire_file;
 
 pub use bus::{Bus, BusConfig, BusSender, StartAt, SubscribeOptions, Subscription};
 pub use channel::{

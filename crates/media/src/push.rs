@@ -470,16 +470,25 @@ async fn next(sub: &mut Option<crate::Subscription>) -> Option<Arc<Frame>> {
     }
 }
 
+/// The key of a track's frames chunked with `chunk_size` for message stream `stream_id`.
+pub fn wire_key(track: Track, chunk_size: u32, stream_id: u32) -> WireKey {
+    WireKey {
+        chunk_size,
+        chunk_stream_id: match track {
+            Track::Video => lunora_rtmp::csid::VIDEO,
+            Track::Audio => lunora_rtmp::csid::AUDIO,
+        },
+        message_stream_id: stream_id,
+    }
+}
+
 /// The frame chunked for this connection, shared with every peer that chunks the same way.
 pub fn encoded(frame: &Frame, chunk_size: u32, stream_id: u32) -> bytes::Bytes {
-    let (type_id, csid) = match frame.track {
-        Track::Video => (msg_type::VIDEO, lunora_rtmp::csid::VIDEO),
-        Track::Audio => (msg_type::AUDIO, lunora_rtmp::csid::AUDIO),
-    };
-    let key = WireKey {
-        chunk_size,
-        chunk_stream_id: csid,
-        message_stream_id: stream_id,
+    let key = wire_key(frame.track, chunk_size, stream_id);
+    let csid = key.chunk_stream_id;
+    let type_id = match frame.track {
+        Track::Video => msg_type::VIDEO,
+        Track::Audio => msg_type::AUDIO,
     };
     frame.wire_cache().get_or_encode(key, || {
         let msg = Message {

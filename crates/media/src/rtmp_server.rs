@@ -16,7 +16,8 @@ use bytes::{Buf, Bytes};
 use lunora_rtmp::{
     PlayRejection, PublishRejection, RtmpError, ServerConfig, ServerEvent, ServerSession,
 };
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{sleep_until, Instant};
@@ -25,6 +26,7 @@ use uuid::Uuid;
 use crate::channel::{AttachMode, AudioInfo, InputHandle, SendError, VideoInfo};
 use crate::flv::{frame_from_audio, frame_from_video, TagError};
 use crate::frame::{Codec, Frame, Track};
+use crate::wire_file::WireRegion;
 use crate::{Engine, Subscription};
 
 /// Boxed future returned by the [`Authorizer`].
@@ -258,7 +260,7 @@ impl Connection {
                 }
                 frame = next_frame(&mut self.role), if playing => {
                     match frame {
-                        Some(frame) => match self.send_frames(frame) {
+                        Some(frame) => match self.send_frames(frame, &mut out) {
                             Ok(h) => hold = h,
                             Err(e) => break Err(protocol_reason(&e)),
                         },
@@ -444,15 +446,15 @@ impl Connection {
     /// Queues `first` and every frame already waiting behind it (up to [`BATCH_FRAMES`]), so a
     /// player that fell behind by a few frames catches up with one write instead of one each.
     /// Answers true when everything queued is audio that may wait for the next video frame.
-    fn send_frames(&mut self, first: Arc<Frame>) -> Result<bool, RtmpError> {
-        let mut hold = self.send_frame(&first)?;
+    fn send_frames(&mut self, first: Arc<Frame>, out: &mut Outbox) -> Result<bool, RtmpError> {
+        let mut hold = self.send_frame(&first, out)?;
         for _ in 1..BATCH_FRAMES {
             let Role::Playing { sub, .. } = &mut self.role else {
                 break;
             };
             match sub.try_recv() {
                 Ok(frame) => {
-                    let held = self.send_frame(&frame)?;
+                    let held = self.send_frame(&frame, out)?;
                     hold &= held;
                 }
                 Err(_) => break,
@@ -467,7 +469,7 @@ impl Connection {
     }
 
     /// Queues one frame; answers true if it is audio that may wait for the next video frame.
-    fn send_frame(&mut self, frame: &Arc<Frame>) -> Result<bool, RtmpError> {
+    fn send_frame(&mut self, frame: &Arc<Frame>, out: &mut Outbox) -> Result<bool, RtmpError> {
         let hold = match &mut self.role {
             Role::Playing {
                 saw_video,
@@ -491,11 +493,14 @@ impl Connection {
             }
             _ => false,
         };
-        self.encode_frame(frame)?;
+        self.encode_frame(frame, out)?;
         Ok(hold)
     }
 
-    fn encode_frame(&mut self, frame: &Arc<Frame>) -> Result<(), RtmpError> {
+    /// Queues the frame's RTMP chunks: from shared memory when enough players send the same
+    /// chunks (see [`WireCache::placed`](crate::frame::WireCache::placed)), else as bytes
+    /// through the session.
+    fn encode_frame(&mut self, frame: &Arc<Frame>, out: &mut Outbox) -> Result<(), RtmpError> {
         let Role::Playing {
             stream_id,
             sent_config,
@@ -509,11 +514,21 @@ impl Connection {
         }
         let stream_id = *stream_id;
         // Encoded once per frame, shared by every player and destination with the same chunking.
-        let bytes = crate::push::encoded(frame, self.session.out_chunk_size(), stream_id);
+        let chunk_size = self.session.out_chunk_size();
+        let bytes = crate::push::encoded(frame, chunk_size, stream_id);
         if bytes.is_empty() {
             return Ok(());
         }
-        self.session.send_preencoded(bytes)
+        let key = crate::push::wire_key(frame.track, chunk_size, stream_id);
+        match frame.wire_cache().placed(key) {
+            Some(region) => {
+                // Whatever the session queued before this frame goes first.
+                out.take_from(&mut self.session);
+                out.push_region(region);
+                Ok(())
+            }
+            None => self.session.send_preencoded(bytes),
+        }
     }
 }
 
@@ -535,31 +550,64 @@ const HOLD_AUDIO: usize = 2;
 /// Most buffers per `writev` (Linux allows 1024).
 const MAX_IOV: usize = 64;
 
-/// Bytes waiting for the socket, written with as few system calls as possible.
+/// What waits for the socket, written with as few system calls as possible.
 #[derive(Default)]
 struct Outbox {
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Pending>,
+}
+
+enum Pending {
+    Bytes(Bytes),
+    /// A frame placed in shared memory, sent without copying it.
+    Region(WireRegion),
 }
 
 impl Outbox {
     /// Writes everything the session has to send: one vectored write for all queued buffers
-    /// (chunk headers and payloads of several frames) rather than one write each.
-    async fn flush<W: AsyncWrite + Unpin>(
+    /// (chunk headers and payloads of several frames) rather than one write each, and one
+    /// `sendfile` for each run of adjacent placed frames.
+    async fn flush<W: Sink>(
         &mut self,
         session: &mut ServerSession,
         wr: &mut W,
     ) -> std::io::Result<()> {
-        while let Some(bytes) = session.poll_transmit() {
-            self.queue.push_back(bytes);
-        }
+        self.take_from(session);
         self.write_queued(wr).await
     }
 
-    async fn write_queued<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) -> std::io::Result<()> {
-        while !self.queue.is_empty() {
+    /// Queues what the session has to send.
+    fn take_from(&mut self, session: &mut ServerSession) {
+        while let Some(bytes) = session.poll_transmit() {
+            self.queue.push_back(Pending::Bytes(bytes));
+        }
+    }
+
+    /// Queues a placed frame, joined to the one before when they are adjacent in memory.
+    fn push_region(&mut self, region: WireRegion) {
+        if let Some(Pending::Region(last)) = self.queue.back_mut() {
+            if last.try_extend(&region) {
+                return;
+            }
+        }
+        self.queue.push_back(Pending::Region(region));
+    }
+
+    async fn write_queued<W: Sink>(&mut self, wr: &mut W) -> std::io::Result<()> {
+        while let Some(front) = self.queue.front_mut() {
+            if let Pending::Region(region) = front {
+                let n = wr.send_region(region).await?;
+                region.advance(n);
+                if region.is_empty() {
+                    self.queue.pop_front();
+                }
+                continue;
+            }
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
-            for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {
+            for (slot, pending) in slices.iter_mut().zip(self.queue.iter()) {
+                let Pending::Bytes(bytes) = pending else {
+                    break;
+                };
                 *slot = IoSlice::new(bytes);
                 count += 1;
             }
@@ -568,7 +616,7 @@ impl Outbox {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             while n > 0 {
-                let Some(front) = self.queue.front_mut() else {
+                let Some(Pending::Bytes(front)) = self.queue.front_mut() else {
                     break;
                 };
                 if n >= front.len() {
@@ -581,6 +629,31 @@ impl Outbox {
             }
         }
         Ok(())
+    }
+}
+
+/// Where an [`Outbox`] writes: a stream that can also send a placed frame.
+trait Sink: AsyncWrite + Unpin {
+    /// Sends as much of `region` as the stream takes now (waiting until it takes some);
+    /// answers how much.
+    async fn send_region(&mut self, region: &WireRegion) -> std::io::Result<usize>;
+}
+
+impl Sink for OwnedWriteHalf {
+    #[cfg(target_os = "linux")]
+    async fn send_region(&mut self, region: &WireRegion) -> std::io::Result<usize> {
+        use std::os::fd::AsFd;
+        let stream: &TcpStream = self.as_ref();
+        stream
+            .async_io(Interest::WRITABLE, || region.send_to(stream.as_fd()))
+            .await
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    async fn send_region(&mut self, region: &WireRegion) -> std::io::Result<usize> {
+        let bytes = region.to_vec()?;
+        self.write_all(&bytes).await?;
+        Ok(bytes.len())
     }
 }
 
@@ -638,10 +711,66 @@ mod tests {
             rd.read_to_end(&mut got).await.map(|_| got)
         });
         let mut out = Outbox::default();
-        out.queue.extend(parts);
+        out.queue.extend(parts.into_iter().map(Pending::Bytes));
         out.write_queued(&mut wr).await.unwrap();
         assert!(out.queue.is_empty());
         drop(wr);
         assert_eq!(reader.await.unwrap().unwrap(), expected);
+    }
+
+    impl Sink for tokio::io::DuplexStream {
+        async fn send_region(&mut self, region: &WireRegion) -> std::io::Result<usize> {
+            let bytes = region.to_vec()?;
+            self.write_all(&bytes).await?;
+            Ok(bytes.len())
+        }
+    }
+
+    /// Placed frames and plain bytes, interleaved, through a real socket whose reader is
+    /// slower than the writer: every byte arrives once and in order, and a placed frame's
+    /// bytes are the ones it was placed with even after later frames were placed behind it.
+    #[tokio::test]
+    async fn outbox_sends_placed_frames_and_bytes_in_order_over_tcp() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
+        let (server, _) = listener.accept().await.unwrap();
+        let mut rd = client.await.unwrap().unwrap();
+        let (_keep, mut wr) = server.into_split();
+
+        let mut out = Outbox::default();
+        let mut expected = Vec::new();
+        for i in 0..200u32 {
+            let frame: Vec<u8> = (0..(1000 + i * 97)).map(|j| (i * 7 + j) as u8).collect();
+            if i % 5 == 0 {
+                let header = Bytes::from(vec![0xC0 | (i % 8) as u8; 11]);
+                expected.extend_from_slice(&header);
+                out.queue.push_back(Pending::Bytes(header));
+            }
+            expected.extend_from_slice(&frame);
+            match crate::wire_file::place(&frame) {
+                Some(region) => out.push_region(region),
+                None => panic!("memfd is available on Linux"),
+            }
+        }
+        let total = expected.len();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::with_capacity(total);
+            let mut buf = [0u8; 3000];
+            while got.len() < total {
+                let n = rd.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, std::io::Error>(got)
+        });
+        out.write_queued(&mut wr).await.unwrap();
+        assert!(out.queue.is_empty());
+        let got = reader.await.unwrap().unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "bytes differ from what was queued");
     }
 }

@@ -165,6 +165,43 @@ pub fn packet_times(file: &Path, kind: &str) -> Vec<f64> {
         .collect()
 }
 
+/// MD5 of each packet's data, in order, for one stream kind (`v` or `a`) in a file.
+pub fn packet_hashes(file: &Path, kind: &str) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            kind,
+            "-show_data_hash",
+            "MD5",
+        ])
+        .args(["-show_entries", "packet=data_hash", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// What FFmpeg's decoders complain of when decoding the whole file (empty: it decodes clean).
+pub fn decode_errors(file: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        errors.push_str(&format!("ffmpeg exited with {}", out.status));
+    }
+    errors
+}
+
 /// The stream with `codec_type` from an ffprobe answer.
 pub fn stream<'a>(probe: &'a Value, codec_type: &str) -> &'a Value {
     probe["streams"]
