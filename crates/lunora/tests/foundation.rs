@@ -209,6 +209,26 @@ async fn openapi_docs_and_metrics_are_served(db: DbKind) {
     ] {
         assert!(doc["paths"][path].is_object(), "OpenAPI lacks {path}");
     }
+    // Two types once shared a schema name and the document kept only one of them: a client
+    // generated from it got the wrong shape for the other endpoint. Each path names its own.
+    let schema_of = |path: &str| -> Value {
+        let op = &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"];
+        let text = op["schema"].to_string();
+        let name = text
+            .split("#/components/schemas/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{path} answers no named schema: {text}"))
+            .to_string();
+        doc["components"]["schemas"][&name].clone()
+    };
+    let streaming = schema_of("/api/v1/streaming/sessions/{id}");
+    assert!(
+        streaming["properties"]["channel_id"].is_object(),
+        "{streaming}"
+    );
+    let signin = schema_of("/api/v1/auth/sessions");
+    assert!(signin["properties"]["user_agent"].is_object(), "{signin}");
     let docs = c.get(server.url("/api/v1/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("/api/v1/openapi.json"));

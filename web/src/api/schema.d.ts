@@ -3196,6 +3196,23 @@ export interface components {
             status: number;
             user_agent: string;
         };
+        /**
+         * @description A sign-in session (`/auth/sessions`); named apart from a streaming session in the
+         *     OpenAPI document.
+         */
+        AuthSessionView: {
+            /** Format: int64 */
+            created_at: number;
+            /** @description The session this request came from. */
+            current: boolean;
+            /** Format: int64 */
+            expires_at: number;
+            id: string;
+            ip: string;
+            /** Format: int64 */
+            last_seen_at: number;
+            user_agent: string;
+        };
         AvailabilityBody: {
             /** @description Default `true`; `false` marks days away. */
             available?: boolean | null;
@@ -4599,17 +4616,16 @@ export interface components {
             next_cursor?: string | null;
         };
         SessionView: {
-            /** Format: int64 */
-            created_at: number;
-            /** @description The session this request came from. */
-            current: boolean;
-            /** Format: int64 */
-            expires_at: number;
+            channel_id: string;
+            destinations: components["schemas"]["SessionDestinationView"][];
+            /** Format: double */
+            duration_seconds: number;
+            end_reason?: string | null;
+            ended_at?: string | null;
+            events: components["schemas"]["SessionEventView"][];
             id: string;
-            ip: string;
-            /** Format: int64 */
-            last_seen_at: number;
-            user_agent: string;
+            started_at: string;
+            started_by?: string | null;
         };
         SetParental: {
             /** @description The PIN in force, needed to change anything once one is set. */
@@ -6181,7 +6197,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionView"][];
+                    "application/json": components["schemas"]["AuthSessionView"][];
                 };
             };
         };
@@ -11506,7 +11522,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionView"][];
+                    "application/json": components["schemas"]["AuthSessionView"][];
                 };
             };
             404: {

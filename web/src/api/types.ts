@@ -41,27 +41,9 @@ export type DestinationStatus = S['DestinationStatus'];
 export type SessionDestination = S['SessionDestinationView'];
 export type SessionEvent = S['SessionEventView'];
 
-/**
- * A streaming session (`GET /api/v1/streaming/sessions[/{id}]`). Written out by hand because the
- * server's document loses it: the sign-in session schema is also called `SessionView`, and the
- * generator keeps only one of the two (reported; remove this once the server renames one).
- */
-export interface SessionView {
-  id: string;
-  channel_id: string;
-  started_by?: string | null;
-  started_at: string;
-  ended_at?: string | null;
-  end_reason?: string | null;
-  duration_seconds: number;
-  destinations: SessionDestination[];
-  events: SessionEvent[];
-}
-
-export interface SessionList {
-  items: SessionView[];
-  next_cursor?: string | null;
-}
+/** A streaming session (`GET /api/v1/streaming/sessions[/{id}]`). */
+export type SessionView = S['SessionView'];
+export type SessionList = S['SessionList'];
 
 export type User = S['UserView'];
 export type UserList = S['UserList'];

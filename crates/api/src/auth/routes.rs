@@ -565,7 +565,10 @@ async fn me(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Js
     }))
 }
 
+/// A sign-in session (`/auth/sessions`); named apart from a streaming session in the
+/// OpenAPI document.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuthSessionView)]
 pub struct SessionView {
     pub id: String,
     pub created_at: i64,
