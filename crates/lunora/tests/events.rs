@@ -61,6 +61,35 @@ async fn events_flow_to_subscribers_and_resume_after_a_reconnect() {
         tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", server.http)).await;
     assert!(anon.is_err(), "anonymous WebSocket accepted");
 
+    // Signed in by cookie, the socket must come from the server's own pages: a page elsewhere
+    // that the browser would send the cookie from is refused; the server's own origin and a
+    // client that sends no Origin (not a browser) are not.
+    let by_cookie = |origin: Option<String>| {
+        let mut req = format!("ws://{}/api/v1/events", server.http)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("cookie", format!("lunora_access={token}").parse().unwrap());
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(req)
+    };
+    match by_cookie(Some("https://evil.example".into())).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 403);
+            let body = String::from_utf8_lossy(res.body().as_deref().unwrap_or_default());
+            assert!(body.contains("cross_origin"), "{body}");
+        }
+        other => panic!("a cross-origin cookie WebSocket was not refused: {other:?}"),
+    }
+    let (mut own, _) = by_cookie(Some(format!("http://{}", server.http)))
+        .await
+        .expect("the server's own origin");
+    next_of(&mut own, "hello", 5).await;
+    let (mut tool, _) = by_cookie(None).await.expect("no Origin: not a browser");
+    next_of(&mut tool, "hello", 5).await;
+
     let ch: Value = create_channel(&server, &token, "events")
         .await
         .json()

@@ -275,6 +275,34 @@ pub fn has_credentials(headers: &HeaderMap) -> bool {
     headers.contains_key(header::AUTHORIZATION) || cookie(headers, ACCESS_COOKIE).is_some()
 }
 
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Whether the request's `Origin` (sent by browsers) names the host it was sent to (`Host`, or
+/// `X-Forwarded-Host` behind a reverse proxy). A request without one is not from a browser page
+/// and passes.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Some(origin_host) = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'))
+    else {
+        return false;
+    };
+    [header::HOST.as_str(), "x-forwarded-host"]
+        .into_iter()
+        .filter_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .any(|host| host.eq_ignore_ascii_case(origin_host))
+}
+
 /// Checks the credentials of a request: a bearer JWT or API token, or the access cookie with the
 /// CSRF header for unsafe methods. Every refusal is 401 or 403 with a stable code.
 pub async fn authenticate(
@@ -311,6 +339,14 @@ pub async fn authenticate(
             )
             .with_code("csrf_failed"));
         }
+    }
+    // A browser sends the cookie with a WebSocket handshake from any page that opens one, and a
+    // handshake is a GET, so the CSRF check above does not cover it: the page must be ours.
+    if via == Via::Cookie && is_websocket_upgrade(headers) && !same_origin(headers) {
+        return Err(ApiError::forbidden(
+            "a WebSocket signed in with the session cookie must be opened by this server's own pages",
+        )
+        .with_code("cross_origin"));
     }
     if via == Via::Bearer && token.starts_with(API_TOKEN_PREFIX) {
         return authenticate_api_token(state, &token, ip).await;
