@@ -168,6 +168,13 @@ pub const KEYS: &[Key] = &[
         doc: "Seconds between runs of the storage lifecycle (tier moves and retention).",
     },
     Key {
+        name: "viewer.settle_interval",
+        env: "LUNORA_VIEWER_SETTLE_INTERVAL",
+        default: Some("300"),
+        secret: false,
+        doc: "Seconds between background rounds that renew or expire subscriptions whose period ended.",
+    },
+    Key {
         name: "storage.cold.url",
         env: "LUNORA_STORAGE_COLD_URL",
         default: None,
@@ -589,6 +596,8 @@ pub struct Config {
     pub log_level: String,
     pub storage_min_free_bytes: u64,
     pub shutdown_grace: Duration,
+    /// Between background rounds of subscription renewal and expiry.
+    pub viewer_settle_interval: Duration,
     pub master_key_file: PathBuf,
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
@@ -643,6 +652,7 @@ impl Config {
                 parse_range::<u64>(s, 0, 1 << 30).map(|mb| mb * 1024 * 1024)
             })?,
             shutdown_grace: parse(raw, "shutdown.grace", parse_seconds)?,
+            viewer_settle_interval: parse(raw, "viewer.settle_interval", positive_seconds)?,
             master_key_file: raw
                 .get("master_key_file")
                 .map(|(v, _)| PathBuf::from(v))

@@ -161,6 +161,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     lunora_api::recordings::spawn(&state, stop_media.subscribe());
     lunora_api::tiers::spawn(state.clone(), stop_media.subscribe());
     lunora_api::backups::spawn(state.clone(), stop_media.subscribe());
+    lunora_api::viewer::subscriptions::spawn_settler(
+        state.clone(),
+        config.viewer_settle_interval,
+        stop_media.subscribe(),
+    );
 
     let camera_monitor = lunora_api::cameras::spawn_monitor(state.clone());
     let alert_rules = lunora_api::alerts::spawn_evaluator(state.clone());

@@ -616,6 +616,105 @@ impl Lossy for Answer {
     }
 }
 
+/// Renewal and expiry do not wait for the viewer to come back: the background settler charges
+/// a renewal when the period ends and moves a lapsed account back to `free`, with neither
+/// viewer calling the API meanwhile.
+async fn unseen_accounts_are_renewed_and_lapse_in_the_background(db: DbKind) {
+    let server = Server::start(bin(), options(db).env("LUNORA_VIEWER_SETTLE_INTERVAL", "1"))
+        .await
+        .expect("server starts");
+    let admin = admin_token(&server).await;
+    let (renewing_id, renewing) = viewer(&server, &admin, "renews@example.com").await;
+    let (lapsing_id, lapsing) = viewer(&server, &admin, "lapses@example.com").await;
+    for (token, plan) in [(&renewing, "premium"), (&lapsing, "vip")] {
+        let a = call(
+            &server,
+            "POST",
+            "/api/v1/subscriptions",
+            Some(token),
+            Some(&json!({ "plan": plan, "card_number": "4242424242424242" })),
+        )
+        .await;
+        assert_eq!(a.status, 201, "{a:?}");
+    }
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/subscriptions/me/cancel",
+        Some(&lapsing),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+
+    let pool = db_pool(&server).await;
+    let p = |n: usize| {
+        if db == DbKind::Postgres {
+            format!("${n}")
+        } else {
+            "?".to_string()
+        }
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    sqlx::query(&format!(
+        "UPDATE subscriptions SET current_period_end = {}",
+        p(1)
+    ))
+    .bind(now_ms - 1000)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, end): (String, i64) = sqlx::query_as(&format!(
+            "SELECT status, current_period_end FROM subscriptions WHERE user_id = {}",
+            p(1)
+        ))
+        .bind(&renewing_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let renewals: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM subscription_payments WHERE user_id = {} AND detail = 'renewal'",
+            p(1)
+        ))
+        .bind(&renewing_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let (lapsed_status,): (String,) = sqlx::query_as(&format!(
+            "SELECT status FROM subscriptions WHERE user_id = {}",
+            p(1)
+        ))
+        .bind(&lapsing_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let (lapsed_role,): (String,) =
+            sqlx::query_as(&format!("SELECT role FROM users WHERE id = {}", p(1)))
+                .bind(&lapsing_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if renewals == 1 && lapsed_status == "expired" && lapsed_role == "free" {
+            assert_eq!(status, "active");
+            assert!(end > now_ms + 29 * 86_400_000, "a new period: {end}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not settled: renewing {status} with {renewals} renewal(s), lapsing {lapsed_status} \
+             as {lapsed_role}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 async fn stream_count(server: &Server, id: &str) -> i64 {
     let a = call(server, "GET", &format!("/api/v1/streams/{id}"), None, None).await;
     a.body["viewer_count"].as_i64().unwrap()
@@ -1318,4 +1417,5 @@ lunora_testkit::db_tests!(
     export_and_delete_cascade,
     recommendations_with_reasons_and_stats,
     roles_and_other_organizations,
+    unseen_accounts_are_renewed_and_lapse_in_the_background,
 );

@@ -691,6 +691,39 @@ impl Db {
         Ok(rows.iter().map(sub_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Users with a subscription that needs settling at `now`: an `active`, `canceled` or
+    /// `past_due` one whose paid period ended (for `past_due`: whose grace of `grace_ms` ended
+    /// too), at most `limit` of them, longest overdue first.
+    pub async fn users_with_subscriptions_due(
+        &self,
+        now: i64,
+        grace_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let q = self.sql(
+            "SELECT user_id, MIN(current_period_end) AS due FROM subscriptions \
+             WHERE (status IN ('active', 'canceled') AND current_period_end <= ?) \
+                OR (status = 'past_due' AND current_period_end + ? <= ?) \
+             GROUP BY user_id ORDER BY due, user_id LIMIT ?"
+                .to_string(),
+        );
+        let rows = self
+            .timed(
+                "users_with_subscriptions_due",
+                sqlx::query(&q)
+                    .bind(now)
+                    .bind(grace_ms)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.pool()),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("user_id"))
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Subscriptions of an organization's users, newest first.
     pub async fn subscriptions_in_org(
         &self,

@@ -8,7 +8,9 @@
 //! `past_due`, still honoured for [`GRACE_MS`] while the viewer fixes the card); a `canceled`
 //! one (cancel keeps the paid period) or a `past_due` one past its grace becomes `expired` and
 //! the account falls back to `free`. Settling happens whenever the account's level matters
-//! (playback tokens, viewing, these endpoints), so access never outlives payment.
+//! (playback tokens, viewing, these endpoints), so access never outlives payment, and in the
+//! background ([`spawn_settler`]) for accounts not seen since, so renewals are charged and
+//! lapsed accounts leave their group on time whether or not the viewer comes back.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -211,6 +213,58 @@ pub async fn settle(state: &AppState, user_id: &str) -> ApiResult<Role> {
             .await?;
     }
     Ok(best)
+}
+
+/// Most accounts one background round settles; the rest wait for the next round.
+const SETTLE_BATCH: u32 = 500;
+
+/// Settles every account with a subscription due at `now` (up to [`SETTLE_BATCH`]); answers
+/// how many were settled. One account's failure (a payment provider error, say) is logged and
+/// does not stop the others.
+pub async fn settle_due(state: &AppState, now: i64) -> usize {
+    let users = match state
+        .db
+        .users_with_subscriptions_due(now, GRACE_MS, SETTLE_BATCH)
+        .await
+    {
+        Ok(users) => users,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the subscriptions due");
+            return 0;
+        }
+    };
+    let mut settled = 0;
+    for user_id in &users {
+        match settle(state, user_id).await {
+            Ok(_) => settled += 1,
+            Err(e) => {
+                tracing::warn!(user = %user_id, error = %e.detail, "cannot settle a subscription")
+            }
+        }
+    }
+    settled
+}
+
+/// Settles due subscriptions every `every` until `shutdown`.
+pub fn spawn_settler(
+    state: AppState,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            let n = settle_due(&state, lunora_store::now_ms()).await;
+            if n > 0 {
+                tracing::info!(accounts = n, "settled due subscriptions");
+            }
+        }
+    });
 }
 
 trait MethodId {
