@@ -271,8 +271,51 @@ async fn store_file(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::internal(format!("cannot write the backup file: {e}")))?;
-    state.db.insert_backup(&record).await?;
+    if let Err(e) = state.db.insert_backup(&record).await {
+        // Unlisted, the file could never be downloaded or deleted through the API.
+        remove_file(state, &record).await;
+        return Err(e.into());
+    }
     Ok(record)
+}
+
+/// Deletes backup files no backup row lists: a crash between a file's rename and its row's
+/// insert leaves one, which nothing could reach (and no answer had promised it). Files younger
+/// than `min_age` are left alone, as a backup being taken right now is one of them.
+pub async fn sweep_unlisted(state: &AppState, min_age: std::time::Duration) -> usize {
+    let listed: std::collections::HashSet<String> = match state.db.backup_file_names().await {
+        Ok(names) => names.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the backups to sweep unlisted files");
+            return 0;
+        }
+    };
+    let d = dir(state);
+    tokio::task::spawn_blocking(move || {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".lbk") || name.starts_with('.') || listed.contains(&name) {
+                continue;
+            }
+            let old_enough = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if old_enough && std::fs::remove_file(e.path()).is_ok() {
+                tracing::warn!(file = %name, "removed a backup file no backup lists (left by a crash)");
+                removed += 1;
+            }
+        }
+        removed
+    })
+    .await
+    .unwrap_or(0)
 }
 
 /// Takes a snapshot of the whole database, seals it and lists it for the organization.
@@ -801,6 +844,7 @@ pub fn spawn(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) 
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut attempts = HashMap::new();
+        sweep_unlisted(&state, std::time::Duration::from_secs(60)).await;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}

@@ -742,8 +742,66 @@ async fn the_scheduler_takes_a_monthly_backup(db: DbKind) {
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "one a day");
 }
 
+/// A crash between a backup file's rename and its row's insert leaves a file nothing lists: the
+/// server removes such files when it starts, once they are a minute old, and keeps every listed
+/// backup and any file that may belong to a backup being taken.
+async fn unlisted_backup_files_are_swept_at_start(db: DbKind) {
+    let mut server = start(db).await;
+    let admin = admin_token(&server).await;
+    let b = call(&server, "POST", "/api/v1/backups", Some(&admin), None).await;
+    assert_eq!(b.status, 201, "{b:?}");
+    let id = b.body["id"].as_str().unwrap().to_string();
+    let dir = server.data_path("backups");
+    let listed: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let stray = dir.join("019a0000-0000-7000-8000-000000000000.lbk");
+    std::fs::write(&stray, b"LUNORABK left by a crash").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stray)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    let fresh = dir.join("019a0000-0000-7000-8000-000000000001.lbk");
+    std::fs::write(&fresh, b"LUNORABK being taken").unwrap();
+    // The listed backup is old enough to be swept too, were it not listed.
+    std::fs::File::options()
+        .write(true)
+        .open(&listed[0])
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+
+    server.restart().await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while stray.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the unlisted file stayed\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(listed[0].exists(), "a listed backup was removed");
+    assert!(fresh.exists(), "a file younger than a minute was removed");
+    let admin = admin_token(&server).await;
+    let res = server
+        .client
+        .get(server.url(&format!("/api/v1/backups/{id}/download")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 lunora_testkit::db_tests!(
     the_scheduler_takes_a_monthly_backup,
+    unlisted_backup_files_are_swept_at_start,
     backup_while_writing_then_restore_campaigns,
     tampered_and_foreign_files_are_refused,
     access_tenants_schedule_and_references,

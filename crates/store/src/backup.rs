@@ -1118,6 +1118,17 @@ impl Db {
         Ok(rows.iter().map(backup_row).collect::<Result<_, _>>()?)
     }
 
+    /// The file names of every listed backup, of every organization.
+    pub async fn backup_file_names(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT file_name FROM backups")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("file_name"))
+            .collect::<Result<_, _>>()?)
+    }
+
     pub async fn backup(
         &self,
         organization_id: &str,
