@@ -704,8 +704,7 @@ impl Db {
             "SELECT user_id, MIN(current_period_end) AS due FROM subscriptions \
              WHERE (status IN ('active', 'canceled') AND current_period_end <= ?) \
                 OR (status = 'past_due' AND current_period_end + ? <= ?) \
-             GROUP BY user_id ORDER BY due, user_id LIMIT ?"
-                .to_string(),
+             GROUP BY user_id ORDER BY due, user_id LIMIT ?",
         );
         let rows = self
             .timed(
