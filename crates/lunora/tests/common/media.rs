@@ -151,32 +151,17 @@ pub fn record(url: &str, secs: u32, out: &Path) -> std::process::Output {
         .unwrap()
 }
 
-/// Decode timestamps (seconds) of the packets of one stream kind (`v` or `a`) in a file.
-pub fn packet_times(file: &Path, kind: &str) -> Vec<f64> {
+/// One field of every packet of one stream kind (`v` or `a`) in a file, in order.
+fn packet_field(file: &Path, kind: &str, field: &str, extra: &[&str]) -> Vec<String> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", kind])
-        .args(["-show_entries", "packet=dts_time", "-of", "csv=p=0"])
-        .arg(file)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect()
-}
-
-/// MD5 of each packet's data, in order, for one stream kind (`v` or `a`) in a file.
-pub fn packet_hashes(file: &Path, kind: &str) -> Vec<String> {
-    let out = Command::new("ffprobe")
+        .args(extra)
         .args([
-            "-v",
-            "error",
-            "-select_streams",
-            kind,
-            "-show_data_hash",
-            "MD5",
+            "-show_entries",
+            &format!("packet={field}"),
+            "-of",
+            "csv=p=0",
         ])
-        .args(["-show_entries", "packet=data_hash", "-of", "csv=p=0"])
         .arg(file)
         .output()
         .unwrap();
@@ -185,6 +170,19 @@ pub fn packet_hashes(file: &Path, kind: &str) -> Vec<String> {
         .map(|l| l.trim().trim_end_matches(',').to_string())
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// Decode timestamps (seconds) of the packets of one stream kind (`v` or `a`) in a file.
+pub fn packet_times(file: &Path, kind: &str) -> Vec<f64> {
+    packet_field(file, kind, "dts_time", &[])
+        .iter()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+/// MD5 of each packet's data, in order, for one stream kind (`v` or `a`) in a file.
+pub fn packet_hashes(file: &Path, kind: &str) -> Vec<String> {
+    packet_field(file, kind, "data_hash", &["-show_data_hash", "MD5"])
 }
 
 /// What FFmpeg's decoders complain of when decoding the whole file (empty: it decodes clean).
