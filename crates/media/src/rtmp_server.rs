@@ -520,7 +520,14 @@ impl Connection {
             return Ok(());
         }
         let key = crate::push::wire_key(frame.track, chunk_size, stream_id);
-        match frame.wire_cache().placed(key) {
+        // A codec configuration lives as long as the channel and would keep its whole segment
+        // alive; it is sent once per player anyway.
+        let placed = if frame.config {
+            None
+        } else {
+            frame.wire_cache().placed(key)
+        };
+        match placed {
             Some(region) => {
                 // Whatever the session queued before this frame goes first.
                 out.take_from(&mut self.session);

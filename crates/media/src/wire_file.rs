@@ -14,7 +14,10 @@
 //!   Nothing is ever cut out of a live file (a punched hole may zero partial pages that are
 //!   still in flight).
 //! - Placing is an optimisation: when it is not possible (another OS, no memfd, a frame larger
-//!   than a segment) [`place`] answers `None` and the caller sends the bytes themselves.
+//!   than a segment, [`MAX_SEGMENTS`] segments alive) [`place`] answers `None` and the caller
+//!   sends the bytes themselves.
+//! - Only frames that live briefly are placed (not a channel's codec configuration, which lives
+//!   as long as the channel): one long-lived frame keeps its whole segment alive.
 
 use std::sync::Arc;
 
@@ -22,6 +25,12 @@ use std::sync::Arc;
 /// 16 Mb/s is every two seconds), small enough that a channel's few live segments are little
 /// memory.
 const SEGMENT_BYTES: u64 = 4 << 20;
+
+/// Most segments alive at once (256 MiB of shared memory); beyond, frames are copied.
+const MAX_SEGMENTS: usize = 64;
+
+/// Segments alive now.
+static LIVE_SEGMENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A frame's bytes in shared memory: `len` bytes at `offset` of one segment.
 #[derive(Clone)]
@@ -70,14 +79,14 @@ impl WireRegion {
 
     /// Copies the bytes out (for a sink that cannot send from the file).
     pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
-        imp::read(&self.segment, self.offset, self.len)
+        imp::read(&self.segment.0, self.offset, self.len)
     }
 
     /// Sends as much of the region as the socket takes without blocking; answers the number of
     /// bytes sent, or `WouldBlock`.
     #[cfg(target_os = "linux")]
     pub fn send_to(&self, socket: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
-        imp::send(&self.segment, self.offset, self.len, socket)
+        imp::send(&self.segment.0, self.offset, self.len, socket)
     }
 }
 
@@ -88,7 +97,7 @@ pub fn place(bytes: &[u8]) -> Option<WireRegion> {
         return None;
     }
     let (segment, offset) = POOL.reserve(bytes.len() as u64)?;
-    match imp::write(&segment, offset, bytes) {
+    match imp::write(&segment.0, offset, bytes) {
         Ok(()) => Some(WireRegion {
             segment,
             offset,
@@ -129,9 +138,10 @@ impl Pool {
         }
         let segment = match &state.current {
             Some(segment) if state.head + len <= SEGMENT_BYTES => segment.clone(),
+            _ if LIVE_SEGMENTS.load(Ordering::Relaxed) >= MAX_SEGMENTS => return None,
             _ => match imp::create() {
                 Ok(segment) => {
-                    let segment = Arc::new(segment);
+                    let segment = Arc::new(Segment::new(segment));
                     state.current = Some(segment.clone());
                     state.head = 0;
                     segment
@@ -217,7 +227,25 @@ mod imp {
     }
 }
 
-use imp::Segment;
+use std::sync::atomic::Ordering;
+
+/// One memfd, counted while alive.
+struct Segment(imp::Segment);
+
+impl Segment {
+    fn new(inner: imp::Segment) -> Self {
+        let live = LIVE_SEGMENTS.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("lunora_wire_segments").set(live as f64);
+        Segment(inner)
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let live = LIVE_SEGMENTS.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("lunora_wire_segments").set(live as f64);
+    }
+}
 
 #[cfg(test)]
 mod tests {
