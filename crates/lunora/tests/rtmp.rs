@@ -173,6 +173,81 @@ async fn many_players_get_the_same_bytes_whichever_way_they_are_sent() {
     }
 }
 
+/// A player whose network stalls for seconds (a proxy stops reading from the server while the
+/// frames pile up in the socket buffers and then in the player's bus queue) gets, once it drains, every frame in order, and the
+/// stream decodes clean: frames written on the publisher's side and those its own task writes
+/// after a partial write join without a gap or a torn frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_whose_network_stalls_gets_every_frame_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(DbKind::Sqlite).await;
+    let token = admin_token(&server).await;
+    let ch = channel(&server, &token, "stalls").await;
+    let id = ch["id"].as_str().unwrap().to_string();
+    // Four times real time: the stall below leaves more than the kernel's largest socket
+    // buffer (4 MiB) unsent, so writes on the publisher's side end part-way through a frame.
+    let _publisher = Publisher::start_paced(&publish_url(&server, &ch), 4.0);
+    wait_live(&server, &token, &id, Duration::from_secs(15)).await;
+
+    let upstream = server.rtmp_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(8 * 1024).unwrap();
+        let server_side = socket.connect(upstream).await.unwrap();
+        let (mut from_player, mut to_player) = client.into_split();
+        let (mut from_server, mut to_server) = server_side.into_split();
+        tokio::spawn(async move { tokio::io::copy(&mut from_player, &mut to_server).await });
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut forwarded = 0usize;
+        let mut stalled = false;
+        loop {
+            let n = match from_server.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if to_player.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            forwarded += n;
+            if !stalled && forwarded > 300_000 {
+                stalled = true;
+                tokio::time::sleep(Duration::from_secs(6)).await;
+            }
+        }
+    });
+    let url = play_url(&server, &token, &id)
+        .await
+        .replace(&upstream.to_string(), &proxy.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stalled.flv");
+    let rec = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || record(&url, 40, &out)
+    })
+    .await
+    .unwrap();
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    assert_eq!(decode_errors(&out), "");
+    let video = packet_times(&out, "v");
+    assert!(video.len() >= 250, "only {} video packets", video.len());
+    // Not one frame missing: 30 fps, so consecutive frames are 33 ms apart.
+    for w in video.windows(2) {
+        assert!(w[1] >= w[0], "video dts went backwards: {w:?}");
+        assert!(w[1] - w[0] < 0.05, "a video frame is missing: {w:?}");
+    }
+    let audio = packet_times(&out, "a");
+    for w in audio.windows(2) {
+        assert!(w[1] - w[0] < 0.04, "an audio frame is missing: {w:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_keys_and_tokens_are_refused_and_never_take_over() {
     let server = start(DbKind::Sqlite).await;

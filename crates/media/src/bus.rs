@@ -254,6 +254,26 @@ struct SubShared {
     id: u64,
     notify: Notify,
     queue: Mutex<Queue>,
+    /// Set by a subscriber that can take a frame on the publisher's side (see [`DirectSink`]).
+    direct: std::sync::OnceLock<Arc<dyn DirectSink>>,
+}
+
+/// A subscriber that can take a frame at once, on the publisher's side, instead of being woken
+/// to take it from its queue: an RTMP player writes it straight to its socket, which saves a
+/// task wake-up per frame and player.
+///
+/// It is offered a media frame only when its queue was empty and would hold just that frame,
+/// so order is kept: anything queued goes through the queue. `deliver` runs under the bus and
+/// queue locks: it must not block (a non-blocking write, no waiting for a lock).
+pub trait DirectSink: Send + Sync {
+    /// Takes `frame` (answers true: it is not queued) or declines it (false: it is queued and
+    /// the subscriber woken as usual).
+    fn deliver(&self, frame: &Arc<Frame>) -> bool;
+
+    /// The bus queued something for this subscriber (a declined frame, a config change, a
+    /// resume after joining, the end): take nothing more directly, as it would overtake what
+    /// is queued, until the subscriber has drained its queue and opens itself again.
+    fn queued(&self);
 }
 
 struct Queue {
@@ -462,6 +482,9 @@ impl State {
         for sub in &self.subs {
             let wake = sub.queue.lock().offer_config(&frame, version);
             if wake {
+                if let Some(direct) = sub.direct.get() {
+                    direct.queued();
+                }
                 sub.notify.notify_one();
             }
         }
@@ -490,10 +513,21 @@ impl State {
             version: self.config_version,
         };
         for sub in &self.subs {
-            let wake = sub.queue.lock().offer_media(&frame, sync, &ctx);
-            if wake {
-                sub.notify.notify_one();
+            let mut queue = sub.queue.lock();
+            if !queue.offer_media(&frame, sync, &ctx) {
+                continue;
             }
+            if let Some(direct) = sub.direct.get() {
+                // The queue went from empty to this frame alone: a direct subscriber takes it
+                // now; anything else stays queued, ahead of what it may take later.
+                if queue.frames.len() == 1 && direct.deliver(&frame) {
+                    queue.pop();
+                    continue;
+                }
+                direct.queued();
+            }
+            drop(queue);
+            sub.notify.notify_one();
         }
     }
 }
@@ -508,6 +542,9 @@ impl Shared {
         st.gop.clear();
         for sub in &st.subs {
             sub.queue.lock().closed = true;
+            if let Some(direct) = sub.direct.get() {
+                direct.queued();
+            }
             sub.notify.notify_one();
         }
     }
@@ -561,6 +598,7 @@ impl Bus {
             id,
             notify: Notify::new(),
             queue: Mutex::new(queue),
+            direct: std::sync::OnceLock::new(),
         });
         if !st.closed {
             st.subs.push(sub.clone());
@@ -650,6 +688,25 @@ impl Subscription {
 
     pub fn id(&self) -> u64 {
         self.sub.id
+    }
+
+    /// Lets `sink` take media frames on the publisher's side (see [`DirectSink`]). Once per
+    /// subscription; a second sink is refused.
+    pub fn set_direct(&self, sink: Arc<dyn DirectSink>) -> Result<(), Arc<dyn DirectSink>> {
+        self.sub.direct.set(sink)
+    }
+
+    /// Runs `f` while the queue is empty and locked, so no frame is queued meanwhile; answers
+    /// whether it ran. A direct subscriber opens itself with this: a frame queued before stays
+    /// in order ahead of every frame it takes directly.
+    pub fn when_idle(&self, f: impl FnOnce()) -> bool {
+        let q = self.sub.queue.lock();
+        if q.frames.is_empty() && !q.closed {
+            f();
+            true
+        } else {
+            false
+        }
     }
 
     pub fn stats(&self) -> SubscriberStats {

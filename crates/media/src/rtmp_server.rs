@@ -218,6 +218,9 @@ impl Connection {
 
     async fn run(mut self, stream: TcpStream) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
+        // Set up once playing: the publisher's side then writes to this socket itself.
+        let mut direct: Option<Arc<Direct>> = None;
+        let mut direct_tried = false;
         let (mut rd, mut wr) = stream.into_split();
         let mut buf = vec![0u8; 64 * 1024];
         let mut out = Outbox::default();
@@ -258,7 +261,10 @@ impl Connection {
                         "the client did not start publishing or playing in time".to_string()
                     });
                 }
+                _ = taken_over(&direct), if direct.is_some() => {}
                 frame = next_frame(&mut self.role), if playing => {
+                    // Frames the publisher's side holds or left half-written go first.
+                    self.take_over(&direct, &mut out);
                     match frame {
                         Some(frame) => match self.send_frames(frame, &mut out) {
                             Ok(h) => hold = h,
@@ -272,9 +278,44 @@ impl Connection {
                 }
                 _ = &mut shutdown => break Err("server shutting down".to_string()),
             }
+            self.take_over(&direct, &mut out);
             if !hold {
                 if let Err(e) = out.flush(&mut self.session, &mut wr).await {
                     break Err(format!("write failed: {e}"));
+                }
+            }
+            if let Role::Playing {
+                sub,
+                stream_id,
+                saw_video,
+                ..
+            } = &self.role
+            {
+                if !direct_tried {
+                    direct_tried = true;
+                    // A second handle (dup) on the socket, made only for players.
+                    let socket = {
+                        use std::os::fd::AsFd;
+                        let stream: &TcpStream = wr.as_ref();
+                        stream.as_fd().try_clone_to_owned()
+                    };
+                    if let Ok(socket) = socket {
+                        let d = Arc::new(Direct::new(
+                            std::net::TcpStream::from(socket),
+                            self.session.out_chunk_size(),
+                            *stream_id,
+                        ));
+                        if sub.set_direct(d.clone()).is_ok() {
+                            direct = Some(d);
+                        }
+                    }
+                }
+                // Nothing of ours waits: the publisher's side may write the next frames itself.
+                if let Some(d) = &direct {
+                    if !hold && out.is_empty() && !self.session.has_transmit() {
+                        let hold_audio = *saw_video;
+                        sub.when_idle(|| d.open(hold_audio));
+                    }
                 }
             }
             if let Some(reason) = self.closing.take() {
@@ -443,6 +484,18 @@ impl Connection {
         }
     }
 
+    /// Stops the publisher's side writing to this player and queues, first, what it left: the
+    /// rest of a half-written frame and any audio it held back.
+    fn take_over(&mut self, direct: &Option<Arc<Direct>>, out: &mut Outbox) {
+        let Some(d) = direct else {
+            return;
+        };
+        let held = d.close(out);
+        if let Role::Playing { held_audio, .. } = &mut self.role {
+            *held_audio += held;
+        }
+    }
+
     /// Queues `first` and every frame already waiting behind it (up to [`BATCH_FRAMES`]), so a
     /// player that fell behind by a few frames catches up with one write instead of one each.
     /// Answers true when everything queued is audio that may wait for the next video frame.
@@ -539,6 +592,121 @@ impl Connection {
     }
 }
 
+/// A player's socket written on the publisher's side: the bus hands a frame straight to
+/// [`DirectSink::deliver`] when the player has nothing queued, which writes it without blocking
+/// (and without waking the player's task). Whatever cannot be written at once is left for the
+/// task, which takes over ([`Direct::close`]) until its own queue and writes are done and then
+/// opens this again ([`Direct::open`], only while the bus queue is empty).
+///
+/// Order is kept by one rule: frames go through here only while `open`, and `open` is set only
+/// when the player's bus queue is empty and its task has nothing to write; declining a frame
+/// (it is then queued) or leaving bytes behind closes it.
+struct Direct {
+    /// A second handle (`dup`) on the player's socket, non-blocking like the first.
+    socket: std::net::TcpStream,
+    chunk_size: u32,
+    stream_id: u32,
+    open: std::sync::atomic::AtomicBool,
+    state: parking_lot::Mutex<DirectState>,
+    /// Woken when this left bytes behind: the task takes over.
+    wake_task: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct DirectState {
+    /// Audio may wait for the next video frame (the stream has video).
+    hold_audio: bool,
+    /// Audio frames waiting for the next video frame.
+    held: Vec<Arc<Frame>>,
+    /// What a partial write left, for the task.
+    leftover: Outbox,
+}
+
+impl Direct {
+    fn new(socket: std::net::TcpStream, chunk_size: u32, stream_id: u32) -> Self {
+        Direct {
+            socket,
+            chunk_size,
+            stream_id,
+            open: std::sync::atomic::AtomicBool::new(false),
+            state: parking_lot::Mutex::new(DirectState::default()),
+            wake_task: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Lets the publisher's side write (call with the bus queue empty and locked).
+    fn open(&self, hold_audio: bool) {
+        self.state.lock().hold_audio = hold_audio;
+        self.open.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Stops the publisher's side and moves what it left into `out`; answers how many held
+    /// audio frames that was.
+    fn close(&self, out: &mut Outbox) -> usize {
+        self.open.store(false, std::sync::atomic::Ordering::Release);
+        let mut st = self.state.lock();
+        let leftover = std::mem::take(&mut st.leftover);
+        out.queue.extend(leftover.queue);
+        let held = st.held.len();
+        for frame in st.held.drain(..) {
+            out.push_frame(&frame, self.chunk_size, self.stream_id);
+        }
+        held
+    }
+}
+
+impl crate::bus::DirectSink for Direct {
+    fn deliver(&self, frame: &Arc<Frame>) -> bool {
+        use std::sync::atomic::Ordering;
+        if !self.open.load(Ordering::Acquire) {
+            return false;
+        }
+        // Declined frames are queued; nothing may overtake them, so decline closes.
+        let decline = || {
+            self.open.store(false, Ordering::Release);
+            false
+        };
+        if frame.config {
+            return decline();
+        }
+        let Some(mut st) = self.state.try_lock() else {
+            return decline();
+        };
+        // The task may have closed this between the check above and the lock.
+        if !self.open.load(Ordering::Acquire) {
+            return false;
+        }
+        if st.hold_audio && frame.track == Track::Audio && st.held.len() < HOLD_AUDIO {
+            st.held.push(frame.clone());
+            return true;
+        }
+        let mut out = Outbox::default();
+        for f in st.held.drain(..).chain(std::iter::once(frame.clone())) {
+            out.push_frame(&f, self.chunk_size, self.stream_id);
+        }
+        // An error is the task's to find and report: it gets the bytes and writes them itself.
+        let _ = out.write_now(&self.socket);
+        if !out.is_empty() {
+            st.leftover = out;
+            self.open.store(false, Ordering::Release);
+            self.wake_task.notify_one();
+        }
+        true
+    }
+
+    fn queued(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Resolves when the publisher's side left bytes for the task.
+async fn taken_over(direct: &Option<Arc<Direct>>) {
+    match direct {
+        Some(d) => d.wake_task.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_frame(role: &mut Role) -> Option<Arc<Frame>> {
     match role {
         Role::Playing { sub, .. } => sub.recv().await,
@@ -589,6 +757,107 @@ impl Outbox {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Queues a frame's RTMP chunks, from shared memory when placed (as in
+    /// [`Connection::encode_frame`], without a session).
+    fn push_frame(&mut self, frame: &Arc<Frame>, chunk_size: u32, stream_id: u32) {
+        let bytes = crate::push::encoded(frame, chunk_size, stream_id);
+        if bytes.is_empty() {
+            return;
+        }
+        let key = crate::push::wire_key(frame.track, chunk_size, stream_id);
+        let placed = if frame.config {
+            None
+        } else {
+            frame.wire_cache().placed(key)
+        };
+        match placed {
+            Some(region) => self.push_region(region),
+            None => self.queue.push_back(Pending::Bytes(bytes)),
+        }
+    }
+
+    /// Writes what the socket takes without blocking; what it does not take stays queued.
+    fn write_now(&mut self, socket: &std::net::TcpStream) -> std::io::Result<()> {
+        use std::io::Write;
+        while let Some(front) = self.queue.front_mut() {
+            let result = match front {
+                Pending::Region(region) => {
+                    #[cfg(target_os = "linux")]
+                    {
+                        use std::os::fd::AsFd;
+                        match region.send_to(socket.as_fd()) {
+                            Ok(n) => {
+                                region.advance(n);
+                                if region.is_empty() {
+                                    self.queue.pop_front();
+                                }
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    #[cfg(not(target_os = "linux"))]
+                    {
+                        let _ = region;
+                        return Ok(());
+                    }
+                }
+                Pending::Bytes(_) => {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                    let count = self.gather(&mut slices);
+                    let mut writer = socket;
+                    match writer.write_vectored(&slices[..count]) {
+                        Ok(0) => Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => {
+                            self.consume(n);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `slices` with the leading run of queued bytes; answers how many.
+    fn gather<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOV]) -> usize {
+        let mut count = 0;
+        for (slot, pending) in slices.iter_mut().zip(self.queue.iter()) {
+            let Pending::Bytes(bytes) = pending else {
+                break;
+            };
+            *slot = IoSlice::new(bytes);
+            count += 1;
+        }
+        count
+    }
+
+    /// Drops `n` written bytes from the leading run of queued bytes.
+    fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(Pending::Bytes(front)) = self.queue.front_mut() else {
+                break;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.queue.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
     /// Queues a placed frame, joined to the one before when they are adjacent in memory.
     fn push_region(&mut self, region: WireRegion) {
         if let Some(Pending::Region(last)) = self.queue.back_mut() {
@@ -610,30 +879,12 @@ impl Outbox {
                 continue;
             }
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (slot, pending) in slices.iter_mut().zip(self.queue.iter()) {
-                let Pending::Bytes(bytes) = pending else {
-                    break;
-                };
-                *slot = IoSlice::new(bytes);
-                count += 1;
-            }
-            let mut n = wr.write_vectored(&slices[..count]).await?;
+            let count = self.gather(&mut slices);
+            let n = wr.write_vectored(&slices[..count]).await?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
-            while n > 0 {
-                let Some(Pending::Bytes(front)) = self.queue.front_mut() else {
-                    break;
-                };
-                if n >= front.len() {
-                    n -= front.len();
-                    self.queue.pop_front();
-                } else {
-                    front.advance(n);
-                    n = 0;
-                }
-            }
+            self.consume(n);
         }
         Ok(())
     }
@@ -779,5 +1030,106 @@ mod tests {
         let got = reader.await.unwrap().unwrap();
         assert_eq!(got.len(), expected.len());
         assert!(got == expected, "bytes differ from what was queued");
+    }
+
+    /// The publisher's side writes a player's frames until the socket is full; the rest of the
+    /// frame it was writing, and every frame after, reach the player through the task, in
+    /// order and byte for byte. Held audio goes out with the next video frame, and a config
+    /// frame is declined (it must be queued) and closes the direct path.
+    #[tokio::test]
+    async fn a_direct_write_the_socket_cannot_take_is_finished_by_the_task_in_order() {
+        use crate::bus::DirectSink;
+        use std::os::fd::AsFd;
+        use std::sync::atomic::Ordering;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
+        let (server, _) = listener.accept().await.unwrap();
+        let mut rd = client.await.unwrap().unwrap();
+        let socket = std::net::TcpStream::from(server.as_fd().try_clone_to_owned().unwrap());
+        let (_keep, mut wr) = server.into_split();
+        let d = Direct::new(socket, 4096, 1);
+
+        let mut expected = Vec::new();
+        let audio = |i: i64| Arc::new(Frame::audio(i * 1920, Bytes::from(vec![0xA0; 300])));
+        let video = |i: i64| {
+            let data: Vec<u8> = (0..20_000).map(|j| (i * 31 + j) as u8).collect();
+            let f = Arc::new(Frame::video(
+                Codec::H264,
+                i % 30 == 0,
+                i * 3000,
+                i * 3000,
+                data.into(),
+            ));
+            // Every other frame as if other players had taken it: sent from shared memory.
+            if i % 2 == 0 {
+                crate::push::encoded(&f, 4096, 1);
+                let key = crate::push::wire_key(Track::Video, 4096, 1);
+                for _ in 0..crate::frame::PLACE_AFTER {
+                    let _ = f.wire_cache().placed(key);
+                }
+            }
+            f
+        };
+        let wire = |f: &Arc<Frame>| crate::push::encoded(f, 4096, 1);
+
+        // Held audio waits for the next video frame.
+        d.open(true);
+        let (a, v) = (audio(0), video(0));
+        assert!(d.deliver(&a));
+        assert!(d.state.lock().held.len() == 1, "audio held, not written");
+        assert!(d.deliver(&v));
+        expected.extend_from_slice(&wire(&a));
+        expected.extend_from_slice(&wire(&v));
+
+        // A config frame is declined and closes the path: it will be queued.
+        let config = Arc::new(Frame::video_config(
+            Codec::H264,
+            Bytes::from_static(b"avcC"),
+        ));
+        assert!(!d.deliver(&config));
+        assert!(!d.open.load(Ordering::Acquire));
+        let mut out = Outbox::default();
+        assert_eq!(d.close(&mut out), 0);
+        out.push_frame(&config, 4096, 1);
+        expected.extend_from_slice(&wire(&config));
+        out.write_queued(&mut wr).await.unwrap();
+
+        // Video until the socket is full (nobody reads): the path closes itself.
+        d.open(false);
+        let mut i = 1;
+        while d.open.load(Ordering::Acquire) {
+            let f = video(i);
+            assert!(d.deliver(&f), "taken while open");
+            expected.extend_from_slice(&wire(&f));
+            i += 1;
+            assert!(i < 10_000, "the socket never filled");
+        }
+        let mut out = Outbox::default();
+        d.close(&mut out);
+        assert!(!out.is_empty(), "a partial write left the rest of a frame");
+        for j in i..i + 50 {
+            let f = video(j);
+            out.push_frame(&f, 4096, 1);
+            expected.extend_from_slice(&wire(&f));
+        }
+        let total = expected.len();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::with_capacity(total);
+            let mut buf = vec![0u8; 64 * 1024];
+            while got.len() < total {
+                let n = rd.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            Ok::<_, std::io::Error>(got)
+        });
+        out.write_queued(&mut wr).await.unwrap();
+        let got = reader.await.unwrap().unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "the player got other bytes than were sent");
     }
 }

@@ -456,3 +456,73 @@ async fn records_time_of_last_frame() {
     let stats = bus.stats();
     assert_eq!((stats.frames_in, stats.bytes_in), (2, 20));
 }
+
+/// A direct subscriber as the RTMP player is one: takes frames while open, closes when the bus
+/// queues something for it.
+#[derive(Default)]
+struct FakeDirect {
+    open: std::sync::atomic::AtomicBool,
+    /// Declines while open (the player's sink does when its socket is busy).
+    busy: std::sync::atomic::AtomicBool,
+    taken: Mutex<Vec<Arc<Frame>>>,
+}
+
+impl DirectSink for FakeDirect {
+    fn deliver(&self, frame: &Arc<Frame>) -> bool {
+        if !self.open.load(std::sync::atomic::Ordering::SeqCst)
+            || self.busy.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return false;
+        }
+        self.taken.lock().push(frame.clone());
+        true
+    }
+
+    fn queued(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_direct_subscriber_takes_frames_only_while_nothing_is_queued() {
+    let (tx, bus) = bus(BusConfig::default());
+    tx.send(vcfg(1)).unwrap();
+    tx.send(key(0)).unwrap();
+    let mut sub = bus.subscribe();
+    let direct = Arc::new(FakeDirect::default());
+    assert!(sub.set_direct(direct.clone()).is_ok());
+    assert!(
+        sub.set_direct(direct.clone()).is_err(),
+        "once per subscription"
+    );
+    // Queued frames first: it may not open while they wait.
+    assert!(!sub.when_idle(|| direct.open.store(true, std::sync::atomic::Ordering::SeqCst)));
+    assert_eq!(describe(&drain(&mut sub)), ["vcfg@0", "key@0"]);
+    assert!(sub.when_idle(|| direct.open.store(true, std::sync::atomic::Ordering::SeqCst)));
+
+    // Open and idle: frames go straight to it, nothing is queued, they count as delivered.
+    tx.send(inter(3000)).unwrap();
+    tx.send(aud(3000)).unwrap();
+    assert!(drain(&mut sub).is_empty());
+    assert_eq!(describe(&direct.taken.lock()), ["inter@3000", "aud@3000"]);
+    assert_eq!(sub.stats().delivered_frames, 4);
+
+    // A config change is queued, and closes it: later media queues behind the config.
+    tx.send(vcfg(2)).unwrap();
+    assert!(!direct.open.load(std::sync::atomic::Ordering::SeqCst));
+    tx.send(inter(6000)).unwrap();
+    assert_eq!(describe(&drain(&mut sub)), ["vcfg@0", "inter@6000"]);
+    assert_eq!(direct.taken.lock().len(), 2);
+
+    // A declined frame is queued and closes it too: the next one queues behind it.
+    assert!(sub.when_idle(|| direct.open.store(true, std::sync::atomic::Ordering::SeqCst)));
+    direct.busy.store(true, std::sync::atomic::Ordering::SeqCst);
+    tx.send(inter(9000)).unwrap();
+    assert!(!direct.open.load(std::sync::atomic::Ordering::SeqCst));
+    direct
+        .busy
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    tx.send(inter(12000)).unwrap();
+    assert_eq!(describe(&drain(&mut sub)), ["inter@9000", "inter@12000"]);
+    assert_eq!(direct.taken.lock().len(), 2);
+}
