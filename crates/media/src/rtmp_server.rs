@@ -976,6 +976,15 @@ mod tests {
         assert_eq!(reader.await.unwrap().unwrap(), expected);
     }
 
+    /// Both ends of a loopback TCP connection: (accepted, connecting).
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
+        let (server, _) = listener.accept().await.unwrap();
+        (server, client.await.unwrap().unwrap())
+    }
+
     impl Sink for tokio::io::DuplexStream {
         async fn send_region(&mut self, region: &WireRegion) -> std::io::Result<usize> {
             let bytes = region.to_vec()?;
@@ -989,11 +998,7 @@ mod tests {
     /// bytes are the ones it was placed with even after later frames were placed behind it.
     #[tokio::test]
     async fn outbox_sends_placed_frames_and_bytes_in_order_over_tcp() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
-        let (server, _) = listener.accept().await.unwrap();
-        let mut rd = client.await.unwrap().unwrap();
+        let (server, mut rd) = tcp_pair().await;
         let (_keep, mut wr) = server.into_split();
 
         let mut out = Outbox::default();
@@ -1042,11 +1047,7 @@ mod tests {
         use std::os::fd::AsFd;
         use std::sync::atomic::Ordering;
 
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
-        let (server, _) = listener.accept().await.unwrap();
-        let mut rd = client.await.unwrap().unwrap();
+        let (server, mut rd) = tcp_pair().await;
         let socket = std::net::TcpStream::from(server.as_fd().try_clone_to_owned().unwrap());
         let (_keep, mut wr) = server.into_split();
         let d = Direct::new(socket, 4096, 1);
