@@ -317,11 +317,7 @@ mod tests {
             .expect("placed for the next peer");
         let b = frame.wire_cache().placed(key).expect("and the one after");
         assert_eq!(a.to_vec().unwrap(), bytes.to_vec());
-        let mut merged = a.clone();
-        assert!(
-            !merged.try_extend(&b),
-            "the same placement, not a second copy"
-        );
+        assert!(a.same_place(&b), "placed once, not once per peer");
         let other = WireKey::rtmp(4, 1);
         assert!(
             frame.wire_cache().placed(other).is_none(),

@@ -566,29 +566,10 @@ impl Connection {
             *sent_config = true;
         }
         let stream_id = *stream_id;
-        // Encoded once per frame, shared by every player and destination with the same chunking.
-        let chunk_size = self.session.out_chunk_size();
-        let bytes = crate::push::encoded(frame, chunk_size, stream_id);
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let key = crate::push::wire_key(frame.track, chunk_size, stream_id);
-        // A codec configuration lives as long as the channel and would keep its whole segment
-        // alive; it is sent once per player anyway.
-        let placed = if frame.config {
-            None
-        } else {
-            frame.wire_cache().placed(key)
-        };
-        match placed {
-            Some(region) => {
-                // Whatever the session queued before this frame goes first.
-                out.take_from(&mut self.session);
-                out.push_region(region);
-                Ok(())
-            }
-            None => self.session.send_preencoded(bytes),
-        }
+        // Whatever the session queued before this frame goes first.
+        out.take_from(&mut self.session);
+        out.push_frame(frame, self.session.out_chunk_size(), stream_id);
+        Ok(())
     }
 }
 
@@ -645,8 +626,7 @@ impl Direct {
     fn close(&self, out: &mut Outbox) -> usize {
         self.open.store(false, std::sync::atomic::Ordering::Release);
         let mut st = self.state.lock();
-        let leftover = std::mem::take(&mut st.leftover);
-        out.queue.extend(leftover.queue);
+        out.queue.extend(st.leftover.queue.drain(..));
         let held = st.held.len();
         for frame in st.held.drain(..) {
             out.push_frame(&frame, self.chunk_size, self.stream_id);
@@ -680,14 +660,16 @@ impl crate::bus::DirectSink for Direct {
             st.held.push(frame.clone());
             return true;
         }
-        let mut out = Outbox::default();
-        for f in st.held.drain(..).chain(std::iter::once(frame.clone())) {
-            out.push_frame(&f, self.chunk_size, self.stream_id);
+        // The leftover outbox is empty while open: it is this write's buffer, kept between
+        // frames, and holds what the socket does not take.
+        let DirectState { held, leftover, .. } = &mut *st;
+        for f in held.drain(..) {
+            leftover.push_frame(&f, self.chunk_size, self.stream_id);
         }
+        leftover.push_frame(frame, self.chunk_size, self.stream_id);
         // An error is the task's to find and report: it gets the bytes and writes them itself.
-        let _ = out.write_now(&self.socket);
-        if !out.is_empty() {
-            st.leftover = out;
+        let _ = leftover.write_now(&self.socket);
+        if !leftover.is_empty() {
             self.open.store(false, Ordering::Release);
             self.wake_task.notify_one();
         }
@@ -761,22 +743,22 @@ impl Outbox {
         self.queue.is_empty()
     }
 
-    /// Queues a frame's RTMP chunks, from shared memory when placed (as in
-    /// [`Connection::encode_frame`], without a session).
+    /// Queues a frame's RTMP chunks, encoded once for every peer with the same chunking: from
+    /// shared memory once enough players take them (see
+    /// [`WireCache::placed`](crate::frame::WireCache::placed)), else as the shared bytes.
     fn push_frame(&mut self, frame: &Arc<Frame>, chunk_size: u32, stream_id: u32) {
-        let bytes = crate::push::encoded(frame, chunk_size, stream_id);
-        if bytes.is_empty() {
-            return;
+        // A codec configuration lives as long as the channel and would keep its whole segment
+        // alive; it is sent once per player anyway.
+        if !frame.config {
+            let key = crate::push::wire_key(frame.track, chunk_size, stream_id);
+            if let Some(region) = frame.wire_cache().placed(key) {
+                self.push_region(region);
+                return;
+            }
         }
-        let key = crate::push::wire_key(frame.track, chunk_size, stream_id);
-        let placed = if frame.config {
-            None
-        } else {
-            frame.wire_cache().placed(key)
-        };
-        match placed {
-            Some(region) => self.push_region(region),
-            None => self.queue.push_back(Pending::Bytes(bytes)),
+        let bytes = crate::push::encoded(frame, chunk_size, stream_id);
+        if !bytes.is_empty() {
+            self.queue.push_back(Pending::Bytes(bytes));
         }
     }
 

@@ -77,6 +77,14 @@ impl WireRegion {
         }
     }
 
+    /// The same bytes of the same segment (not merely equal bytes).
+    #[cfg(test)]
+    pub(crate) fn same_place(&self, other: &WireRegion) -> bool {
+        Arc::ptr_eq(&self.segment, &other.segment)
+            && self.offset == other.offset
+            && self.len == other.len
+    }
+
     /// Copies the bytes out (for a sink that cannot send from the file).
     pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
         imp::read(&self.segment.0, self.offset, self.len)
