@@ -691,9 +691,10 @@ impl Db {
         Ok(rows.iter().map(sub_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Users with a subscription that needs settling at `now`: an `active`, `canceled` or
-    /// `past_due` one whose paid period ended (for `past_due`: whose grace of `grace_ms` ended
-    /// too), at most `limit` of them, longest overdue first.
+    /// Audience users with a subscription that needs settling at `now`: an `active`,
+    /// `canceled` or `past_due` one whose paid period ended (for `past_due`: whose grace of
+    /// `grace_ms` ended too), at most `limit` of them, longest overdue first. Staff accounts are
+    /// left out: settling skips them, so listing them would fill every batch with the same rows.
     pub async fn users_with_subscriptions_due(
         &self,
         now: i64,
@@ -701,10 +702,11 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
         let q = self.sql(
-            "SELECT user_id, MIN(current_period_end) AS due FROM subscriptions \
-             WHERE (status IN ('active', 'canceled') AND current_period_end <= ?) \
-                OR (status = 'past_due' AND current_period_end + ? <= ?) \
-             GROUP BY user_id ORDER BY due, user_id LIMIT ?",
+            "SELECT s.user_id, MIN(s.current_period_end) AS due FROM subscriptions s \
+             JOIN users u ON u.id = s.user_id AND u.realm = 'audience' \
+             WHERE (s.status IN ('active', 'canceled') AND s.current_period_end <= ?) \
+                OR (s.status = 'past_due' AND s.current_period_end + ? <= ?) \
+             GROUP BY s.user_id ORDER BY due, s.user_id LIMIT ?",
         );
         let rows = self
             .timed(
@@ -1020,5 +1022,77 @@ impl Db {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::identity::NewUser;
+    use crate::DbConfig;
+
+    /// The settler's list holds audience accounts only, longest overdue first: a staff account
+    /// with a lapsed subscription (which settling skips) would otherwise be listed every round
+    /// and, being the longest overdue, take the batch's slots.
+    #[tokio::test]
+    async fn only_audience_accounts_are_due_for_settling() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/lunora.db", dir.path().display());
+        let db = Db::open(&DbConfig::new(&url)).await.unwrap();
+        let org = db.create_organization("acme", "Acme").await.unwrap();
+        let mut ids = Vec::new();
+        for (email, realm, role) in [
+            ("staff@example.com", "staff", "operator"),
+            ("late@example.com", "audience", "premium"),
+            ("later@example.com", "audience", "vip"),
+            ("paid@example.com", "audience", "premium"),
+        ] {
+            let user = db
+                .create_user(&NewUser {
+                    organization_id: &org.id,
+                    email,
+                    display_name: email,
+                    realm,
+                    role,
+                    password_hash: None,
+                    superadmin: false,
+                    email_verified: true,
+                })
+                .await
+                .unwrap();
+            ids.push(user.id);
+        }
+        let now = 1_000_000_000;
+        // Period ends: the staff account's is the oldest; the last account's is still running.
+        for (i, end) in [now - 400, now - 200, now - 100, now + 100]
+            .into_iter()
+            .enumerate()
+        {
+            db.save_subscription(&Subscription {
+                id: format!("sub-{i}"),
+                user_id: ids[i].clone(),
+                plan: "premium".into(),
+                status: "active".into(),
+                started_at: 0,
+                current_period_end: end,
+                auto_renew: true,
+                provider: "test".into(),
+                payment_method: String::new(),
+                canceled_at: None,
+                created_at: 0,
+                updated_at: 0,
+            })
+            .await
+            .unwrap();
+        }
+        let due = db.users_with_subscriptions_due(now, 0, 10).await.unwrap();
+        assert_eq!(due, [ids[1].clone(), ids[2].clone()]);
+        let first = db.users_with_subscriptions_due(now, 0, 1).await.unwrap();
+        assert_eq!(
+            first,
+            [ids[1].clone()],
+            "a batch of one takes the longest overdue"
+        );
     }
 }
