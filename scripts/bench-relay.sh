@@ -164,7 +164,10 @@ run_one() { # scenario server publishers players profile
   echo "== $scenario on $server: $n publisher(s) of $profile × $m player(s); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   local perf_pid=""
   if [ "${BENCH_PERF:-0}" = 1 ]; then
-    perf record -q ${BENCH_PERF_ARGS:-} -e cpu-clock -F 999 -p "$server_pid" -o "$out/perf.$scenario.$server.data" \
+    # The server and its children (nginx's worker, Lunora's FFmpeg helpers started by then).
+    local pids
+    pids=$(pgrep -d, -P "$server_pid" || true)
+    perf record -q ${BENCH_PERF_ARGS:-} -e cpu-clock -F 999 -p "$server_pid${pids:+,$pids}" -o "$out/perf.$scenario.$server.data" \
       >/dev/null 2>&1 &
     perf_pid=$!
   fi

@@ -91,7 +91,16 @@ pub fn frame_from_audio(timestamp_ms: u32, body: Bytes) -> Result<Option<Frame>,
 
 /// The FLV tag body of a frame: its small tag header followed by the payload (one copy).
 pub fn tag_body(frame: &Frame) -> Bytes {
-    let header: Vec<u8> = match frame.track {
+    let header = tag_header(frame);
+    let mut out = BytesMut::with_capacity(header.len() + frame.data.len());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&frame.data);
+    out.freeze()
+}
+
+/// The FLV tag header that goes before a frame's payload in its tag body (a few bytes).
+pub fn tag_header(frame: &Frame) -> Vec<u8> {
+    match frame.track {
         Track::Video => {
             let codec = match frame.codec {
                 Codec::Hevc => VideoCodec::Hevc,
@@ -131,11 +140,7 @@ pub fn tag_body(frame: &Frame) -> Bytes {
         )
         .header()
         .to_vec(),
-    };
-    let mut out = BytesMut::with_capacity(header.len() + frame.data.len());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&frame.data);
-    out.freeze()
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -203,36 +203,96 @@ pub const PLACE_AFTER: u32 = 3;
 
 struct Encoded {
     key: WireKey,
-    bytes: Bytes,
+    form: Arc<WireForm>,
     asks: AtomicU32,
     placed: OnceLock<Option<WireRegion>>,
 }
 
+/// A frame's encoded wire bytes as pieces in order, written with one vectored write: small
+/// headers and slices of the frame's own payload, so encoding copies only the headers.
+pub struct WireForm {
+    parts: Vec<Bytes>,
+    len: usize,
+    joined: OnceLock<Bytes>,
+}
+
+impl WireForm {
+    /// The wire bytes in `parts`, in order (empty parts are dropped).
+    pub fn new(mut parts: Vec<Bytes>) -> Self {
+        parts.retain(|p| !p.is_empty());
+        let len = parts.iter().map(Bytes::len).sum();
+        Self {
+            parts,
+            len,
+            joined: OnceLock::new(),
+        }
+    }
+
+    pub fn parts(&self) -> &[Bytes] {
+        &self.parts
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes in one buffer, joined on the first ask and kept (a lone part is shared).
+    pub fn bytes(&self) -> Bytes {
+        if let [one] = &self.parts[..] {
+            return one.clone();
+        }
+        self.joined
+            .get_or_init(|| {
+                let mut all = Vec::with_capacity(self.len);
+                for p in &self.parts {
+                    all.extend_from_slice(p);
+                }
+                Bytes::from(all)
+            })
+            .clone()
+    }
+}
+
+impl From<Bytes> for WireForm {
+    fn from(bytes: Bytes) -> Self {
+        Self::new(vec![bytes])
+    }
+}
+
 impl WireCache {
-    /// The cached bytes for `key`, encoding them with `encode` if the slot is empty or holds
+    /// The cached form for `key`, encoding it with `encode` if the slot is empty or holds
     /// another key.
-    pub fn get_or_encode(&self, key: WireKey, encode: impl FnOnce() -> Bytes) -> Bytes {
+    pub fn get_or_encode(&self, key: WireKey, encode: impl FnOnce() -> WireForm) -> Arc<WireForm> {
         let mut encode = Some(encode);
         let cached = self.slot.get_or_init(|| Encoded {
             key,
-            bytes: encode.take().map(|f| f()).unwrap_or_default(),
+            form: Arc::new(
+                encode
+                    .take()
+                    .map_or_else(|| WireForm::new(Vec::new()), |f| f()),
+            ),
             asks: AtomicU32::new(0),
             placed: OnceLock::new(),
         });
         if cached.key == key {
-            return cached.bytes.clone();
+            return cached.form.clone();
         }
-        match encode.take() {
-            Some(f) => f(),
-            // Unreachable: a mismatched key means `get_or_init` did not run our closure.
-            None => Bytes::new(),
-        }
+        // Unreachable without a closure: a mismatched key means `get_or_init` did not run it.
+        Arc::new(
+            encode
+                .take()
+                .map_or_else(|| WireForm::new(Vec::new()), |f| f()),
+        )
     }
 
-    /// The cached bytes if they were encoded for `key`.
-    pub fn get(&self, key: WireKey) -> Option<Bytes> {
+    /// The cached form if it was encoded for `key`.
+    pub fn get(&self, key: WireKey) -> Option<Arc<WireForm>> {
         match self.slot.get() {
-            Some(e) if e.key == key => Some(e.bytes.clone()),
+            Some(e) if e.key == key => Some(e.form.clone()),
             _ => None,
         }
     }
@@ -246,7 +306,7 @@ impl WireCache {
             return None;
         }
         e.placed
-            .get_or_init(|| crate::wire_file::place(&e.bytes))
+            .get_or_init(|| crate::wire_file::place(&e.form.bytes()))
             .clone()
     }
 }
@@ -255,7 +315,6 @@ impl WireCache {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
-    use std::sync::Arc;
 
     #[test]
     fn wire_cache_encodes_once_per_key() {
@@ -264,13 +323,13 @@ mod tests {
         let key = WireKey::rtmp(4, 1);
         let encode = || {
             calls.fetch_add(1, Ordering::Relaxed);
-            Bytes::from(vec![1, 2, 3])
+            WireForm::from(Bytes::from(vec![1, 2, 3]))
         };
         let a = frame.wire_cache().get_or_encode(key, encode);
         let b = frame.wire_cache().get_or_encode(key, encode);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
-        assert_eq!(a.as_ptr(), b.as_ptr());
-        assert_eq!(frame.wire_cache().get(key), Some(a));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(Arc::ptr_eq(&frame.wire_cache().get(key).unwrap(), &a));
 
         // Another key is served, not cached.
         let other = WireKey {
@@ -279,9 +338,9 @@ mod tests {
         };
         let c = frame
             .wire_cache()
-            .get_or_encode(other, || Bytes::from_static(b"x"));
-        assert_eq!(&c[..], b"x");
-        assert_eq!(frame.wire_cache().get(other), None);
+            .get_or_encode(other, || Bytes::from_static(b"x").into());
+        assert_eq!(&c.bytes()[..], b"x");
+        assert!(frame.wire_cache().get(other).is_none());
     }
 
     #[test]
@@ -290,11 +349,11 @@ mod tests {
         let key = WireKey::rtmp(6, 1);
         frame
             .wire_cache()
-            .get_or_encode(key, || Bytes::from_static(b"wire"));
+            .get_or_encode(key, || Bytes::from_static(b"wire").into());
         let copy = frame.with_timestamps(3000, 3000);
         assert_eq!(copy.data.as_ptr(), frame.data.as_ptr());
-        assert_eq!(copy.wire_cache().get(key), None);
-        assert_eq!(frame.clone().wire_cache().get(key), None);
+        assert!(copy.wire_cache().get(key).is_none());
+        assert!(frame.clone().wire_cache().get(key).is_none());
     }
 
     #[test]
@@ -305,9 +364,9 @@ mod tests {
             frame.wire_cache().placed(key).is_none(),
             "nothing encoded yet"
         );
-        let bytes = frame
-            .wire_cache()
-            .get_or_encode(key, || Bytes::from(vec![5; 4000]));
+        let form = frame.wire_cache().get_or_encode(key, || {
+            WireForm::new(vec![Bytes::from(vec![5; 1000]), Bytes::from(vec![6; 3000])])
+        });
         for _ in 0..PLACE_AFTER {
             assert!(frame.wire_cache().placed(key).is_none(), "a few peers copy");
         }
@@ -316,7 +375,8 @@ mod tests {
             .placed(key)
             .expect("placed for the next peer");
         let b = frame.wire_cache().placed(key).expect("and the one after");
-        assert_eq!(a.to_vec().unwrap(), bytes.to_vec());
+        assert_eq!(a.to_vec().unwrap(), form.bytes().to_vec());
+        assert_eq!(a.len(), 4000);
         assert!(a.same_place(&b), "placed once, not once per peer");
         let other = WireKey::rtmp(4, 1);
         assert!(

@@ -39,5 +39,5 @@ pub use failover::{
     ChannelEvent, FillState, RedundancyConfig, RedundancyMode, SourceState, SourcesStatus,
     SwitchError, SwitchReason, TransportStats,
 };
-pub use frame::{Codec, Frame, Track, WireCache, WireKey, TIMESCALE};
+pub use frame::{Codec, Frame, Track, WireCache, WireForm, WireKey, TIMESCALE};
 pub use transcode::{Rendition, RenditionMode, RenditionState, RenditionStatus, TranscodeConfig};

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lunora_rtmp::{
-    encode_message, msg_type, ClientConfig, ClientEvent, ClientRole, ClientSession, Message,
-    RtmpUrl,
+    encode_message_shared, encode_parts_into, msg_type, ClientConfig, ClientEvent, ClientRole,
+    ClientSession, RtmpUrl,
 };
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,8 +23,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout, Instant};
 
-use crate::flv::{tag_body, ticks_to_ms};
-use crate::frame::{Frame, Track, WireKey};
+use crate::flv::{tag_header, ticks_to_ms};
+use crate::frame::{Frame, Track, WireForm, WireKey};
 use crate::transcode::{Rendition, RenditionState, RenditionStatus};
 use crate::{Bus, Channel, StartAt, SubscribeOptions};
 
@@ -426,7 +426,7 @@ async fn session(
             },
             frame = next(&mut sub), if live => match frame {
                 Some(frame) => {
-                    let bytes = encoded(&frame, client.out_chunk_size(), stream_id);
+                    let bytes = encoded(&frame, client.out_chunk_size(), stream_id).bytes();
                     meter.add(bytes.len());
                     if let Err(e) = client.send_preencoded(bytes) {
                         return Outcome::Retry(format!("cannot send: {e}"));
@@ -482,8 +482,15 @@ pub fn wire_key(track: Track, chunk_size: u32, stream_id: u32) -> WireKey {
     }
 }
 
+/// Frames up to this size are chunked into one copy; larger ones reference their payload
+/// (see [`encoded`]). Below it, a copy costs less than the extra pieces of a vectored write.
+const SHARE_PAYLOAD_FROM: usize = 2048;
+
 /// The frame chunked for this connection, shared with every peer that chunks the same way.
-pub fn encoded(frame: &Frame, chunk_size: u32, stream_id: u32) -> bytes::Bytes {
+///
+/// A large frame is not copied: its chunks are small headers between slices of the frame's
+/// own payload ([`encode_message_shared`]), written with one vectored write.
+pub fn encoded(frame: &Frame, chunk_size: u32, stream_id: u32) -> Arc<WireForm> {
     let key = wire_key(frame.track, chunk_size, stream_id);
     let csid = key.chunk_stream_id;
     let type_id = match frame.track {
@@ -491,13 +498,32 @@ pub fn encoded(frame: &Frame, chunk_size: u32, stream_id: u32) -> bytes::Bytes {
         Track::Audio => msg_type::AUDIO,
     };
     frame.wire_cache().get_or_encode(key, || {
-        let msg = Message {
-            timestamp: ticks_to_ms(frame.dts).max(0) as u32,
-            type_id,
-            stream_id,
-            payload: tag_body(frame),
+        let timestamp = ticks_to_ms(frame.dts).max(0) as u32;
+        let header = tag_header(frame);
+        let parts = if frame.data.len() < SHARE_PAYLOAD_FROM {
+            let mut out = bytes::BytesMut::new();
+            encode_parts_into(
+                &mut out,
+                timestamp,
+                type_id,
+                stream_id,
+                &[&header, &frame.data],
+                csid,
+                chunk_size,
+            )
+            .map(|()| vec![out.freeze()])
+        } else {
+            encode_message_shared(
+                timestamp,
+                type_id,
+                stream_id,
+                &header,
+                &frame.data,
+                csid,
+                chunk_size,
+            )
         };
-        encode_message(&msg, csid, chunk_size).unwrap_or_default()
+        WireForm::new(parts.unwrap_or_default())
     })
 }
 

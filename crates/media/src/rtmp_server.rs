@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::channel::{AttachMode, AudioInfo, InputHandle, SendError, VideoInfo};
 use crate::flv::{frame_from_audio, frame_from_video, TagError};
-use crate::frame::{Codec, Frame, Track};
+use crate::frame::{Codec, Frame, Track, WireForm};
 use crate::wire_file::WireRegion;
 use crate::{Engine, Subscription};
 
@@ -222,7 +222,6 @@ impl Connection {
         let mut direct: Option<Arc<Direct>> = None;
         let mut direct_tried = false;
         let (mut rd, mut wr) = stream.into_split();
-        let mut buf = vec![0u8; 64 * 1024];
         let mut out = Outbox::default();
         // Created once, not per loop: a player wakes for every frame, and a fresh timer and
         // shutdown waiter each time cost more than the frame's own work.
@@ -236,12 +235,13 @@ impl Connection {
             let publishing = matches!(self.role, Role::Publishing { .. });
             let mut hold = false;
             tokio::select! {
-                read = rd.read(&mut buf) => {
+                // Straight into the session's input buffer: no copy between two buffers.
+                read = rd.read_buf(self.session.input_buffer(READ_ROOM)) => {
                     match read {
                         Ok(0) => break Ok(()),
                         Err(e) => break Err(format!("read failed: {e}")),
                         Ok(n) => {
-                            if let Err(e) = self.session.handle_input(&buf[..n]) {
+                            if let Err(e) = self.session.handle_received(n) {
                                 break Err(protocol_reason(&e));
                             }
                             if let Err(reason) = self.drain_events().await {
@@ -696,6 +696,9 @@ async fn next_frame(role: &mut Role) -> Option<Arc<Frame>> {
     }
 }
 
+/// Room for one read from a connection.
+const READ_ROOM: usize = 64 * 1024;
+
 /// Most frames a player queues per wake-up; also bounds one vectored write.
 const BATCH_FRAMES: usize = 32;
 /// Audio frames (about 21 ms each) a player of a stream with video may hold back so they go
@@ -704,8 +707,9 @@ const BATCH_FRAMES: usize = 32;
 /// wake-ups on the viewer's side) for nothing. Video is never held; audio waits at most this
 /// many frames, and an audio-only stream is not held at all.
 const HOLD_AUDIO: usize = 2;
-/// Most buffers per `writev` (Linux allows 1024).
-const MAX_IOV: usize = 64;
+/// Most buffers per `writev` (Linux allows 1024). A large frame is a chunk header and a slice
+/// of its payload per 4096 bytes: a 200 KB keyframe is about 100 pieces.
+const MAX_IOV: usize = 128;
 
 /// What waits for the socket, written with as few system calls as possible.
 #[derive(Default)]
@@ -715,6 +719,13 @@ struct Outbox {
 
 enum Pending {
     Bytes(Bytes),
+    /// A frame's encoded pieces (shared with the other players), from `offset` of piece
+    /// `part` on.
+    Form {
+        form: Arc<WireForm>,
+        part: usize,
+        offset: usize,
+    },
     /// A frame placed in shared memory, sent without copying it.
     Region(WireRegion),
 }
@@ -756,9 +767,13 @@ impl Outbox {
                 return;
             }
         }
-        let bytes = crate::push::encoded(frame, chunk_size, stream_id);
-        if !bytes.is_empty() {
-            self.queue.push_back(Pending::Bytes(bytes));
+        let form = crate::push::encoded(frame, chunk_size, stream_id);
+        if !form.is_empty() {
+            self.queue.push_back(Pending::Form {
+                form,
+                part: 0,
+                offset: 0,
+            });
         }
     }
 
@@ -788,7 +803,7 @@ impl Outbox {
                         return Ok(());
                     }
                 }
-                Pending::Bytes(_) => {
+                Pending::Bytes(_) | Pending::Form { .. } => {
                     let mut slices = [IoSlice::new(&[]); MAX_IOV];
                     let count = self.gather(&mut slices);
                     let mut writer = socket;
@@ -811,15 +826,32 @@ impl Outbox {
         Ok(())
     }
 
-    /// Fills `slices` with the leading run of queued bytes; answers how many.
+    /// Fills `slices` with the leading run of queued bytes (up to a placed frame); answers
+    /// how many.
     fn gather<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOV]) -> usize {
         let mut count = 0;
-        for (slot, pending) in slices.iter_mut().zip(self.queue.iter()) {
-            let Pending::Bytes(bytes) = pending else {
-                break;
-            };
-            *slot = IoSlice::new(bytes);
-            count += 1;
+        'queue: for pending in &self.queue {
+            match pending {
+                Pending::Bytes(bytes) => {
+                    if count == MAX_IOV {
+                        break;
+                    }
+                    slices[count] = IoSlice::new(bytes);
+                    count += 1;
+                }
+                Pending::Form { form, part, offset } => {
+                    let mut skip = *offset;
+                    for piece in form.parts().iter().skip(*part) {
+                        if count == MAX_IOV {
+                            break 'queue;
+                        }
+                        slices[count] = IoSlice::new(&piece[skip..]);
+                        skip = 0;
+                        count += 1;
+                    }
+                }
+                Pending::Region(_) => break,
+            }
         }
         count
     }
@@ -827,15 +859,36 @@ impl Outbox {
     /// Drops `n` written bytes from the leading run of queued bytes.
     fn consume(&mut self, mut n: usize) {
         while n > 0 {
-            let Some(Pending::Bytes(front)) = self.queue.front_mut() else {
-                break;
-            };
-            if n >= front.len() {
-                n -= front.len();
-                self.queue.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
+            match self.queue.front_mut() {
+                Some(Pending::Bytes(front)) => {
+                    if n >= front.len() {
+                        n -= front.len();
+                        self.queue.pop_front();
+                    } else {
+                        front.advance(n);
+                        n = 0;
+                    }
+                }
+                Some(Pending::Form { form, part, offset }) => {
+                    while n > 0 {
+                        let Some(piece) = form.parts().get(*part) else {
+                            break;
+                        };
+                        let left = piece.len() - *offset;
+                        if n >= left {
+                            n -= left;
+                            *part += 1;
+                            *offset = 0;
+                        } else {
+                            *offset += n;
+                            n = 0;
+                        }
+                    }
+                    if *part >= form.parts().len() {
+                        self.queue.pop_front();
+                    }
+                }
+                _ => break,
             }
         }
     }
@@ -942,8 +995,8 @@ mod tests {
         // A pipe far smaller than what is queued: every vectored write is partial, and some
         // end inside a buffer.
         let (mut wr, mut rd) = tokio::io::duplex(7);
-        let parts: Vec<Bytes> = (0..100u8)
-            .map(|i| Bytes::from(vec![i; usize::from(i % 13) + 1]))
+        let parts: Vec<Bytes> = (0..1000u32)
+            .map(|i| Bytes::from(vec![i as u8; (i % 13) as usize + 1]))
             .collect();
         let expected: Vec<u8> = parts.iter().flat_map(|b| b.to_vec()).collect();
         let reader = tokio::spawn(async move {
@@ -951,7 +1004,27 @@ mod tests {
             rd.read_to_end(&mut got).await.map(|_| got)
         });
         let mut out = Outbox::default();
-        out.queue.extend(parts.into_iter().map(Pending::Bytes));
+        // Plain buffers and frames' pieces (some frames of more pieces than one write takes).
+        let mut parts = parts.into_iter();
+        let mut i = 0;
+        while let Some(first) = parts.next() {
+            i += 1;
+            let pieces = i % 3 * (MAX_IOV / 2);
+            if pieces == 0 {
+                out.queue.push_back(Pending::Bytes(first));
+                continue;
+            }
+            let form = WireForm::new(
+                std::iter::once(first)
+                    .chain(parts.by_ref().take(pieces))
+                    .collect(),
+            );
+            out.queue.push_back(Pending::Form {
+                form: Arc::new(form),
+                part: 0,
+                offset: 0,
+            });
+        }
         out.write_queued(&mut wr).await.unwrap();
         assert!(out.queue.is_empty());
         drop(wr);
@@ -1055,7 +1128,7 @@ mod tests {
             }
             f
         };
-        let wire = |f: &Arc<Frame>| crate::push::encoded(f, 4096, 1);
+        let wire = |f: &Arc<Frame>| crate::push::encoded(f, 4096, 1).bytes();
 
         // Held audio waits for the next video frame.
         d.open(true);

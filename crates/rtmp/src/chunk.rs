@@ -136,6 +136,14 @@ impl ChunkDecoder {
         self.buf.extend_from_slice(data);
     }
 
+    /// The input buffer with room for at least `room` more bytes, to read into directly
+    /// (instead of reading elsewhere and [`push`](Self::push)ing a copy). Bytes appended here
+    /// are input like pushed ones.
+    pub fn input_buffer(&mut self, room: usize) -> &mut BytesMut {
+        self.buf.reserve(room);
+        &mut self.buf
+    }
+
     /// The next complete message, or `Ok(None)` when more input is needed.
     ///
     /// Set Chunk Size and Abort are applied here, in stream order, and also returned.
@@ -470,6 +478,101 @@ pub fn encode_parts_into(
     Ok(())
 }
 
+/// Encodes a message whose payload is `prefix` followed by `data` as chunks that reference
+/// `data` instead of copying it: the answer is the wire bytes in order, as pieces to write
+/// with one vectored write. The chunk headers and `prefix` (e.g. an FLV tag header) are copied
+/// into one small buffer shared by the pieces; each stretch of `data` between two chunk
+/// headers is a slice of `data` itself. The pieces joined are exactly [`encode_parts_into`]'s
+/// output for `[prefix, data]`.
+pub fn encode_message_shared(
+    timestamp: u32,
+    type_id: u8,
+    stream_id: u32,
+    prefix: &[u8],
+    data: &Bytes,
+    csid: u32,
+    chunk_size: u32,
+) -> Result<Vec<Bytes>, RtmpError> {
+    /// Where a piece's bytes are: in the header buffer or in `data`.
+    enum Piece {
+        Header(usize, usize),
+        Data(usize, usize),
+    }
+    let chunk_size = validate_chunk_size(chunk_size)?;
+    let len = prefix.len() + data.len();
+    if len > MAX_MESSAGE_LEN_FIELD as usize {
+        return Err(RtmpError::MessageTooLarge {
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            max: MAX_MESSAGE_LEN_FIELD,
+        });
+    }
+    let chunks = len.div_ceil(chunk_size as usize).max(1);
+    let mut headers = BytesMut::with_capacity(prefix.len() + chunks * 20);
+    // The first header, then the prefix and data as `encode_parts_into` lays them out, with
+    // `put` standing in for the copy of a stretch of `data`.
+    encode_parts_into(
+        &mut headers,
+        timestamp,
+        type_id,
+        stream_id,
+        &[],
+        csid,
+        chunk_size,
+    )?;
+    // The length field of the type-0 header (written for an empty payload above).
+    let basic = headers.len()
+        - 11
+        - if timestamp >= EXTENDED_TIMESTAMP {
+            4
+        } else {
+            0
+        };
+    headers[basic + 3..basic + 6].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
+    let extended = timestamp >= EXTENDED_TIMESTAMP;
+    let chunk_size = chunk_size as usize;
+    let mut pieces: Vec<Piece> = Vec::with_capacity(chunks * 2);
+    let mut header_start = 0;
+    let mut room = chunk_size;
+    let mut copied: &[u8] = prefix;
+    let mut at = 0;
+    while !copied.is_empty() || at < data.len() {
+        if room == 0 {
+            put_basic_header(&mut headers, 3, csid);
+            if extended {
+                headers.put_u32(timestamp);
+            }
+            room = chunk_size;
+        }
+        if !copied.is_empty() {
+            let n = room.min(copied.len());
+            headers.put_slice(&copied[..n]);
+            copied = &copied[n..];
+            room -= n;
+            continue;
+        }
+        // A stretch of `data`: the header bytes before it become a piece of their own.
+        if header_start < headers.len() {
+            pieces.push(Piece::Header(header_start, headers.len()));
+            header_start = headers.len();
+        }
+        let n = room.min(data.len() - at);
+        pieces.push(Piece::Data(at, at + n));
+        at += n;
+        room -= n;
+    }
+    if header_start < headers.len() {
+        pieces.push(Piece::Header(header_start, headers.len()));
+    }
+    let headers = headers.freeze();
+    Ok(pieces
+        .into_iter()
+        .map(|p| match p {
+            Piece::Header(a, b) => headers.slice(a..b),
+            Piece::Data(a, b) => data.slice(a..b),
+        })
+        .collect())
+}
+
 /// Encodes `msg` as chunks into one shareable buffer ("encode once, send many": every
 /// connection with this chunk size can be sent the same `Bytes`).
 pub fn encode_message(msg: &Message, csid: u32, chunk_size: u32) -> Result<Bytes, RtmpError> {
@@ -515,6 +618,50 @@ mod tests {
                 assert_eq!(dec.buffered_message_bytes(), 0);
             }
         }
+    }
+
+    /// The shared form is the copied form cut into pieces, and its data pieces point into the
+    /// given payload rather than at copies of it.
+    #[test]
+    fn shared_encoding_matches_the_copy_and_references_the_data() {
+        for chunk_size in [1u32, 2, 5, 6, 127, 128, 4096] {
+            for len in [0usize, 1, 4, 5, 127, 128, 300, 5000] {
+                for timestamp in [0u32, 12345, EXTENDED_TIMESTAMP + 9] {
+                    let data = Bytes::from((0..len).map(|i| (i * 13) as u8).collect::<Vec<_>>());
+                    let prefix = [0x17, 1, 0, 0, 0];
+                    let mut copied = BytesMut::new();
+                    encode_parts_into(
+                        &mut copied,
+                        timestamp,
+                        9,
+                        1,
+                        &[&prefix, &data],
+                        6,
+                        chunk_size,
+                    )
+                    .unwrap();
+                    let pieces =
+                        encode_message_shared(timestamp, 9, 1, &prefix, &data, 6, chunk_size)
+                            .unwrap();
+                    let joined: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
+                    assert_eq!(
+                        joined,
+                        copied.to_vec(),
+                        "chunk {chunk_size}, len {len}, ts {timestamp}"
+                    );
+                    assert!(pieces.iter().all(|p| !p.is_empty()));
+                    let range = data.as_ptr() as usize..data.as_ptr() as usize + data.len();
+                    let shared: usize = pieces
+                        .iter()
+                        .filter(|p| range.contains(&(p.as_ptr() as usize)))
+                        .map(|p| p.len())
+                        .sum();
+                    assert_eq!(shared, len, "every data byte is referenced, none copied");
+                }
+            }
+        }
+        assert!(encode_message_shared(0, 9, 1, &[], &Bytes::new(), 1, 128).is_err());
+        assert!(encode_message_shared(0, 9, 1, &[], &Bytes::new(), 6, 0).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::amf0::Amf0Value;
 use crate::chunk::{encode_message, validate_chunk_size, ChunkDecoder, ChunkLimits};
@@ -160,6 +160,17 @@ impl Core {
     pub(crate) fn receive(&mut self, data: &[u8]) {
         self.stats.bytes_received += data.len() as u64;
         self.decoder.push(data);
+    }
+
+    /// The decoder's input buffer, with room for `room` more bytes (see
+    /// [`ChunkDecoder::input_buffer`]); count what is appended with [`Self::received`].
+    pub(crate) fn input_buffer(&mut self, room: usize) -> &mut BytesMut {
+        self.decoder.input_buffer(room)
+    }
+
+    /// Counts `n` bytes appended to [`Self::input_buffer`].
+    pub(crate) fn received(&mut self, n: usize) {
+        self.stats.bytes_received += n as u64;
     }
 
     /// The next message for the session. Protocol control messages are handled here

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::amf0::{Amf0Decoder, Amf0Value};
 use crate::chunk::ChunkLimits;
@@ -232,22 +232,51 @@ impl ServerSession {
         r
     }
 
-    fn handle_input_inner(&mut self, mut data: &[u8]) -> Result<(), RtmpError> {
+    fn handle_input_inner(&mut self, data: &[u8]) -> Result<(), RtmpError> {
+        self.core.input_buffer(data.len()).extend_from_slice(data);
+        self.handle_received_inner(data.len())
+    }
+
+    /// Where the driver may read received bytes directly (sparing [`handle_input`]'s copy):
+    /// the input buffer with room for at least `room` more bytes. Append to it (e.g. tokio's
+    /// `read_buf`), then call [`handle_received`](Self::handle_received) with the count.
+    pub fn input_buffer(&mut self, room: usize) -> &mut BytesMut {
+        self.core.input_buffer(room)
+    }
+
+    /// Processes `n` bytes the driver appended to [`input_buffer`](Self::input_buffer), as
+    /// [`handle_input`](Self::handle_input) would have.
+    pub fn handle_received(&mut self, n: usize) -> Result<(), RtmpError> {
+        if self.core.failed {
+            return Err(RtmpError::Closed);
+        }
+        let r = self.handle_received_inner(n);
+        if r.is_err() {
+            self.core.failed = true;
+        }
+        r
+    }
+
+    /// The input buffer holds `n` new bytes after what earlier calls left in it (at most an
+    /// incomplete chunk; nothing while the handshake runs, as it takes all it is given).
+    fn handle_received_inner(&mut self, mut n: usize) -> Result<(), RtmpError> {
         if !self.handshake.is_done() {
             let mut out = Vec::new();
-            let used = self.handshake.handle(data, &mut out)?;
+            let input = self.core.input_buffer(0);
+            let used = self.handshake.handle(input, &mut out)?;
+            input.advance(used);
+            n = input.len();
             for b in out {
                 self.core.queue_raw(b, false);
             }
-            data = &data[used..];
             if !self.handshake.is_done() {
                 return Ok(());
             }
         }
-        if data.is_empty() {
+        if n == 0 {
             return Ok(());
         }
-        self.core.receive(data);
+        self.core.received(n);
         while let Some(msg) = self.core.next_message()? {
             self.on_message(msg, true)?;
         }
