@@ -488,7 +488,9 @@ impl Default for RateMeter {
 impl RateMeter {
     fn index(&mut self, now: Instant) -> u64 {
         let origin = *self.origin.get_or_insert(now);
-        (now.saturating_duration_since(origin).as_millis() / BUCKET.as_millis()) as u64
+        let since = now.saturating_duration_since(origin);
+        // In u64: `as_millis` is a u128, and its division was most of a frame's metering.
+        (since.as_secs() * 1000 + u64::from(since.subsec_millis())) / BUCKET.as_millis() as u64
     }
 
     fn expire(&mut self, current: u64) {

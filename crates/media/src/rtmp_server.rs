@@ -229,6 +229,7 @@ impl Connection {
         let shutdown = shutdown.changed();
         tokio::pin!(shutdown);
         let timer = sleep_until(Instant::now() + self.ctx.config.setup_timeout);
+        let mut last_input = Instant::now();
         tokio::pin!(timer);
         let result = loop {
             let playing = matches!(self.role, Role::Playing { .. });
@@ -247,14 +248,17 @@ impl Connection {
                             if let Err(reason) = self.drain_events().await {
                                 break Err(reason);
                             }
-                            if let Role::Publishing { .. } = self.role {
-                                let idle = self.ctx.config.publisher_idle_timeout;
-                                timer.as_mut().reset(Instant::now() + idle);
-                            }
+                            // The idle timer is moved when it fires, not on every read.
+                            last_input = Instant::now();
                         }
                     }
                 }
                 _ = &mut timer, if !playing => {
+                    let due = last_input + self.ctx.config.publisher_idle_timeout;
+                    if publishing && due > Instant::now() {
+                        timer.as_mut().reset(due);
+                        continue;
+                    }
                     break Err(if publishing {
                         "the publisher sent nothing for too long".to_string()
                     } else {
@@ -1029,6 +1033,107 @@ mod tests {
         assert!(out.queue.is_empty());
         drop(wr);
         assert_eq!(reader.await.unwrap().unwrap(), expected);
+    }
+
+    /// Lets every publisher in, on one channel.
+    struct OpenDoor(Uuid);
+
+    impl Authorizer for OpenDoor {
+        fn authorize_publish(&self, _: PublishRequest) -> AuthFuture<Result<PublishGrant, Denied>> {
+            let channel_id = self.0;
+            Box::pin(async move {
+                Ok(PublishGrant {
+                    channel_id,
+                    input: "primary".into(),
+                })
+            })
+        }
+
+        fn authorize_play(&self, _: PlayRequest) -> AuthFuture<Result<Uuid, Denied>> {
+            Box::pin(async { Err(Denied("no players here".into())) })
+        }
+    }
+
+    /// Publishes on a fresh connection, then sends an audio frame every `every` until `until`;
+    /// answers how long the server kept the connection open after the last frame.
+    async fn publish_and_go_quiet(addr: SocketAddr, every: Duration, until: Instant) -> Duration {
+        use lunora_rtmp::{ClientConfig, ClientEvent, ClientRole, ClientSession};
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        let mut client = ClientSession::new(
+            ClientConfig::new("live", format!("rtmp://{addr}/live")),
+            ClientRole::Publish {
+                stream_key: "key".into(),
+            },
+        );
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut publishing = false;
+        let mut ts = 0;
+        let mut last_sent = Instant::now();
+        loop {
+            while let Some(bytes) = client.poll_transmit() {
+                if socket.write_all(&bytes).await.is_err() {
+                    return last_sent.elapsed();
+                }
+            }
+            while let Some(event) = client.poll_event() {
+                if matches!(event, ClientEvent::PublishStarted { .. }) {
+                    publishing = true;
+                }
+            }
+            let sending = publishing && Instant::now() < until;
+            let wait = if sending {
+                every
+            } else {
+                Duration::from_secs(30)
+            };
+            tokio::select! {
+                n = socket.read(&mut buf) => match n {
+                    Ok(0) | Err(_) => return last_sent.elapsed(),
+                    Ok(n) => client.handle_input(&buf[..n]).unwrap(),
+                },
+                _ = tokio::time::sleep(wait) => {
+                    assert!(sending, "the server never closed the connection");
+                    ts += 20;
+                    client.send_audio(ts, Bytes::from_static(&[0xAF, 0x01, 0x21, 0x10])).unwrap();
+                    last_sent = Instant::now();
+                }
+            }
+        }
+    }
+
+    /// A publisher that keeps sending stays connected for longer than the idle timeout; once
+    /// it goes quiet, it is disconnected after about the idle timeout, not before.
+    #[tokio::test]
+    async fn a_quiet_publisher_is_disconnected_after_the_idle_timeout_and_not_before() {
+        let engine = Arc::new(Engine::new(crate::EngineConfig::default()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let idle = Duration::from_millis(600);
+        let config = RtmpServerConfig {
+            setup_timeout: Duration::from_millis(300),
+            publisher_idle_timeout: idle,
+            ..RtmpServerConfig::default()
+        };
+        tokio::spawn(serve(
+            listener,
+            engine,
+            Arc::new(OpenDoor(Uuid::new_v4())),
+            config,
+            shutdown,
+        ));
+        let start = Instant::now();
+        let open_after_last =
+            publish_and_go_quiet(addr, Duration::from_millis(100), start + idle * 3).await;
+        assert!(
+            start.elapsed() >= idle * 3,
+            "disconnected while sending, after {:?}",
+            start.elapsed()
+        );
+        assert!(
+            open_after_last >= idle,
+            "disconnected {open_after_last:?} after the last frame, before the idle timeout"
+        );
     }
 
     /// Both ends of a loopback TCP connection: (accepted, connecting).
