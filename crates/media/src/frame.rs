@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use lunora_rtmp::SharedChunks;
 use serde::Serialize;
 
 use crate::wire_file::WireRegion;
@@ -209,57 +210,49 @@ struct Encoded {
 }
 
 /// A frame's encoded wire bytes as pieces in order, written with one vectored write: small
-/// headers and slices of the frame's own payload, so encoding copies only the headers.
+/// headers and stretches of the frame's own payload, so encoding copies only the headers.
 pub struct WireForm {
-    parts: Vec<Bytes>,
-    len: usize,
+    chunks: SharedChunks,
     joined: OnceLock<Bytes>,
 }
 
 impl WireForm {
-    /// The wire bytes in `parts`, in order (empty parts are dropped).
-    pub fn new(mut parts: Vec<Bytes>) -> Self {
-        parts.retain(|p| !p.is_empty());
-        let len = parts.iter().map(Bytes::len).sum();
+    pub fn new(chunks: SharedChunks) -> Self {
         Self {
-            parts,
-            len,
+            chunks,
             joined: OnceLock::new(),
         }
     }
 
-    pub fn parts(&self) -> &[Bytes] {
-        &self.parts
+    pub fn piece_count(&self) -> usize {
+        self.chunks.piece_count()
+    }
+
+    /// Piece `i` of the wire bytes (empty past the last).
+    pub fn piece(&self, i: usize) -> &[u8] {
+        self.chunks.piece(i)
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.chunks.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.chunks.is_empty()
     }
 
-    /// The bytes in one buffer, joined on the first ask and kept (a lone part is shared).
+    /// The bytes in one buffer, joined on the first ask and kept (a lone piece is shared).
     pub fn bytes(&self) -> Bytes {
-        if let [one] = &self.parts[..] {
-            return one.clone();
+        if self.piece_count() <= 1 {
+            return self.chunks.to_bytes();
         }
-        self.joined
-            .get_or_init(|| {
-                let mut all = Vec::with_capacity(self.len);
-                for p in &self.parts {
-                    all.extend_from_slice(p);
-                }
-                Bytes::from(all)
-            })
-            .clone()
+        self.joined.get_or_init(|| self.chunks.to_bytes()).clone()
     }
 }
 
 impl From<Bytes> for WireForm {
     fn from(bytes: Bytes) -> Self {
-        Self::new(vec![bytes])
+        Self::new(SharedChunks::whole(bytes))
     }
 }
 
@@ -273,7 +266,7 @@ impl WireCache {
             form: Arc::new(
                 encode
                     .take()
-                    .map_or_else(|| WireForm::new(Vec::new()), |f| f()),
+                    .map_or_else(|| WireForm::new(SharedChunks::default()), |f| f()),
             ),
             asks: AtomicU32::new(0),
             placed: OnceLock::new(),
@@ -285,7 +278,7 @@ impl WireCache {
         Arc::new(
             encode
                 .take()
-                .map_or_else(|| WireForm::new(Vec::new()), |f| f()),
+                .map_or_else(|| WireForm::new(SharedChunks::default()), |f| f()),
         )
     }
 
@@ -365,8 +358,12 @@ mod tests {
             "nothing encoded yet"
         );
         let form = frame.wire_cache().get_or_encode(key, || {
-            WireForm::new(vec![Bytes::from(vec![5; 1000]), Bytes::from(vec![6; 3000])])
+            let data = Bytes::from(vec![6; 3990]);
+            let chunks =
+                lunora_rtmp::encode_message_shared(0, 9, 1, &[5; 5], &data, 6, 128).unwrap();
+            WireForm::new(chunks)
         });
+        assert!(form.piece_count() > 2);
         for _ in 0..PLACE_AFTER {
             assert!(frame.wire_cache().placed(key).is_none(), "a few peers copy");
         }
@@ -376,7 +373,7 @@ mod tests {
             .expect("placed for the next peer");
         let b = frame.wire_cache().placed(key).expect("and the one after");
         assert_eq!(a.to_vec().unwrap(), form.bytes().to_vec());
-        assert_eq!(a.len(), 4000);
+        assert_eq!(a.len(), form.len());
         assert!(a.same_place(&b), "placed once, not once per peer");
         let other = WireKey::rtmp(4, 1);
         assert!(

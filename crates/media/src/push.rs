@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use lunora_rtmp::{
     encode_message_shared, encode_parts_into, msg_type, ClientConfig, ClientEvent, ClientRole,
-    ClientSession, RtmpUrl,
+    ClientSession, RtmpUrl, SharedChunks,
 };
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -511,7 +511,7 @@ pub fn encoded(frame: &Frame, chunk_size: u32, stream_id: u32) -> Arc<WireForm> 
                 csid,
                 chunk_size,
             )
-            .map(|()| vec![out.freeze()])
+            .map(|()| SharedChunks::whole(out.freeze()))
         } else {
             encode_message_shared(
                 timestamp,

@@ -845,11 +845,11 @@ impl Outbox {
                 }
                 Pending::Form { form, part, offset } => {
                     let mut skip = *offset;
-                    for piece in form.parts().iter().skip(*part) {
+                    for i in *part..form.piece_count() {
                         if count == MAX_IOV {
                             break 'queue;
                         }
-                        slices[count] = IoSlice::new(&piece[skip..]);
+                        slices[count] = IoSlice::new(&form.piece(i)[skip..]);
                         skip = 0;
                         count += 1;
                     }
@@ -874,11 +874,8 @@ impl Outbox {
                     }
                 }
                 Some(Pending::Form { form, part, offset }) => {
-                    while n > 0 {
-                        let Some(piece) = form.parts().get(*part) else {
-                            break;
-                        };
-                        let left = piece.len() - *offset;
+                    while n > 0 && *part < form.piece_count() {
+                        let left = form.piece(*part).len() - *offset;
                         if n >= left {
                             n -= left;
                             *part += 1;
@@ -888,7 +885,7 @@ impl Outbox {
                             n = 0;
                         }
                     }
-                    if *part >= form.parts().len() {
+                    if *part >= form.piece_count() {
                         self.queue.pop_front();
                     }
                 }
@@ -1002,7 +999,7 @@ mod tests {
         let parts: Vec<Bytes> = (0..1000u32)
             .map(|i| Bytes::from(vec![i as u8; (i % 13) as usize + 1]))
             .collect();
-        let expected: Vec<u8> = parts.iter().flat_map(|b| b.to_vec()).collect();
+        let mut expected = Vec::new();
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             rd.read_to_end(&mut got).await.map(|_| got)
@@ -1015,14 +1012,29 @@ mod tests {
             i += 1;
             let pieces = i % 3 * (MAX_IOV / 2);
             if pieces == 0 {
+                expected.extend_from_slice(&first);
                 out.queue.push_back(Pending::Bytes(first));
                 continue;
             }
-            let form = WireForm::new(
+            // A frame chunked around its payload (small chunks: many pieces).
+            let data = Bytes::from(
                 std::iter::once(first)
                     .chain(parts.by_ref().take(pieces))
-                    .collect(),
+                    .flat_map(|b| b.to_vec())
+                    .collect::<Vec<u8>>(),
             );
+            let chunks = lunora_rtmp::encode_message_shared(
+                i as u32,
+                9,
+                1,
+                &[0xAB; 3],
+                &data,
+                6,
+                (i % 7 + 1) as u32,
+            )
+            .unwrap();
+            let form = WireForm::new(chunks);
+            expected.extend_from_slice(&form.bytes());
             out.queue.push_back(Pending::Form {
                 form: Arc::new(form),
                 part: 0,

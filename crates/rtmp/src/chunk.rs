@@ -478,12 +478,84 @@ pub fn encode_parts_into(
     Ok(())
 }
 
+/// A message's chunks that reference its payload instead of holding a copy (see
+/// [`encode_message_shared`]): the wire bytes are stretches of `head` (chunk headers and any
+/// copied prefix) and of `data` (the payload), in the order of `pieces`.
+#[derive(Debug, Clone, Default)]
+pub struct SharedChunks {
+    head: Bytes,
+    data: Bytes,
+    /// Empty when the wire bytes are `head` alone.
+    pieces: Vec<ChunkPiece>,
+    len: usize,
+}
+
+/// One stretch of a [`SharedChunks`]: `start..end` of its head or of its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkPiece {
+    Head(u32, u32),
+    Data(u32, u32),
+}
+
+impl SharedChunks {
+    /// Wire bytes that are all in one buffer (e.g. a small message copied whole).
+    pub fn whole(bytes: Bytes) -> Self {
+        SharedChunks {
+            len: bytes.len(),
+            head: bytes,
+            data: Bytes::new(),
+            pieces: Vec::new(),
+        }
+    }
+
+    /// Total wire length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many pieces the wire bytes are in (what a vectored write takes).
+    pub fn piece_count(&self) -> usize {
+        if self.pieces.is_empty() {
+            usize::from(!self.head.is_empty())
+        } else {
+            self.pieces.len()
+        }
+    }
+
+    /// Piece `i` (empty past the last).
+    pub fn piece(&self, i: usize) -> &[u8] {
+        fn stretch(b: &Bytes, start: u32, end: u32) -> &[u8] {
+            b.get(start as usize..end as usize).unwrap_or_default()
+        }
+        match self.pieces.get(i) {
+            Some(&ChunkPiece::Head(a, b)) => stretch(&self.head, a, b),
+            Some(&ChunkPiece::Data(a, b)) => stretch(&self.data, a, b),
+            None if self.pieces.is_empty() && i == 0 => &self.head,
+            None => &[],
+        }
+    }
+
+    /// The wire bytes in one buffer (shared, not copied, when they are one piece).
+    pub fn to_bytes(&self) -> Bytes {
+        if self.pieces.is_empty() {
+            return self.head.clone();
+        }
+        let mut all = BytesMut::with_capacity(self.len);
+        for i in 0..self.pieces.len() {
+            all.put_slice(self.piece(i));
+        }
+        all.freeze()
+    }
+}
+
 /// Encodes a message whose payload is `prefix` followed by `data` as chunks that reference
-/// `data` instead of copying it: the answer is the wire bytes in order, as pieces to write
-/// with one vectored write. The chunk headers and `prefix` (e.g. an FLV tag header) are copied
-/// into one small buffer shared by the pieces; each stretch of `data` between two chunk
-/// headers is a slice of `data` itself. The pieces joined are exactly [`encode_parts_into`]'s
-/// output for `[prefix, data]`.
+/// `data` instead of copying it. The chunk headers and `prefix` (e.g. an FLV tag header) are
+/// copied into one small buffer; each stretch of `data` between two chunk headers stays in
+/// `data`. The pieces joined are exactly [`encode_parts_into`]'s output for `[prefix, data]`.
 pub fn encode_message_shared(
     timestamp: u32,
     type_id: u8,
@@ -492,12 +564,7 @@ pub fn encode_message_shared(
     data: &Bytes,
     csid: u32,
     chunk_size: u32,
-) -> Result<Vec<Bytes>, RtmpError> {
-    /// Where a piece's bytes are: in the header buffer or in `data`.
-    enum Piece {
-        Header(usize, usize),
-        Data(usize, usize),
-    }
+) -> Result<SharedChunks, RtmpError> {
     let chunk_size = validate_chunk_size(chunk_size)?;
     let len = prefix.len() + data.len();
     if len > MAX_MESSAGE_LEN_FIELD as usize {
@@ -507,11 +574,10 @@ pub fn encode_message_shared(
         });
     }
     let chunks = len.div_ceil(chunk_size as usize).max(1);
-    let mut headers = BytesMut::with_capacity(prefix.len() + chunks * 20);
-    // The first header, then the prefix and data as `encode_parts_into` lays them out, with
-    // `put` standing in for the copy of a stretch of `data`.
+    let mut head = BytesMut::with_capacity(prefix.len() + chunks * 20);
+    // The type-0 header, written for an empty payload and given the real length below.
     encode_parts_into(
-        &mut headers,
+        &mut head,
         timestamp,
         type_id,
         stream_id,
@@ -519,58 +585,51 @@ pub fn encode_message_shared(
         csid,
         chunk_size,
     )?;
-    // The length field of the type-0 header (written for an empty payload above).
-    let basic = headers.len()
-        - 11
-        - if timestamp >= EXTENDED_TIMESTAMP {
-            4
-        } else {
-            0
-        };
-    headers[basic + 3..basic + 6].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
     let extended = timestamp >= EXTENDED_TIMESTAMP;
+    let basic = head.len() - 11 - if extended { 4 } else { 0 };
+    head[basic + 3..basic + 6].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
     let chunk_size = chunk_size as usize;
-    let mut pieces: Vec<Piece> = Vec::with_capacity(chunks * 2);
-    let mut header_start = 0;
+    let mut pieces = Vec::with_capacity(chunks * 2);
+    let mut head_start = 0;
     let mut room = chunk_size;
     let mut copied: &[u8] = prefix;
     let mut at = 0;
+    // Offsets fit in u32: `len` is at most MAX_MESSAGE_LEN_FIELD.
+    let off = |n: usize| n as u32;
     while !copied.is_empty() || at < data.len() {
         if room == 0 {
-            put_basic_header(&mut headers, 3, csid);
+            put_basic_header(&mut head, 3, csid);
             if extended {
-                headers.put_u32(timestamp);
+                head.put_u32(timestamp);
             }
             room = chunk_size;
         }
         if !copied.is_empty() {
             let n = room.min(copied.len());
-            headers.put_slice(&copied[..n]);
+            head.put_slice(&copied[..n]);
             copied = &copied[n..];
             room -= n;
             continue;
         }
-        // A stretch of `data`: the header bytes before it become a piece of their own.
-        if header_start < headers.len() {
-            pieces.push(Piece::Header(header_start, headers.len()));
-            header_start = headers.len();
+        // A stretch of `data`: the head bytes before it become a piece of their own.
+        if head_start < head.len() {
+            pieces.push(ChunkPiece::Head(off(head_start), off(head.len())));
+            head_start = head.len();
         }
         let n = room.min(data.len() - at);
-        pieces.push(Piece::Data(at, at + n));
+        pieces.push(ChunkPiece::Data(off(at), off(at + n)));
         at += n;
         room -= n;
     }
-    if header_start < headers.len() {
-        pieces.push(Piece::Header(header_start, headers.len()));
+    if head_start < head.len() {
+        pieces.push(ChunkPiece::Head(off(head_start), off(head.len())));
     }
-    let headers = headers.freeze();
-    Ok(pieces
-        .into_iter()
-        .map(|p| match p {
-            Piece::Header(a, b) => headers.slice(a..b),
-            Piece::Data(a, b) => data.slice(a..b),
-        })
-        .collect())
+    Ok(SharedChunks {
+        len: head.len() + data.len(),
+        head: head.freeze(),
+        data: data.clone(),
+        pieces,
+    })
 }
 
 /// Encodes `msg` as chunks into one shareable buffer ("encode once, send many": every
@@ -640,10 +699,14 @@ mod tests {
                         chunk_size,
                     )
                     .unwrap();
-                    let pieces =
+                    let chunks =
                         encode_message_shared(timestamp, 9, 1, &prefix, &data, 6, chunk_size)
                             .unwrap();
-                    let joined: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
+                    assert_eq!(chunks.len(), copied.len());
+                    assert_eq!(chunks.to_bytes(), copied);
+                    let pieces: Vec<&[u8]> =
+                        (0..chunks.piece_count()).map(|i| chunks.piece(i)).collect();
+                    let joined = pieces.concat();
                     assert_eq!(
                         joined,
                         copied.to_vec(),

@@ -34,8 +34,8 @@ mod url;
 pub use amf0::{Amf0Object, Amf0Value};
 pub use chunk::{
     encode_message, encode_message_into, encode_message_shared, encode_parts_into, encoded_len,
-    validate_chunk_size, ChunkDecoder, ChunkLimits, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
-    MAX_MESSAGE_LEN_FIELD,
+    validate_chunk_size, ChunkDecoder, ChunkLimits, SharedChunks, DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE, MAX_MESSAGE_LEN_FIELD,
 };
 pub use client::{ClientConfig, ClientEvent, ClientRole, ClientSession};
 pub use conn::ConnectionStats;
