@@ -723,8 +723,12 @@ impl Switch {
                         self.pending = None;
                     }
                 }
-                let selected = self.selected.clone();
-                match selected {
+                // Per frame: the selected name is cloned only on the (rare) loss.
+                let selected_healthy = self
+                    .selected
+                    .as_deref()
+                    .map(|current| self.is_healthy(current, now));
+                match selected_healthy {
                     None => {
                         if let Some(idx) = self.best(|s| s.healthy(now, threshold)) {
                             replayed = self.switch_now(idx, None, now)?;
@@ -734,7 +738,8 @@ impl Switch {
                             self.returnable = mode == RedundancyMode::AutoFailover;
                         }
                     }
-                    Some(current) if !self.is_healthy(&current, now) => {
+                    Some(false) => {
+                        let current = self.selected.clone().unwrap_or_default();
                         // Lost: a planned switch happens now; auto mode fails over.
                         let target = match self.pending.take() {
                             Some((name, reason)) => self
@@ -756,14 +761,15 @@ impl Switch {
                                 && down;
                         }
                     }
-                    Some(current) => {
+                    Some(true) => {
                         let hold = self.config.return_hold;
                         if mode == RedundancyMode::AutoFailover
                             && self.config.auto_return
                             && self.returnable
                             && self.pending.is_none()
                         {
-                            let current_priority = self.priority(&current);
+                            let current_priority =
+                                self.priority(self.selected.as_deref().unwrap_or_default());
                             let better = self.best(|s| {
                                 s.healthy(now, threshold)
                                     && s.healthy_since
@@ -1044,14 +1050,17 @@ impl Switch {
 
     /// Records state changes of configured and attached inputs as events.
     fn update_states(&mut self, now: Instant) {
-        let mut names: Vec<&str> = self.config.inputs.iter().map(String::as_str).collect();
-        for slot in &self.inputs {
-            if !names.contains(&slot.name.as_str()) {
-                names.push(&slot.name);
-            }
-        }
+        // Runs per frame: the names are walked in place (configured inputs, then connected
+        // ones that are not configured, each once), nothing is allocated unless a state changed.
+        let configured = &self.config.inputs;
+        let connected = self.inputs.iter().enumerate().filter_map(|(i, slot)| {
+            let name = slot.name.as_str();
+            let seen = configured.iter().any(|c| c == name)
+                || self.inputs[..i].iter().any(|s| s.name == name);
+            (!seen).then_some(name)
+        });
         let mut changed = Vec::new();
-        for name in names {
+        for name in configured.iter().map(String::as_str).chain(connected) {
             let state = self.state_of(name, now);
             match self.states.iter().find(|(n, _)| n == name) {
                 Some((_, s)) if *s == state => {}

@@ -13,8 +13,6 @@
 //! chunk, so the result depends only on the message, the chunk stream id and the chunk size:
 //! it can be built once and sent to every connection using the same chunk size.
 
-use std::collections::HashMap;
-
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::message::{msg_type, Message};
@@ -62,7 +60,7 @@ pub fn validate_chunk_size(size: u32) -> Result<u32, RtmpError> {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct ChunkStream {
     timestamp: u32,
     delta: u32,
@@ -75,12 +73,46 @@ struct ChunkStream {
     partial: Option<BytesMut>,
 }
 
+/// The state of each chunk stream of a connection, by chunk stream id. A connection uses a
+/// handful (at most [`ChunkLimits::max_chunk_streams`]): a short list searched in order costs
+/// less per chunk than hashing the id.
+#[derive(Debug, Clone, Default)]
+struct ChunkStreams(Vec<(u32, ChunkStream)>);
+
+impl ChunkStreams {
+    fn get(&self, csid: u32) -> Option<&ChunkStream> {
+        self.0.iter().find(|(id, _)| *id == csid).map(|(_, s)| s)
+    }
+
+    fn get_mut(&mut self, csid: u32) -> Option<&mut ChunkStream> {
+        self.0
+            .iter_mut()
+            .find(|(id, _)| *id == csid)
+            .map(|(_, s)| s)
+    }
+
+    fn get_or_insert(&mut self, csid: u32) -> &mut ChunkStream {
+        let i = match self.0.iter().position(|(id, _)| *id == csid) {
+            Some(i) => i,
+            None => {
+                self.0.push((csid, ChunkStream::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// Reassembles messages from a chunk stream.
 #[derive(Debug, Clone)]
 pub struct ChunkDecoder {
     buf: BytesMut,
     chunk_size: u32,
-    streams: HashMap<u32, ChunkStream>,
+    streams: ChunkStreams,
     buffered: usize,
     limits: ChunkLimits,
 }
@@ -110,7 +142,7 @@ impl ChunkDecoder {
         ChunkDecoder {
             buf: BytesMut::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: HashMap::new(),
+            streams: ChunkStreams::default(),
             buffered: 0,
             limits,
         }
@@ -167,7 +199,7 @@ impl ChunkDecoder {
             }
             msg_type::ABORT => {
                 let csid = msg.payload_u32()?;
-                if let Some(s) = self.streams.get_mut(&csid) {
+                if let Some(s) = self.streams.get_mut(csid) {
                     if let Some(p) = s.partial.take() {
                         self.buffered -= p.len();
                     }
@@ -201,7 +233,7 @@ impl ChunkDecoder {
         if b.len() < pos + mh_len {
             return Ok(None);
         }
-        let prev = self.streams.get(&csid);
+        let prev = self.streams.get(csid);
         if fmt != 0 && prev.is_none() {
             return Err(RtmpError::protocol(format!(
                 "chunk type {fmt} on chunk stream {csid} with no previous header"
@@ -270,15 +302,7 @@ impl ChunkDecoder {
     fn consume_chunk(&mut self, h: Header) -> Result<Option<Message>, RtmpError> {
         self.buf.advance(h.len);
         let chunk_size = self.chunk_size as usize;
-        let st = self.streams.entry(h.csid).or_insert(ChunkStream {
-            timestamp: 0,
-            delta: 0,
-            length: 0,
-            type_id: 0,
-            stream_id: 0,
-            extended: false,
-            partial: None,
-        });
+        let st = self.streams.get_or_insert(h.csid);
         let continuing = h.fmt == 3 && st.partial.is_some();
         if !continuing {
             if let Some(p) = st.partial.take() {
@@ -770,7 +794,7 @@ mod tests {
             let enc = encode_message(&m, csid, 128).unwrap();
             let mut dec = ChunkDecoder::default();
             assert_eq!(decode_all(&mut dec, &enc), vec![m], "csid {csid}");
-            assert!(dec.streams.contains_key(&csid));
+            assert!(dec.streams.get(csid).is_some());
         }
         assert!(encode_message(&msg(0, 1, 0, 1), 1, 128).is_err());
         assert!(encode_message(&msg(0, 1, 0, 1), 65600, 128).is_err());
