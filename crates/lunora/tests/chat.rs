@@ -25,8 +25,24 @@ db_tests!(
     chat_is_as_private_as_its_stream
 );
 
+/// The AsyncAPI document, fetched by the first `chat` call: every frame a test receives is
+/// checked against its `chat.{type}` message there.
+static SCHEMAS: std::sync::OnceLock<common::ws::Schemas> = std::sync::OnceLock::new();
+
+/// A received frame, checked against the document.
+fn documented(frame: Value) -> Value {
+    if let Some(schemas) = SCHEMAS.get() {
+        let kind = frame["type"].as_str().expect("a chat frame has a type");
+        schemas.check_as(&format!("chat.{kind}"), &frame);
+    }
+    frame
+}
+
 /// Connects to a stream's chat, signed in with `token` or anonymously, and answers the `hello`.
 async fn chat(server: &Server, stream: &str, token: Option<&str>) -> (Ws, Value) {
+    if SCHEMAS.get().is_none() {
+        let _ = SCHEMAS.set(common::ws::Schemas::fetch(server).await);
+    }
     let mut req = format!("ws://{}/api/v1/streams/{stream}/chat/ws", server.http)
         .into_client_request()
         .unwrap();
@@ -57,7 +73,7 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Value {
             .expect("socket open")
             .expect("frame");
         if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
+            let v = documented(serde_json::from_str(&t).unwrap());
             if v["type"] == kind {
                 return v;
             }
@@ -82,7 +98,7 @@ async fn next_any(ws: &mut Ws) -> Value {
         .expect("socket open")
         .expect("frame");
     match msg {
-        Message::Text(t) => serde_json::from_str(&t).unwrap(),
+        Message::Text(t) => documented(serde_json::from_str(&t).unwrap()),
         other => json!({"type": "other", "frame": format!("{other:?}")}),
     }
 }
@@ -113,6 +129,12 @@ async fn chat_is_moderated_and_reports_go_through_the_queue(db: DbKind) {
     say(&mut anon, "hello from nobody").await;
     let refused = outcome(&mut anon).await;
     assert_eq!(refused["code"], "sign_in_required", "{refused}");
+    // A ping is answered; a frame the server does not understand is refused, not fatal.
+    for frame in [json!({"type": "ping"}).to_string(), "{not json".to_string()] {
+        anon.send(Message::Text(frame.into())).await.unwrap();
+    }
+    next_of(&mut anon, "pong").await;
+    assert_eq!(outcome(&mut anon).await["code"], "bad_message");
 
     // Two viewers chat; both see each message, and so does the anonymous reader.
     let (mut a, hello) = chat(&server, &stream, Some(&alice)).await;

@@ -365,19 +365,51 @@ async fn the_asyncapi_document_describes_every_event_type() {
             "{kind}: no schema {name}: {schema}"
         );
     }
-    // Every message is reachable from a topic.
+    // Every message is reachable from a channel, in one direction or the other.
     let channels = doc["channels"].as_object().unwrap();
     for kind in messages.keys() {
         let wanted = format!("#/components/messages/{kind}");
         assert!(
-            channels.values().any(|c| c["subscribe"]["message"]["oneOf"]
+            channels.values().any(|c| ["subscribe", "publish"]
+                .iter()
+                .any(|op| c[op]["message"]["oneOf"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["$ref"] == wanted.as_str())))),
+            "{kind} is on no channel"
+        );
+    }
+    // The chat socket's frames, both ways, on their own server.
+    let chat = &channels["chat/{stream_id}"];
+    assert_eq!(chat["servers"], json!(["chat"]), "{chat}");
+    for kind in [
+        "hello",
+        "message",
+        "sent",
+        "deleted",
+        "timeout",
+        "banned",
+        "slow_mode",
+        "error",
+        "pong",
+    ] {
+        let m = format!("#/components/messages/chat.{kind}");
+        assert!(
+            chat["subscribe"]["message"]["oneOf"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|r| r["$ref"] == wanted.as_str())),
-            "{kind} is on no topic"
+                .any(|r| r["$ref"] == m.as_str()),
+            "chat frame `{kind}` is not documented"
         );
     }
+    assert!(
+        doc["servers"]["chat"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v1/streams/{stream_id}/chat/ws"),
+        "{}",
+        doc["servers"]["chat"]
+    );
     let openapi: Value = server
         .client
         .get(server.url("/api/v1/openapi.json"))

@@ -241,7 +241,9 @@ impl WireForm {
         self.chunks.is_empty()
     }
 
-    /// The bytes in one buffer, joined on the first ask and kept (a lone piece is shared).
+    /// The bytes in one buffer, joined on the first ask and kept (a lone piece is shared): for
+    /// the peers that write one buffer (destinations). Placing in shared memory joins a copy
+    /// that is not kept.
     pub fn bytes(&self) -> Bytes {
         if self.piece_count() <= 1 {
             return self.chunks.to_bytes();
@@ -299,7 +301,7 @@ impl WireCache {
             return None;
         }
         e.placed
-            .get_or_init(|| crate::wire_file::place(&e.form.bytes()))
+            .get_or_init(|| crate::wire_file::place(&e.form.chunks.to_bytes()))
             .clone()
     }
 }

@@ -237,7 +237,7 @@ impl Connection {
             let mut hold = false;
             tokio::select! {
                 // Straight into the session's input buffer: no copy between two buffers.
-                read = rd.read_buf(self.session.input_buffer(READ_ROOM)) => {
+                read = rd.read_buf(self.session.input_buffer(read_room(publishing))) => {
                     match read {
                         Ok(0) => break Ok(()),
                         Err(e) => break Err(format!("read failed: {e}")),
@@ -700,8 +700,16 @@ async fn next_frame(role: &mut Role) -> Option<Arc<Frame>> {
     }
 }
 
-/// Room for one read from a connection.
-const READ_ROOM: usize = 64 * 1024;
+/// Room for one read from a connection: a publisher's media, or the few small messages of a
+/// player or of a connection that has not said which it is (a player's buffer is kept for as
+/// long as it plays, a thousand of them at once).
+fn read_room(publishing: bool) -> usize {
+    if publishing {
+        64 * 1024
+    } else {
+        4096
+    }
+}
 
 /// Most frames a player queues per wake-up; also bounds one vectored write.
 const BATCH_FRAMES: usize = 32;

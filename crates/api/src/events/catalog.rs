@@ -182,7 +182,7 @@ pub struct EventType {
     pub schemas: fn() -> Vec<(String, RefOr<Schema>)>,
 }
 
-fn schemas_of<T: ToSchema>() -> Vec<(String, RefOr<Schema>)> {
+pub(crate) fn schemas_of<T: ToSchema>() -> Vec<(String, RefOr<Schema>)> {
     let mut out = vec![(T::name().into_owned(), T::schema())];
     T::schemas(&mut out);
     out

@@ -94,6 +94,11 @@ impl Schemas {
     /// Whether `event` is one the document describes, and valid against its message schema.
     pub fn check(&self, event: &Value) {
         let kind = event["type"].as_str().expect("an event has a type");
+        self.check_as(kind, event);
+    }
+
+    /// Whether `event` is valid against the schema of the document's message `kind`.
+    pub fn check_as(&self, kind: &str, event: &Value) {
         let payload = &self.doc["components"]["messages"][kind]["payload"];
         assert!(
             payload.is_object(),
