@@ -11,8 +11,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::error::need;
 use crate::FlvError;
 
-/// At most 8 header bytes of a tag body, kept inline (no allocation).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// At most 8 header bytes of a tag body, kept inline (no allocation). The default is empty.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct TagHeader {
     buf: [u8; 8],
     len: u8,

@@ -6,7 +6,8 @@
 
 use bytes::{Bytes, BytesMut};
 use lunora_flv::{
-    AudioPacketType, AudioTag, FrameType, SoundFormat, VideoCodec, VideoPacketType, VideoTag,
+    AudioPacketType, AudioTag, FrameType, SoundFormat, TagHeader, VideoCodec, VideoPacketType,
+    VideoTag,
 };
 
 use crate::frame::{Codec, Frame, Track};
@@ -98,8 +99,9 @@ pub fn tag_body(frame: &Frame) -> Bytes {
     out.freeze()
 }
 
-/// The FLV tag header that goes before a frame's payload in its tag body (a few bytes).
-pub fn tag_header(frame: &Frame) -> Vec<u8> {
+/// The FLV tag header that goes before a frame's payload in its tag body (a few bytes, inline:
+/// this runs once per frame).
+pub fn tag_header(frame: &Frame) -> TagHeader {
     match frame.track {
         Track::Video => {
             let codec = match frame.codec {
@@ -125,10 +127,7 @@ pub fn tag_header(frame: &Frame) -> Vec<u8> {
                 cts_ms: if frame.config { 0 } else { cts },
                 payload: Bytes::new(),
             };
-            match tag.header() {
-                Ok(h) => h.to_vec(),
-                Err(_) => Vec::new(),
-            }
+            tag.header().unwrap_or_default()
         }
         Track::Audio => AudioTag::aac(
             if frame.config {
@@ -138,8 +137,7 @@ pub fn tag_header(frame: &Frame) -> Vec<u8> {
             },
             Bytes::new(),
         )
-        .header()
-        .to_vec(),
+        .header(),
     }
 }
 
