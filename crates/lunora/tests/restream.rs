@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::media::{packet_times, probe_streams, record, stream, Publisher};
+use common::media::{packet_times, probe_streams, record_ok, stream, Publisher};
 use common::nginx::Nginx;
 use common::*;
 use lunora_testkit::{DbKind, Server};
@@ -213,17 +213,7 @@ async fn restreams_to_two_servers_and_rides_out_an_outage_of_one() {
     // Meanwhile B records continuously.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("b.flv");
-    let rec = tokio::task::spawn_blocking({
-        let out = out.clone();
-        move || record(&url_b, 3, &out)
-    })
-    .await
-    .unwrap();
-    assert!(
-        rec.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rec.stderr)
-    );
+    let out = record_ok(url_b, 3, out, "").await;
     let video = packet_times(&out, "v");
     assert!(
         video.len() >= 75,

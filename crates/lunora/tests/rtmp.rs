@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::media::{
-    decode_errors, packet_hashes, packet_times, probe_streams, record, stream, Publisher,
+    decode_errors, packet_hashes, packet_times, probe_streams, record_ok, stream, Publisher,
 };
 use common::*;
 use lunora_testkit::{DbKind, Server};
@@ -48,23 +48,6 @@ async fn wait_live(server: &Server, token: &str, id: &str, within: Duration) -> 
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Records `secs` of media from `url` into `out` with FFmpeg, off the runtime; fails the test
-/// with FFmpeg's own words if it could not.
-async fn record_ok(url: String, secs: u32, out: std::path::PathBuf) -> std::path::PathBuf {
-    let rec = tokio::task::spawn_blocking({
-        let out = out.clone();
-        move || record(&url, secs, &out)
-    })
-    .await
-    .unwrap();
-    assert!(
-        rec.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rec.stderr)
-    );
-    out
 }
 
 async fn play_url(server: &Server, token: &str, id: &str) -> String {
@@ -115,7 +98,7 @@ async fn ffmpeg_publishes_and_a_player_receives_the_same_stream() {
 
     // Four seconds through Lunora: both tracks, timestamps increasing at the real pace.
     let dir = tempfile::tempdir().unwrap();
-    let out = record_ok(url, 4, dir.path().join("played.flv")).await;
+    let out = record_ok(url, 4, dir.path().join("played.flv"), "").await;
     let video = packet_times(&out, "v");
     let audio = packet_times(&out, "a");
     assert!(video.len() >= 100, "only {} video packets", video.len());
@@ -146,7 +129,7 @@ async fn many_players_get_the_same_bytes_whichever_way_they_are_sent() {
     for i in 0..PLAYERS {
         let url = play_url(&server, &token, &id).await;
         let out = dir.path().join(format!("player{i}.flv"));
-        players.push(tokio::spawn(record_ok(url, 4, out)));
+        players.push(tokio::spawn(record_ok(url, 4, out, "")));
     }
     let mut videos = Vec::new();
     for player in players {
@@ -220,7 +203,7 @@ async fn a_player_whose_network_stalls_gets_every_frame_in_order() {
         .await
         .replace(&upstream.to_string(), &proxy.to_string());
     let dir = tempfile::tempdir().unwrap();
-    let out = record_ok(url, 40, dir.path().join("stalled.flv")).await;
+    let out = record_ok(url, 40, dir.path().join("stalled.flv"), "").await;
     assert_eq!(decode_errors(&out), "");
     let video = packet_times(&out, "v");
     assert!(video.len() >= 250, "only {} video packets", video.len());

@@ -14,7 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::media::{
-    probe_streams, record, stream, test_file, test_file_sparse_keyframes, wait_children, Publisher,
+    probe_streams, record, record_ok, stream, test_file, test_file_sparse_keyframes, wait_children,
+    Publisher,
 };
 use common::nginx::Nginx;
 use common::*;
@@ -872,17 +873,7 @@ async fn preset_at_nginx(preset_id: &str, pace: f64) -> AtNginx {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("at-nginx.flv");
     let url = format!("{}/{key}", nginx.url());
-    let rec = tokio::task::spawn_blocking({
-        let out = out.clone();
-        move || record(&url, RECORD_SECS, &out)
-    })
-    .await
-    .unwrap();
-    assert!(
-        rec.status.success(),
-        "{preset_id}: {}",
-        String::from_utf8_lossy(&rec.stderr)
-    );
+    let out = record_ok(url, RECORD_SECS, out, &format!("{preset_id}: ")).await;
     let summary = tokio::task::spawn_blocking(move || check_against_preset(&out, &preset))
         .await
         .unwrap();

@@ -250,3 +250,20 @@ pub async fn wait_children(pid: u32, n: usize, within: Duration) -> Vec<u32> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// [`record`] off the runtime: `secs` of media from `url` into `out`; fails the test with
+/// FFmpeg's own words (after `context`) if it could not.
+pub async fn record_ok(url: String, secs: u32, out: PathBuf, context: &str) -> PathBuf {
+    let rec = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || record(&url, secs, &out)
+    })
+    .await
+    .unwrap();
+    assert!(
+        rec.status.success(),
+        "{context}{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    out
+}
