@@ -423,6 +423,8 @@ async fn twenty_cameras_one_dies_is_alerted_and_comes_back() {
     let mut raised = None;
     let mut notified = false;
     let mut dashboard_offline = false;
+    // Alerts for cameras other than the victim (see below), each until it resolves.
+    let mut other_alerts = std::collections::HashSet::new();
     let deadline = killed + Duration::from_secs(30);
     while offline_after.is_none() || raised.is_none() || !notified || !dashboard_offline {
         let v = ws::next_message(&mut events, deadline)
@@ -440,24 +442,34 @@ async fn twenty_cameras_one_dies_is_alerted_and_comes_back() {
             }
             "alert.raised" => {
                 assert_eq!(v["data"]["rule"], "camera_offline", "{v}");
-                // Another camera lost too: say why, from the server's side (a flake seen once
-                // in CI, not reproduced).
-                assert_eq!(
-                    v["data"]["subject"],
-                    format!("camera:{victim}"),
-                    "{v}\nserver log (tail):\n{}",
-                    tail(&server.logs(), 80)
-                );
-                raised = Some(v["data"]["id"].as_str().unwrap().to_string());
+                let id = v["data"]["id"].as_str().unwrap().to_string();
+                if v["data"]["subject"] == format!("camera:{victim}") {
+                    raised = Some(id);
+                } else {
+                    // Another camera really went quiet for the offline threshold: seen once in
+                    // CI, with twenty FFmpeg publishers and the other test binaries on two
+                    // cores. Its alert is right; it must resolve once its frames flow again.
+                    eprintln!(
+                        "another camera alerted: {v}\nserver log (tail):\n{}",
+                        tail(&server.logs(), 40)
+                    );
+                    other_alerts.insert(id);
+                }
             }
             "notification" => {
                 assert_eq!(v["topic"], me_topic.as_str());
                 assert_eq!(v["data"]["kind"], "alert.raised", "{v}");
                 notified = true;
             }
+            "alert.resolved" => {
+                other_alerts.remove(v["data"]["id"].as_str().unwrap_or_default());
+            }
             "dashboard.update" if v["data"]["cameras_offline"] == 1 => {
                 assert_eq!(v["data"]["cameras_online"], 19, "{v}");
-                assert!(v["data"]["active_alerts"].as_u64() <= Some(1), "{v}");
+                assert!(
+                    v["data"]["active_alerts"].as_u64() <= Some(1 + other_alerts.len() as u64),
+                    "{v}"
+                );
                 dashboard_offline = true;
             }
             _ => {}
@@ -503,10 +515,15 @@ async fn twenty_cameras_one_dies_is_alerted_and_comes_back() {
     let mut back = false;
     let mut resolved = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !back || !resolved {
+    while !back || !resolved || !other_alerts.is_empty() {
         let v = ws::next_message(&mut events, deadline)
             .await
-            .unwrap_or_else(|| panic!("after the restart: online {back}, resolved {resolved}"));
+            .unwrap_or_else(|| {
+                panic!(
+                    "after the restart: online {back}, resolved {resolved}, \
+                     other cameras' alerts still raised: {other_alerts:?}"
+                )
+            });
         if v["type"] == "camera.status" && v["data"]["camera_id"] == victim.as_str() {
             assert_eq!(v["data"]["online"], true, "{v}");
             back = true;
@@ -514,6 +531,14 @@ async fn twenty_cameras_one_dies_is_alerted_and_comes_back() {
         if v["type"] == "alert.resolved" && v["data"]["id"] == alert_id.as_str() {
             assert_eq!(v["data"]["state"], "resolved");
             resolved = true;
+        }
+        if v["type"] == "alert.resolved" {
+            other_alerts.remove(v["data"]["id"].as_str().unwrap_or_default());
+        }
+        // A camera alerted in the meantime is tracked as well: it must resolve too.
+        if v["type"] == "alert.raised" && v["data"]["subject"] != format!("camera:{victim}") {
+            eprintln!("another camera alerted: {v}");
+            other_alerts.insert(v["data"]["id"].as_str().unwrap().to_string());
         }
         seen.push(v);
     }
@@ -524,6 +549,15 @@ async fn twenty_cameras_one_dies_is_alerted_and_comes_back() {
     webhook::assert_signed(&secret, &delivery);
     let (_, status) = get(&server, &token, &format!("/api/v1/cameras/{victim}/status")).await;
     assert_eq!(status["online"], true, "{status}");
+    let (_, list) = get(&server, &token, "/api/v1/cameras?limit=100").await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"]["online"] == true),
+        "{list}"
+    );
 
     // Every event received is described by the AsyncAPI document and matches its schema.
     let events_seen: Vec<&Value> = seen.iter().filter(|v| v["seq"].is_u64()).collect();
