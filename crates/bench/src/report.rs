@@ -70,6 +70,10 @@ pub struct RunResult {
     pub disk_growth_mbps: Option<f64>,
     /// The server's `write_bytes` (`/proc/PID/io`), Mb/s.
     pub server_write_mbps: Option<f64>,
+    /// TCP segments per second moved by the whole machine, both directions
+    /// ([`crate::stats::tcp_segments`]): the generator's and the server's, so only runs with
+    /// the same generator load compare.
+    pub tcp_segments_per_s: Option<f64>,
     /// The generator's own CPU seconds per second, and how many CPUs it may use.
     pub generator_cores: f64,
     pub generator_cpus: usize,
@@ -180,6 +184,12 @@ impl RunResult {
             self.failed_players,
             self.disconnected_players
         );
+        if let Some(segs) = self.tcp_segments_per_s {
+            let _ = writeln!(
+                s,
+                "  TCP segments {segs:.0}/s (the whole machine, in + out: server and generator)"
+            );
+        }
         let _ = writeln!(
             s,
             "  {} latency p50 {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1} ({} frames)",

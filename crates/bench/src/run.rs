@@ -16,7 +16,7 @@ use crate::media::Clip;
 use crate::report::RunResult;
 use crate::stats::{
     allowed_cpus, busy_share, clock_ticks_per_sec, latency_histogram, process_tree,
-    read_cpu_jiffies, tree_size, write_bytes, Percentiles, ProcSample,
+    read_cpu_jiffies, read_tcp_segments, tree_size, write_bytes, Percentiles, ProcSample,
 };
 use crate::target::Target;
 
@@ -211,6 +211,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     let server_cpus = cfg.server_pid.and_then(|p| allowed_cpus(&p.to_string()));
     let server_jiffies0 = server_cpus.as_deref().map(read_cpu_jiffies);
     let gen_jiffies0 = read_cpu_jiffies(&gen_cpus);
+    let segments0 = read_tcp_segments();
     let server0 = ProcSample::take(&server_pids());
     let written0 = write_bytes(&server_pids());
     let dir_size = |dir: Option<PathBuf>| async move {
@@ -255,6 +256,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
     }
     shared.measuring.store(false, Ordering::Relaxed);
     let server1 = ProcSample::take(&server_pids());
+    let segments1 = read_tcp_segments();
     let written1 = write_bytes(&server_pids());
     let dir1 = dir_size(cfg.watch_dir.clone()).await;
     let self1 = ProcSample::take(&[me]);
@@ -345,6 +347,9 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<RunResult> {
         rss_peak_mib: cfg.server_pid.map(|_| server1.hwm_kib as f64 / 1024.0),
         server_cpus: server_cpus.as_ref().map(Vec::len),
         server_cpu_busy: server_busy,
+        tcp_segments_per_s: segments0
+            .zip(segments1)
+            .map(|(a, b)| b.saturating_sub(a) as f64 / wall.max(1e-9)),
         stalled_players: ever_stalled.iter().filter(|s| **s).count(),
         stall_events,
         failed_publishers,

@@ -181,6 +181,25 @@ pub fn busy_share(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
     (total > 0).then(|| b.0.saturating_sub(a.0) as f64 / total as f64)
 }
 
+/// TCP segments received plus sent by the whole machine (`InSegs` + `OutSegs` of
+/// `/proc/net/snmp`). On loopback every segment is counted once in each direction, whoever
+/// sent it: between two samples, a measure of the kernel's per-segment work for both sides.
+pub fn tcp_segments(snmp: &str) -> Option<u64> {
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let names: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let values: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let field = |name: &str| -> Option<u64> {
+        let i = names.iter().position(|n| *n == name)?;
+        values.get(i)?.parse().ok()
+    };
+    Some(field("InSegs")? + field("OutSegs")?)
+}
+
+/// [`tcp_segments`] of the running system.
+pub fn read_tcp_segments() -> Option<u64> {
+    tcp_segments(&std::fs::read_to_string("/proc/net/snmp").ok()?)
+}
+
 /// `0-3,6` → 5.
 pub fn count_cpu_list(list: &str) -> Option<usize> {
     parse_cpu_list(list).map(|v| v.len())
@@ -272,6 +291,19 @@ mod tests {
         let line = "7 (lunora) S 1 7 7 0 -1 4194624 300 0 0 0 170 35 40 5 20 0 1 0 123 1000 200";
         assert_eq!(parse_stat(line), Some((1, 250)));
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn tcp_segments_of_snmp() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+            Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs\n\
+            Tcp: 1 200 120000 -1 10 9 0 1 2 1000 1500 3\n\
+            Udp: InDatagrams\nUdp: 5\n";
+        assert_eq!(tcp_segments(snmp), Some(2500));
+        // No Tcp lines, a header without values, or a value that is not a number.
+        assert_eq!(tcp_segments("Ip: Forwarding\nIp: 1\n"), None);
+        assert_eq!(tcp_segments("Tcp: InSegs OutSegs\n"), None);
+        assert_eq!(tcp_segments("Tcp: InSegs OutSegs\nTcp: 1 x\n"), None);
     }
 
     #[test]
