@@ -359,6 +359,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::DbConfig;
+    use std::time::Duration;
 
     /// The monitors' list of every camera is served from memory, yet shows a change made
     /// through the store at once.
@@ -402,5 +403,52 @@ mod tests {
         assert!(db.delete_camera(&org.id, &cam.id).await.unwrap());
         assert!(db.all_cameras().await.unwrap().is_empty());
         assert!(db.channel_organizations().await.unwrap().is_empty());
+    }
+
+    /// A camera added some other way (another server on the same database, here a second
+    /// `Db`) reaches the monitors' list within the snapshot's lifetime, not never.
+    #[tokio::test]
+    async fn the_camera_snapshot_sees_other_writers_within_its_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/lunora.db", dir.path().display());
+        let ours = Db::open(&DbConfig::new(&url)).await.unwrap();
+        let other = Db::open(&DbConfig::new(&url)).await.unwrap();
+        let secrets = SecretBox::new([7; 32]);
+        let org = ours.create_organization("acme", "Acme").await.unwrap();
+        let cached = ours.all_cameras().await.unwrap();
+        assert!(cached.is_empty());
+        let read_at = std::time::Instant::now();
+
+        let new = NewCamera {
+            name: "Dock".into(),
+            recording_policy: "off".into(),
+            enabled: true,
+            ..NewCamera::default()
+        };
+        let cam = other
+            .create_camera(&org.id, None, &new, "key-2", &secrets)
+            .await
+            .unwrap();
+        // The other writer's row is in the database; this Db's snapshot may still be the old
+        // one, but only until the TTL runs out.
+        assert_eq!(other.all_cameras().await.unwrap().len(), 1);
+        let seen = loop {
+            let now = ours.all_cameras().await.unwrap();
+            if !now.is_empty() {
+                break now;
+            }
+            assert!(
+                read_at.elapsed() < crate::db::SNAPSHOT_TTL + Duration::from_secs(2),
+                "another writer's camera not seen after {:?}",
+                read_at.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(seen[0].id, cam.id);
+        assert!(
+            read_at.elapsed() >= crate::db::SNAPSHOT_TTL - Duration::from_millis(500),
+            "the snapshot was read again before its TTL: {:?}",
+            read_at.elapsed()
+        );
     }
 }

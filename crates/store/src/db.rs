@@ -66,7 +66,7 @@ pub struct Db {
 
 /// How long cached table rows may serve without a write through this `Db` to invalidate
 /// it: the bound on staleness for writes made some other way.
-const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
+pub(crate) const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
 
 /// Whole-table reads that background loops make every second or two (the camera monitor,
 /// the alert evaluator, the pull reconciler, the dashboards), kept in memory until a write
