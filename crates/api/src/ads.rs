@@ -408,7 +408,12 @@ fn conflict_response<T: Serialize>(what: &str, version: i64, current: &T) -> Res
     crate::util::with_etag(res, version)
 }
 
-/// Records the activity and publishes the event of a change.
+/// Records the activity and publishes the event of a change that is already committed.
+///
+/// The change stands whatever happens here: a failure to record its activity is logged and
+/// counted (`lunora_ad_activity_failures_total`) and the event goes out without an
+/// `activity_id`, but the request still answers the change it made. Answering an error for
+/// a committed change would make a client retry it (a second advertiser, a second campaign).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn changed(
     state: &AppState,
@@ -419,7 +424,7 @@ pub(crate) async fn changed(
     before: Option<Value>,
     after: Option<Value>,
     extra_topics: &[String],
-) -> ApiResult<()> {
+) {
     let activity = state
         .db
         .record_activity(
@@ -431,13 +436,21 @@ pub(crate) async fn changed(
             before.as_ref().map(Value::to_string).as_deref(),
             after.as_ref().map(Value::to_string).as_deref(),
         )
-        .await?;
+        .await;
+    let activity_id = match activity {
+        Ok(a) => Some(a.id),
+        Err(e) => {
+            metrics::counter!("lunora_ad_activity_failures_total").increment(1);
+            tracing::warn!(error = %e, entity_type, id, action, "the change is made but its activity was not recorded");
+            None
+        }
+    };
     let data = json!({
         "id": id,
         "entity_type": entity_type,
         "action": action,
         "actor_id": who.user_id,
-        "activity_id": activity.id,
+        "activity_id": activity_id,
         "version": after.as_ref().and_then(|a| a.get("version")).cloned(),
         "after": after,
     });
@@ -451,7 +464,6 @@ pub(crate) async fn changed(
             &WorkspaceEvent::new(kind.clone(), data.clone()),
         );
     }
-    Ok(())
 }
 
 pub(crate) fn to_value<T: Serialize>(v: &T) -> Option<Value> {
@@ -955,7 +967,7 @@ async fn create_client(
         to_value(&client_view(c.clone())),
         &[],
     )
-    .await?;
+    .await;
     Ok(created(
         format!("/api/v1/clients/{}", c.id),
         c.version,
@@ -1022,7 +1034,7 @@ async fn update_client(
         to_value(&client_view(after.clone())),
         &[],
     )
-    .await?;
+    .await;
     Ok(tagged(after.version, client_view(after)))
 }
 
@@ -1051,7 +1063,7 @@ async fn delete_client(
         None,
         &[],
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1086,7 +1098,7 @@ async fn link_client_user(
         to_value(&client_view(after.clone())),
         &[],
     )
-    .await?;
+    .await;
     Ok(tagged(after.version, client_view(after)))
 }
 
@@ -1114,7 +1126,7 @@ async fn unlink_client_user(
         to_value(&client_view(after)),
         &[],
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1182,7 +1194,7 @@ async fn create_show(
         to_value(&show_view(s.clone())),
         &[],
     )
-    .await?;
+    .await;
     Ok(created(
         format!("/api/v1/shows/{}", s.id),
         s.version,
@@ -1243,7 +1255,7 @@ async fn update_show(
         to_value(&show_view(after.clone())),
         &[],
     )
-    .await?;
+    .await;
     Ok(tagged(after.version, show_view(after)))
 }
 
@@ -1267,7 +1279,7 @@ async fn delete_show(
         None,
         &[],
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1446,7 +1458,7 @@ async fn create_episode(
         to_value(&episode_view(e.clone())),
         &[format!("show:{}", e.show_id)],
     )
-    .await?;
+    .await;
     announce_assignments(&state, &who, &[], &e);
     Ok(created(
         format!("/api/v1/episodes/{}", e.id),
@@ -1513,7 +1525,7 @@ async fn update_episode(
         to_value(&episode_view(after.clone())),
         &[format!("show:{}", after.show_id)],
     )
-    .await?;
+    .await;
     announce_assignments(&state, &who, &before.talent_ids, &after);
     Ok(tagged(after.version, episode_view(after)))
 }
@@ -1539,7 +1551,7 @@ async fn delete_episode(
         None,
         &[show],
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1706,7 +1718,7 @@ async fn create_campaign(
         to_value(&campaign_view(c.clone())),
         &campaign_topics(&c),
     )
-    .await?;
+    .await;
     Ok(created(
         format!("/api/v1/campaigns/{}", c.id),
         c.version,
@@ -1779,7 +1791,7 @@ async fn update_campaign(
         to_value(&campaign_view(after.clone())),
         &campaign_topics(&after),
     )
-    .await?;
+    .await;
     if before.status != after.status {
         let data = json!({"campaign_id": id, "name": after.name, "from": before.status, "to": after.status, "by": who.user_id});
         state.events.publish(
@@ -1828,7 +1840,7 @@ async fn delete_campaign(
         None,
         &topics,
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1897,7 +1909,7 @@ async fn add_team_member(
         to_value(&campaign_view(after.clone())),
         &campaign_topics(&after),
     )
-    .await?;
+    .await;
     if !before.team.iter().any(|m| m.user_id == b.user_id) {
         let data = json!({"campaign_id": id, "name": after.name, "by": who.user_id});
         state.events.publish(
@@ -1951,7 +1963,7 @@ async fn remove_team_member(
         to_value(&campaign_view(after.clone())),
         &campaign_topics(&after),
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -2039,7 +2051,7 @@ async fn create_availability(
         to_value(&view),
         &[format!("user:{user}")],
     )
-    .await?;
+    .await;
     Ok(created(format!("/api/v1/availability/{}", a.id), 1, view))
 }
 
@@ -2072,7 +2084,7 @@ async fn delete_availability(
         None,
         &[user],
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -176,7 +176,7 @@ async fn create_placement(
         to_value(&view),
         &campaign_topics(&c),
     )
-    .await?;
+    .await;
     let location = format!("/api/v1/campaigns/{}/placements", c.id);
     let mut res = (StatusCode::CREATED, axum::Json(view)).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
@@ -219,7 +219,7 @@ async fn delete_placement(
         None,
         &campaign_topics(&c),
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1370,7 +1370,94 @@ async fn ad_changes_notify_and_batch_read_marks_them(db: DbKind) {
     assert_eq!(unread.body["items"], json!([]), "{unread:?}");
 }
 
+/// A change that is committed stands even when its activity cannot be recorded: the request
+/// answers the change (a client that got an error would retry it and make a second one), the
+/// failure is counted in /metrics, and recording works again once the table is back.
+async fn a_change_stands_when_its_activity_cannot_be_recorded(db: DbKind) {
+    let server = start(db).await;
+    let admin = admin_token(&server).await;
+    let pool = db_pool(&server).await;
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    sqlx::query(&rename("ad_activities", "ad_activities_away"))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let a = call(
+        &server,
+        "POST",
+        "/api/v1/clients",
+        Some(&admin),
+        Some(&json!({"name": "Acme"})),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let got = call(
+        &server,
+        "GET",
+        &format!("/api/v1/clients/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (got.status, &got.body["name"]),
+        (200, &json!("Acme")),
+        "{got:?}"
+    );
+    let list = call(&server, "GET", "/api/v1/clients", Some(&admin), None).await;
+    assert_eq!(ids(&list), [id.clone()], "exactly one advertiser: {list:?}");
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("lunora_ad_activity_failures_total") && l.ends_with(" 1")),
+        "no failure counted in /metrics"
+    );
+
+    // The table is back: the next change is recorded again.
+    sqlx::query(&rename("ad_activities_away", "ad_activities"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let a = call(
+        &server,
+        "PUT",
+        &format!("/api/v1/clients/{id}"),
+        Some(&admin),
+        Some(&json!({"name": "Acme Audio"})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let acts = call(
+        &server,
+        "GET",
+        &format!("/api/v1/activities?entity_type=client&entity_id={id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(acts.status, 200, "{acts:?}");
+    let actions: Vec<&str> = acts.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["updated"], "{acts:?}");
+}
+
 lunora_testkit::db_tests!(
+    a_change_stands_when_its_activity_cannot_be_recorded,
     role_rules_and_row_filters,
     foreign_tenant_ids_are_404,
     conflicts_activities_events_and_validation,
