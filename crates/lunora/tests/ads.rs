@@ -1407,16 +1407,12 @@ async fn a_change_stands_when_its_activity_cannot_be_recorded(db: DbKind) {
         "{got:?}"
     );
     let list = call(&server, "GET", "/api/v1/clients", Some(&admin), None).await;
-    assert_eq!(ids(&list), [id.clone()], "exactly one advertiser: {list:?}");
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(
+        ids(&list),
+        std::slice::from_ref(&id),
+        "exactly one advertiser: {list:?}"
+    );
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics
             .lines()

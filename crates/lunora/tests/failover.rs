@@ -453,12 +453,7 @@ async fn an_srt_primary_fails_over_to_an_rtmp_backup_and_back_without_the_destin
     assert_eq!(d["reconnects"], 0, "{d}");
 
     // Every switch is in the metrics and the session history.
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&server).await;
     for reason in ["primary_lost", "primary_restored", "manual"] {
         assert!(
             metrics

@@ -613,15 +613,7 @@ async fn bench_hls_latency_and_time_to_first_media() {
 
 /// The `lunora_hls_channels` gauge (0 when never set).
 async fn hls_channels(server: &Server) -> u64 {
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(server).await;
     text.lines()
         .find_map(|l| l.strip_prefix("lunora_hls_channels "))
         .and_then(|v| v.trim().parse::<f64>().ok())

@@ -670,15 +670,7 @@ async fn a_full_disk_stops_the_recording_not_the_server_or_the_live_stream() {
     lunora_hls::validate::validate(&media.text().await.unwrap()).unwrap();
     let rows = recordings(&server, &token, &format!("?channel_id={id}")).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("lunora_recording_failures_total{reason=\"disk_full\"} 1"),
         "{metrics}"

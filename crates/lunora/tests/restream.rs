@@ -140,15 +140,7 @@ async fn restreams_to_two_servers_and_rides_out_an_outage_of_one() {
         .await;
     api.wait_destination(&channel, &b, Duration::from_secs(20), is_live)
         .await;
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&server).await;
     let live_line = format!(
         "lunora_destination_state{{channel=\"{channel}\",destination=\"{a}\",platform=\"custom\",state=\"live\"}} 1"
     );

@@ -330,15 +330,7 @@ async fn a_recording_moves_hot_warm_cold_and_still_plays(db: DbKind) {
     );
 
     // Tier usage is in /metrics.
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("lunora_storage_moves_total{to=\"cold\"}"),
         "{}",

@@ -1023,15 +1023,7 @@ async fn x_preset_reaches_nginx_with_its_resolution_rate_keyframes_profile_audio
         })
         .await;
     assert!(st["transcode"]["speed"].as_f64().is_some(), "{st}");
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(server).await;
     for name in [
         "lunora_transcode_up",
         "lunora_transcode_fps",

@@ -57,6 +57,18 @@ pub async fn admin_token(server: &Server) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
+/// The Prometheus text of `/metrics` (open to scrapers, no token).
+pub async fn metrics_text(server: &Server) -> String {
+    let res = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("/metrics request");
+    assert_eq!(res.status(), 200, "/metrics");
+    res.text().await.expect("/metrics body")
+}
+
 pub async fn create_channel(server: &Server, token: &str, name: &str) -> reqwest::Response {
     server
         .client
