@@ -509,9 +509,9 @@ pub fn encode_parts_into(
 pub struct SharedChunks {
     head: Bytes,
     data: Bytes,
-    /// Empty when the wire bytes are `head` alone.
+    /// Empty when the wire bytes are `head` alone. Every byte of `head` and `data` is in
+    /// exactly one piece.
     pieces: Vec<ChunkPiece>,
-    len: usize,
 }
 
 /// One stretch of a [`SharedChunks`]: `start..end` of its head or of its data.
@@ -525,7 +525,6 @@ impl SharedChunks {
     /// Wire bytes that are all in one buffer (e.g. a small message copied whole).
     pub fn whole(bytes: Bytes) -> Self {
         SharedChunks {
-            len: bytes.len(),
             head: bytes,
             data: Bytes::new(),
             pieces: Vec::new(),
@@ -534,11 +533,11 @@ impl SharedChunks {
 
     /// Total wire length.
     pub fn len(&self) -> usize {
-        self.len
+        self.head.len() + self.data.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// How many pieces the wire bytes are in (what a vectored write takes).
@@ -565,10 +564,13 @@ impl SharedChunks {
 
     /// The wire bytes in one buffer (shared, not copied, when they are one piece).
     pub fn to_bytes(&self) -> Bytes {
-        if self.pieces.is_empty() {
-            return self.head.clone();
+        match self.pieces[..] {
+            [] => return self.head.clone(),
+            [ChunkPiece::Head(a, b)] => return self.head.slice(a as usize..b as usize),
+            [ChunkPiece::Data(a, b)] => return self.data.slice(a as usize..b as usize),
+            _ => {}
         }
-        let mut all = BytesMut::with_capacity(self.len);
+        let mut all = BytesMut::with_capacity(self.len());
         for i in 0..self.pieces.len() {
             all.put_slice(self.piece(i));
         }
@@ -649,7 +651,6 @@ pub fn encode_message_shared(
         pieces.push(ChunkPiece::Head(off(head_start), off(head.len())));
     }
     Ok(SharedChunks {
-        len: head.len() + data.len(),
         head: head.freeze(),
         data: data.clone(),
         pieces,
@@ -744,6 +745,10 @@ mod tests {
                         .map(|p| p.len())
                         .sum();
                     assert_eq!(shared, len, "every data byte is referenced, none copied");
+                    if let [one] = pieces[..] {
+                        // One piece (an empty payload): joining shares it, no copy.
+                        assert_eq!(chunks.to_bytes().as_ptr(), one.as_ptr());
+                    }
                 }
             }
         }
