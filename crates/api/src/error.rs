@@ -30,6 +30,10 @@ pub struct Problem {
     pub request_id: Option<String>,
 }
 
+/// What a caller is told of a failure inside the server (the cause goes to the log only).
+pub(crate) const INTERNAL_DETAIL: &str =
+    "the server failed to complete the request; it has been logged";
+
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -99,7 +103,7 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
-            "the server failed to complete the request; it has been logged",
+            INTERNAL_DETAIL,
         )
     }
 

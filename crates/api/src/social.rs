@@ -488,8 +488,61 @@ fn frame(v: serde_json::Value) -> Message {
     Message::Text(Utf8Bytes::from(v.to_string()))
 }
 
-fn refusal(code: &str, detail: String, wait: Option<Duration>) -> serde_json::Value {
-    let mut v = json!({"type": "error", "code": code, "detail": detail});
+/// Why the chat refused a frame: the `code` of its `error` frame, and the AsyncAPI document's
+/// list of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    SignInRequired,
+    RateLimited,
+    SlowMode,
+    TimedOut,
+    Banned,
+    TooLong,
+    Empty,
+    BadMessage,
+    InternalError,
+}
+
+impl Refusal {
+    pub(crate) const ALL: [Refusal; 9] = [
+        Refusal::SignInRequired,
+        Refusal::RateLimited,
+        Refusal::SlowMode,
+        Refusal::TimedOut,
+        Refusal::Banned,
+        Refusal::TooLong,
+        Refusal::Empty,
+        Refusal::BadMessage,
+        Refusal::InternalError,
+    ];
+
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            Refusal::SignInRequired => "sign_in_required",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::SlowMode => "slow_mode",
+            Refusal::TimedOut => "timed_out",
+            Refusal::Banned => "banned",
+            Refusal::TooLong => "too_long",
+            Refusal::Empty => "empty",
+            Refusal::BadMessage => "bad_message",
+            Refusal::InternalError => "internal_error",
+        }
+    }
+}
+
+/// The refusal of a frame the server failed on: logged, and told without internals.
+fn internal(cause: impl std::fmt::Display) -> serde_json::Value {
+    tracing::error!(error = %cause, "chat: internal error");
+    refusal(
+        Refusal::InternalError,
+        crate::error::INTERNAL_DETAIL.into(),
+        None,
+    )
+}
+
+fn refusal(why: Refusal, detail: String, wait: Option<Duration>) -> serde_json::Value {
+    let mut v = json!({"type": "error", "code": why.code(), "detail": detail});
     if let Some(w) = wait {
         v["retry_after_ms"] = json!(w.as_millis() as u64);
     }
@@ -515,12 +568,12 @@ async fn post(
 ) -> Result<ChatMessage, serde_json::Value> {
     let body = body.trim();
     if body.is_empty() {
-        return Err(refusal("empty", "the message is empty".into(), None));
+        return Err(refusal(Refusal::Empty, "the message is empty".into(), None));
     }
     let chars = body.chars().count();
     if chars > MAX_CHARS {
         return Err(refusal(
-            "too_long",
+            Refusal::TooLong,
             format!("a message may have at most {MAX_CHARS} characters; this one has {chars}"),
             None,
         ));
@@ -529,14 +582,18 @@ async fn post(
         .db
         .chat_restriction(&stream.organization_id, &stream.id, &who.user_id)
         .await
-        .map_err(|e| refusal("internal_error", e.to_string(), None))?;
+        .map_err(internal)?;
     if let Some(r) = restriction {
         return Err(match r.until {
-            None => refusal("banned", "you are banned from this chat".into(), None),
+            None => refusal(
+                Refusal::Banned,
+                "you are banned from this chat".into(),
+                None,
+            ),
             Some(until) => {
                 let wait = Duration::from_millis((until - lunora_store::now_ms()).max(0) as u64);
                 refusal(
-                    "timed_out",
+                    Refusal::TimedOut,
                     format!("you are timed out: you may post again in {}", human(wait)),
                     Some(wait),
                 )
@@ -549,10 +606,10 @@ async fn post(
             .db
             .chat_slow_mode(&stream.id)
             .await
-            .map_err(|e| refusal("internal_error", e.to_string(), None))?;
+            .map_err(internal)?;
         if let Err(wait) = state.chat.slow_mode(&stream.id, &who.user_id, slow) {
             return Err(refusal(
-                "slow_mode",
+                Refusal::SlowMode,
                 format!(
                     "slow mode is on ({slow} s between messages): wait {}",
                     human(wait)
@@ -563,7 +620,7 @@ async fn post(
     }
     if let Err(wait) = state.chat.take(&stream.id, &who.user_id) {
         return Err(refusal(
-            "rate_limited",
+            Refusal::RateLimited,
             format!("you are sending messages too fast: wait {}", human(wait)),
             Some(wait),
         ));
@@ -578,7 +635,7 @@ async fn post(
             body,
         )
         .await
-        .map_err(|e| refusal("internal_error", e.to_string(), None))?;
+        .map_err(internal)?;
     state.chat.posted(&stream.id, &who.user_id);
     if let Err(e) = state
         .db
@@ -600,8 +657,9 @@ async fn post(
 /// you may post or moderate, slow mode), `message` (`{message: ChatMessage}`), `deleted`
 /// (`{id}`: remove that message), `timeout` (`{user_id, minutes, until}`), `slow_mode`
 /// (`{seconds}`), `sent` (`{id}` of your accepted message) and `error` (`{code, detail,
-/// retry_after_ms?}`; codes `rate_limited`, `slow_mode`, `timed_out`, `banned`, `too_long`,
-/// `empty`, `sign_in_required`). Close codes: 4008 too slow to keep up, 1001 silent past a ping.
+/// retry_after_ms?}`; its codes are listed under `chat.error` in the AsyncAPI document,
+/// `/api/v1/events/asyncapi.json`). Close codes: 4008 too slow to keep up, 1001 silent past a
+/// ping.
 #[utoipa::path(
     get, path = "/streams/{id}/chat/ws", tag = "social",
     params(("id" = String, Path, description = "Stream (channel) id")),
@@ -682,10 +740,10 @@ async fn chat_client(
                                     }
                                     Err(refused) => Some(refused),
                                 },
-                                _ => Some(refusal("sign_in_required", "sign in to chat".into(), None)),
+                                _ => Some(refusal(Refusal::SignInRequired, "sign in to chat".into(), None)),
                             },
                             Ok(ChatIn::Ping) => Some(json!({"type": "pong"})),
-                            Err(e) => Some(refusal("bad_message", format!("not understood: {e}"), None)),
+                            Err(e) => Some(refusal(Refusal::BadMessage, format!("not understood: {e}"), None)),
                         },
                         Message::Pong(_) => {
                             awaiting_pong = false;

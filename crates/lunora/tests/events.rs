@@ -402,6 +402,25 @@ async fn the_asyncapi_document_describes_every_event_type() {
             "chat frame `{kind}` is not documented"
         );
     }
+    // Every refusal the chat can send, a failure of the server's included.
+    let codes =
+        &doc["components"]["messages"]["chat.error"]["payload"]["properties"]["code"]["enum"];
+    for code in [
+        "sign_in_required",
+        "rate_limited",
+        "slow_mode",
+        "timed_out",
+        "banned",
+        "too_long",
+        "empty",
+        "bad_message",
+        "internal_error",
+    ] {
+        assert!(
+            codes.as_array().unwrap().iter().any(|c| c == code),
+            "chat error code `{code}` is not documented: {codes}"
+        );
+    }
     assert!(
         doc["servers"]["chat"]["url"]
             .as_str()

@@ -2338,8 +2338,9 @@ export interface paths {
          *     you may post or moderate, slow mode), `message` (`{message: ChatMessage}`), `deleted`
          *     (`{id}`: remove that message), `timeout` (`{user_id, minutes, until}`), `slow_mode`
          *     (`{seconds}`), `sent` (`{id}` of your accepted message) and `error` (`{code, detail,
-         *     retry_after_ms?}`; codes `rate_limited`, `slow_mode`, `timed_out`, `banned`, `too_long`,
-         *     `empty`, `sign_in_required`). Close codes: 4008 too slow to keep up, 1001 silent past a ping.
+         *     retry_after_ms?}`; its codes are listed under `chat.error` in the AsyncAPI document,
+         *     `/api/v1/events/asyncapi.json`). Close codes: 4008 too slow to keep up, 1001 silent past a
+         *     ping.
          */
         get: operations["chat_socket"];
         put?: never;

@@ -117,7 +117,7 @@ const CHAT_FRAMES: &[ChatFrame] = &[
         summary: "Your frame was refused.",
         properties: || {
             json!({
-                "code": {"type": "string", "enum": ["sign_in_required", "rate_limited", "slow_mode", "timed_out", "banned", "too_long", "empty", "bad_message"]},
+                "code": {"type": "string", "enum": crate::social::Refusal::ALL.map(crate::social::Refusal::code)},
                 "detail": {"type": "string"},
                 "retry_after_ms": {"type": "integer", "minimum": 0}
             })
