@@ -361,6 +361,15 @@ mod tests {
     use crate::DbConfig;
     use std::time::Duration;
 
+    fn camera(name: &str) -> NewCamera {
+        NewCamera {
+            name: name.into(),
+            recording_policy: "off".into(),
+            enabled: true,
+            ..NewCamera::default()
+        }
+    }
+
     /// The monitors' list of every camera is served from memory, yet shows a change made
     /// through the store at once.
     #[tokio::test]
@@ -372,14 +381,8 @@ mod tests {
         let org = db.create_organization("acme", "Acme").await.unwrap();
         assert!(db.all_cameras().await.unwrap().is_empty());
 
-        let new = NewCamera {
-            name: "Gate".into(),
-            recording_policy: "off".into(),
-            enabled: true,
-            ..NewCamera::default()
-        };
         let cam = db
-            .create_camera(&org.id, None, &new, "key-1", &secrets)
+            .create_camera(&org.id, None, &camera("Gate"), "key-1", &secrets)
             .await
             .unwrap();
         let first = db.all_cameras().await.unwrap();
@@ -419,14 +422,8 @@ mod tests {
         assert!(cached.is_empty());
         let read_at = std::time::Instant::now();
 
-        let new = NewCamera {
-            name: "Dock".into(),
-            recording_policy: "off".into(),
-            enabled: true,
-            ..NewCamera::default()
-        };
         let cam = other
-            .create_camera(&org.id, None, &new, "key-2", &secrets)
+            .create_camera(&org.id, None, &camera("Dock"), "key-2", &secrets)
             .await
             .unwrap();
         // The other writer's row is in the database; this Db's snapshot may still be the old
