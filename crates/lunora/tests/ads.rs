@@ -1377,11 +1377,13 @@ async fn a_change_stands_when_its_activity_cannot_be_recorded(db: DbKind) {
     let server = start(db).await;
     let admin = admin_token(&server).await;
     let pool = db_pool(&server).await;
-    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
-    sqlx::query(&rename("ad_activities", "ad_activities_away"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let rename = async |from: &str, to: &str| {
+        sqlx::query(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    };
+    rename("ad_activities", "ad_activities_away").await;
 
     let a = call(
         &server,
@@ -1421,10 +1423,7 @@ async fn a_change_stands_when_its_activity_cannot_be_recorded(db: DbKind) {
     );
 
     // The table is back: the next change is recorded again.
-    sqlx::query(&rename("ad_activities_away", "ad_activities"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    rename("ad_activities_away", "ad_activities").await;
     let a = call(
         &server,
         "PUT",
